@@ -1,0 +1,672 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Copyright (C) 2026 The Nitro Enclaves driver authors.
+ *
+ * Nitro Enclaves PCI transport: probe and remove, the enable handshake,
+ * the command mailbox and the two MSI-X vectors. This is the only file
+ * that touches the device registers.
+ */
+
+#include <linux/bitfield.h>
+#include <linux/delay.h>
+#include <linux/device.h>
+#include <linux/interrupt.h>
+#include <linux/io.h>
+#include <linux/jiffies.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/nitro_enclaves.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "ne_misc_dev.h"
+#include "ne_pci_dev.h"
+
+#define NE_DEFAULT_TIMEOUT_MSECS	120000
+#define NE_DISABLE_POLL_MSECS		10
+
+/* Registers end with the reply area; the BAR must cover it. */
+#define NE_BAR_MIN_SIZE			(NE_RECV_DATA + NE_RECV_DATA_SIZE)
+
+static unsigned int cmd_timeout_ms = NE_DEFAULT_TIMEOUT_MSECS;
+
+static int ne_cmd_timeout_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int ms;
+	int rc;
+
+	rc = kstrtouint(val, 0, &ms);
+	if (rc)
+		return rc;
+	if (!ms)
+		return -EINVAL;
+
+	WRITE_ONCE(*(unsigned int *)kp->arg, ms);
+
+	return 0;
+}
+
+static const struct kernel_param_ops ne_cmd_timeout_ops = {
+	.set = ne_cmd_timeout_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(cmd_timeout_ms, &ne_cmd_timeout_ops, &cmd_timeout_ms, 0644);
+MODULE_PARM_DESC(cmd_timeout_ms,
+		 "Time in ms the device has to answer a command or to settle a disable (default 120000, min 1)");
+
+/*
+ * Size of each command's request: the device reads exactly this much of
+ * NE_SEND_DATA, so a caller passing anything else has a bug.
+ */
+static const size_t ne_cmd_req_size[MAX_CMD] = {
+	[ENCLAVE_START]		= sizeof(struct enclave_start_req),
+	[ENCLAVE_GET_SLOT]	= sizeof(struct enclave_get_slot_req),
+	[ENCLAVE_STOP]		= sizeof(struct enclave_stop_req),
+	[SLOT_ALLOC]		= sizeof(struct slot_alloc_req),
+	[SLOT_FREE]		= sizeof(struct slot_free_req),
+	[SLOT_ADD_MEM]		= sizeof(struct slot_add_mem_req),
+	[SLOT_ADD_VCPU]		= sizeof(struct slot_add_vcpu_req),
+	[SLOT_COUNT]		= sizeof(struct slot_count_req),
+	[NEXT_SLOT]		= sizeof(struct next_slot_req),
+	[SLOT_INFO]		= sizeof(struct slot_info_req),
+	[SLOT_ADD_BULK_VCPUS]	= sizeof(struct slot_add_bulk_vcpus_req),
+};
+
+static const char * const ne_cmd_name[MAX_CMD] = {
+	[INVALID_CMD]		= "INVALID_CMD",
+	[ENCLAVE_START]		= "ENCLAVE_START",
+	[ENCLAVE_GET_SLOT]	= "ENCLAVE_GET_SLOT",
+	[ENCLAVE_STOP]		= "ENCLAVE_STOP",
+	[SLOT_ALLOC]		= "SLOT_ALLOC",
+	[SLOT_FREE]		= "SLOT_FREE",
+	[SLOT_ADD_MEM]		= "SLOT_ADD_MEM",
+	[SLOT_ADD_VCPU]		= "SLOT_ADD_VCPU",
+	[SLOT_COUNT]		= "SLOT_COUNT",
+	[NEXT_SLOT]		= "NEXT_SLOT",
+	[SLOT_INFO]		= "SLOT_INFO",
+	[SLOT_ADD_BULK_VCPUS]	= "SLOT_ADD_BULK_VCPUS",
+};
+
+static u8 ne_read8(struct ne_pci_dev *ndev, u32 reg)
+{
+	return ioread8(ndev->iomem_base + reg);
+}
+
+static u16 ne_read16(struct ne_pci_dev *ndev, u32 reg)
+{
+	return ioread16(ndev->iomem_base + reg);
+}
+
+static u32 ne_read32(struct ne_pci_dev *ndev, u32 reg)
+{
+	return ioread32(ndev->iomem_base + reg);
+}
+
+static void ne_write8(struct ne_pci_dev *ndev, u32 reg, u8 val)
+{
+	iowrite8(val, ndev->iomem_base + reg);
+}
+
+static void ne_write16(struct ne_pci_dev *ndev, u32 reg, u16 val)
+{
+	iowrite16(val, ndev->iomem_base + reg);
+}
+
+static void ne_write32(struct ne_pci_dev *ndev, u32 reg, u32 val)
+{
+	iowrite32(val, ndev->iomem_base + reg);
+}
+
+static u16 ne_reply_count(u32 evtcnt)
+{
+	return FIELD_GET(NE_EVTCNT_REPLY_MASK, evtcnt);
+}
+
+/*
+ * True when a reply register reads all ones because the device is no
+ * longer there (surprise removal), rather than by chance.
+ */
+static bool ne_pci_dev_gone(struct ne_pci_dev *ndev, u32 val, u32 all_ones)
+{
+	return val == all_ones && !pci_device_is_present(ndev->pdev);
+}
+
+/*
+ * Requests that carry a slot uid in their first 8 bytes, and whose reply
+ * echoes it (see Documentation/virt/ne_pci_device.rst). NEXT_SLOT also
+ * carries one, but its reply names the following slot instead.
+ */
+static bool ne_cmd_echoes_uid(enum ne_pci_dev_cmd_type type)
+{
+	switch (type) {
+	case ENCLAVE_START:
+	case ENCLAVE_STOP:
+	case SLOT_FREE:
+	case SLOT_ADD_MEM:
+	case SLOT_ADD_VCPU:
+	case SLOT_INFO:
+	case SLOT_ADD_BULK_VCPUS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Wake-up condition of a command waiter. */
+static bool ne_cmd_wait_done(struct ne_pci_dev *ndev, u16 window_start)
+{
+	if (READ_ONCE(ndev->removed))
+		return true;
+
+	return ne_reply_count(ne_read32(ndev, NE_EVTCNT)) != window_start;
+}
+
+/*
+ * ne_cmd_wait_reply() - Wait for the reply to the command just submitted.
+ *
+ * Replies are told apart by the reply counter: the window opens at the
+ * value read just before the doorbell, and our reply is the one that
+ * moves it by exactly one. Two more checks guard against a stray reply
+ * (one that arrives after its command timed out, or a duplicate):
+ *
+ * - if the counter moved by more than one, or moved again while the
+ *   reply was being copied, the reply area cannot be attributed; it is
+ *   dropped and the window restarts at the latest count;
+ * - for commands whose request carries a slot uid, the reply must echo
+ *   that uid; a reply naming another slot is dropped the same way.
+ *
+ * Limitation: a stray reply that moves the counter by exactly one before
+ * ours arrives is still taken for ours when the command has no uid to
+ * echo (SLOT_ALLOC, SLOT_COUNT, ENCLAVE_GET_SLOT, NEXT_SLOT), or when it
+ * answered an earlier command about the same slot. Our own reply then
+ * becomes a stray for a later command. Conversely, when our reply and a
+ * stray land in the same window, ours is dropped and the command fails
+ * with -ETIMEDOUT even though the device may have run it. A device
+ * sequence number in the reply would close both gaps; this one has none.
+ */
+static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
+			     enum ne_pci_dev_cmd_type type, u64 uid,
+			     u16 window_start,
+			     struct ne_pci_dev_cmd_reply *reply)
+{
+	unsigned long deadline;
+	u32 evtcnt;
+	u16 count, count_after;
+	long left;
+
+	deadline = jiffies + msecs_to_jiffies(READ_ONCE(cmd_timeout_ms));
+
+	for (;;) {
+		left = (long)(deadline - jiffies);
+		if (left <= 0)
+			left = 0;
+
+		/*
+		 * TASK_IDLE: not interruptible (the mailbox must stay in
+		 * step with the device) and not reported as a hung task
+		 * during the long default timeout.
+		 */
+		if (!wait_event_idle_timeout(ndev->cmd_wq,
+					     ne_cmd_wait_done(ndev, window_start),
+					     left) &&
+		    !READ_ONCE(ndev->removed))
+			return -ETIMEDOUT;
+
+		if (READ_ONCE(ndev->removed))
+			return -ENODEV;
+
+		evtcnt = ne_read32(ndev, NE_EVTCNT);
+		if (ne_pci_dev_gone(ndev, evtcnt, U32_MAX))
+			return -ENODEV;
+		count = ne_reply_count(evtcnt);
+
+		memcpy_fromio(reply, ndev->iomem_base + NE_RECV_DATA,
+			      sizeof(*reply));
+		count_after = ne_reply_count(ne_read32(ndev, NE_EVTCNT));
+		ndev->reply_seen = count_after;
+
+		if ((u16)(count - window_start) == 1 && count_after == count &&
+		    (!ne_cmd_echoes_uid(type) || reply->slot_uid == uid))
+			return 0;
+
+		dev_warn_ratelimited(&ndev->pdev->dev,
+				     "%s: ignoring stray reply (counter %u -> %u, slot uid %llu, expected %llu)\n",
+				     ne_cmd_name[type], window_start,
+				     count_after, reply->slot_uid, uid);
+		window_start = count_after;
+
+		/* A device that keeps replying must not keep us here. */
+		if (time_after_eq(jiffies, deadline))
+			return -ETIMEDOUT;
+	}
+}
+
+static int ne_cmd_check_args(enum ne_pci_dev_cmd_type type, const void *req,
+			     size_t req_size,
+			     struct ne_pci_dev_cmd_reply *reply)
+{
+	if (!reply)
+		return -EINVAL;
+
+	memset(reply, 0, sizeof(*reply));
+
+	if (type <= INVALID_CMD || type >= MAX_CMD || !req ||
+	    req_size > NE_SEND_DATA_SIZE || req_size != ne_cmd_req_size[type])
+		return -EINVAL;
+
+	return 0;
+}
+
+/**
+ * ne_pci_dev_cmd() - Run one command on the device and wait for its reply.
+ * @ndev:	The NE PCI device.
+ * @type:	Command type.
+ * @req:	Request, exactly the size of the command's request struct.
+ * @req_size:	Size of @req in bytes.
+ * @reply:	Filled with the device's reply.
+ *
+ * Failures are logged here (rate limited), with the command's name, so
+ * callers need not log them again.
+ *
+ * Context: Process context. Takes and releases &ne_pci_dev.cmd_lock, so it
+ * may be called with &ne_pci_dev.enclaves_lock or an enclave lock held.
+ * Sleeps up to the cmd_timeout_ms module parameter, or longer if stray
+ * replies restart the wait.
+ * Return:
+ * * 0 - the device ran the command; @reply holds its answer.
+ * * -EINVAL - bad @type, @req, @req_size or @reply.
+ * * -ENODEV - the device is removed or went away, also while waiting.
+ * * -ETIMEDOUT - no reply within cmd_timeout_ms.
+ * * The negative rc of the reply, if the device refused the command.
+ *
+ * @reply is zeroed on any failure.
+ */
+int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
+		   const void *req, size_t req_size,
+		   struct ne_pci_dev_cmd_reply *reply)
+{
+	struct device *dev = &ndev->pdev->dev;
+	u16 window_start;
+	u64 uid = 0;
+	int rc;
+
+	rc = ne_cmd_check_args(type, req, req_size, reply);
+	if (rc) {
+		dev_err_ratelimited(dev, "invalid command %d (size %zu)\n",
+				    type, req_size);
+		return rc;
+	}
+
+	if (ne_cmd_echoes_uid(type))
+		memcpy(&uid, req, sizeof(uid));
+
+	mutex_lock(&ndev->cmd_lock);
+
+	if (READ_ONCE(ndev->removed)) {
+		rc = -ENODEV;
+		goto unlock;
+	}
+
+	window_start = ne_reply_count(ne_read32(ndev, NE_EVTCNT));
+	if (window_start != ndev->reply_seen)
+		dev_warn_ratelimited(dev, "%u stray replies between commands\n",
+				     (u16)(window_start - ndev->reply_seen));
+
+	memcpy_toio(ndev->iomem_base + NE_SEND_DATA, req, req_size);
+	ne_write32(ndev, NE_COMMAND, type);
+
+	rc = ne_cmd_wait_reply(ndev, type, uid, window_start, reply);
+	if (!rc && reply->rc < 0)
+		rc = reply->rc;
+
+unlock:
+	mutex_unlock(&ndev->cmd_lock);
+
+	if (rc) {
+		dev_err_ratelimited(dev, "%s failed: %d\n", ne_cmd_name[type],
+				    rc);
+		memset(reply, 0, sizeof(*reply));
+	}
+
+	return rc;
+}
+
+static void ne_pci_dev_release(struct kref *kref)
+{
+	struct ne_pci_dev *ndev = container_of(kref, struct ne_pci_dev, kref);
+
+	mutex_destroy(&ndev->cmd_lock);
+	pci_dev_put(ndev->pdev);
+	kfree(ndev);
+}
+
+/**
+ * ne_pci_dev_get() - Take a reference on the device state.
+ * @ndev:	The NE PCI device; the caller must already hold a reference
+ *		or otherwise know it is alive.
+ *
+ * Context: Any context.
+ */
+void ne_pci_dev_get(struct ne_pci_dev *ndev)
+{
+	kref_get(&ndev->kref);
+}
+
+/**
+ * ne_pci_dev_put() - Drop a reference on the device state.
+ * @ndev:	The NE PCI device.
+ *
+ * The last reference frees @ndev. The bound driver's reference is dropped
+ * at the end of remove, so the last put never comes before remove.
+ *
+ * Context: Any context.
+ */
+void ne_pci_dev_put(struct ne_pci_dev *ndev)
+{
+	kref_put(&ndev->kref, ne_pci_dev_release);
+}
+
+static irqreturn_t ne_reply_irq(int irq, void *data)
+{
+	struct ne_pci_dev *ndev = data;
+
+	/* The waiter reads the reply counter itself. */
+	wake_up(&ndev->cmd_wq);
+
+	return IRQ_HANDLED;
+}
+
+static irqreturn_t ne_event_irq(int irq, void *data)
+{
+	struct ne_pci_dev *ndev = data;
+
+	queue_work(ndev->event_wq, &ndev->event_work);
+
+	return IRQ_HANDLED;
+}
+
+static void ne_event_work(struct work_struct *work)
+{
+	struct ne_pci_dev *ndev = container_of(work, struct ne_pci_dev,
+					       event_work);
+
+	/* Pairs with smp_store_release() in ne_pci_probe(). */
+	if (!smp_load_acquire(&ndev->misc_ready))
+		return;
+
+	ne_misc_dev_handle_event(ndev);
+}
+
+/*
+ * ne_pci_dev_disable() - Turn the device off and wait for it to settle.
+ *
+ * Polls NE_ENABLE every 10 ms for up to cmd_timeout_ms. A device that does
+ * not settle is logged and otherwise ignored; a device that is gone ends
+ * the wait at once.
+ */
+static void ne_pci_dev_disable(struct ne_pci_dev *ndev)
+{
+	unsigned int budget = READ_ONCE(cmd_timeout_ms);
+	unsigned int waited = 0;
+	u8 state;
+
+	ne_write8(ndev, NE_ENABLE, NE_ENABLE_OFF);
+
+	for (;;) {
+		state = ne_read8(ndev, NE_ENABLE);
+		if (state == NE_ENABLE_OFF)
+			return;
+		if (ne_pci_dev_gone(ndev, state, U8_MAX))
+			return;
+		if (waited >= budget)
+			break;
+		msleep(NE_DISABLE_POLL_MSECS);
+		waited += NE_DISABLE_POLL_MSECS;
+	}
+
+	dev_err(&ndev->pdev->dev, "device still enabled after %u ms (0x%x)\n",
+		waited, state);
+}
+
+/*
+ * ne_pci_dev_enable() - Agree on the protocol version and turn the device on.
+ */
+static int ne_pci_dev_enable(struct ne_pci_dev *ndev)
+{
+	struct device *dev = &ndev->pdev->dev;
+	u16 version;
+	u8 state;
+
+	ne_write16(ndev, NE_VERSION, NE_VERSION_MAX);
+	version = ne_read16(ndev, NE_VERSION);
+	if (version != NE_VERSION_MAX) {
+		dev_err(dev, "device refused version %u (reads %u)\n",
+			NE_VERSION_MAX, version);
+		return -EIO;
+	}
+
+	ne_write8(ndev, NE_ENABLE, NE_ENABLE_ON);
+	state = ne_read8(ndev, NE_ENABLE);
+	if (state != NE_ENABLE_ON) {
+		dev_err(dev, "device did not turn on (reads 0x%x)\n", state);
+		return -EIO;
+	}
+
+	return 0;
+}
+
+static int ne_pci_map_bar(struct ne_pci_dev *ndev)
+{
+	struct pci_dev *pdev = ndev->pdev;
+
+	if (!(pci_resource_flags(pdev, PCI_BAR_NE) & IORESOURCE_MEM) ||
+	    pci_resource_len(pdev, PCI_BAR_NE) < NE_BAR_MIN_SIZE) {
+		dev_err(&pdev->dev, "BAR %d is not a memory BAR of %u bytes\n",
+			PCI_BAR_NE, NE_BAR_MIN_SIZE);
+		return -ENODEV;
+	}
+
+	ndev->iomem_base = pci_iomap(pdev, PCI_BAR_NE, 0);
+	if (!ndev->iomem_base) {
+		dev_err(&pdev->dev, "cannot map BAR %d\n", PCI_BAR_NE);
+		return -ENOMEM;
+	}
+
+	return 0;
+}
+
+static int ne_pci_alloc_vectors(struct pci_dev *pdev)
+{
+	int nvec, rc;
+
+	nvec = pci_msix_vec_count(pdev);
+	if (nvec < 0) {
+		dev_err(&pdev->dev, "no MSI-X capability (%d)\n", nvec);
+		return nvec;
+	}
+	if (nvec <= NE_VEC_EVENT) {
+		dev_err(&pdev->dev, "%d MSI-X vectors, need %d\n", nvec,
+			NE_VEC_EVENT + 1);
+		return -ENODEV;
+	}
+
+	rc = pci_alloc_irq_vectors(pdev, nvec, nvec, PCI_IRQ_MSIX);
+	if (rc < 0) {
+		dev_err(&pdev->dev, "cannot allocate %d MSI-X vectors (%d)\n",
+			nvec, rc);
+		return rc;
+	}
+
+	return 0;
+}
+
+static int ne_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct ne_pci_dev *ndev;
+	int rc;
+
+	ndev = kzalloc(sizeof(*ndev), GFP_KERNEL);
+	if (!ndev)
+		return -ENOMEM;
+
+	kref_init(&ndev->kref);
+	/* Enclaves may log through @ndev after the device is gone. */
+	ndev->pdev = pci_dev_get(pdev);
+	mutex_init(&ndev->cmd_lock);
+	init_waitqueue_head(&ndev->cmd_wq);
+	INIT_WORK(&ndev->event_work, ne_event_work);
+
+	rc = pci_enable_device(pdev);
+	if (rc) {
+		dev_err(&pdev->dev, "cannot enable PCI device (%d)\n", rc);
+		goto err_free_ndev;
+	}
+
+	/* Without bus mastering the MSI-X messages are dropped too. */
+	pci_set_master(pdev);
+
+	rc = pci_request_regions_exclusive(pdev, "nitro_enclaves");
+	if (rc) {
+		dev_err(&pdev->dev, "cannot request regions (%d)\n", rc);
+		goto err_disable_device;
+	}
+
+	rc = ne_pci_map_bar(ndev);
+	if (rc)
+		goto err_release_regions;
+
+	rc = ne_pci_alloc_vectors(pdev);
+	if (rc)
+		goto err_iounmap;
+
+	ndev->event_wq = alloc_ordered_workqueue("ne_pci_dev_wq", 0);
+	if (!ndev->event_wq) {
+		rc = -ENOMEM;
+		goto err_free_vectors;
+	}
+
+	rc = request_irq(pci_irq_vector(pdev, NE_VEC_REPLY), ne_reply_irq, 0,
+			 "enclave_cmd", ndev);
+	if (rc) {
+		dev_err(&pdev->dev, "cannot request reply IRQ (%d)\n", rc);
+		goto err_destroy_wq;
+	}
+
+	rc = request_irq(pci_irq_vector(pdev, NE_VEC_EVENT), ne_event_irq, 0,
+			 "enclave_evt", ndev);
+	if (rc) {
+		dev_err(&pdev->dev, "cannot request event IRQ (%d)\n", rc);
+		goto err_free_reply_irq;
+	}
+
+	/* Start from a clean device, whatever a previous driver left. */
+	ne_pci_dev_disable(ndev);
+
+	rc = ne_pci_dev_enable(ndev);
+	if (rc)
+		goto err_disable_ne;
+
+	ndev->reply_seen = ne_reply_count(ne_read32(ndev, NE_EVTCNT));
+
+	pci_set_drvdata(pdev, ndev);
+
+	rc = ne_misc_dev_register(ndev);
+	if (rc) {
+		dev_err(&pdev->dev, "cannot register misc device (%d)\n", rc);
+		goto err_clear_drvdata;
+	}
+
+	/* Pairs with smp_load_acquire() in ne_event_work(). */
+	smp_store_release(&ndev->misc_ready, true);
+
+	return 0;
+
+err_clear_drvdata:
+	pci_set_drvdata(pdev, NULL);
+err_disable_ne:
+	ne_pci_dev_disable(ndev);
+	free_irq(pci_irq_vector(pdev, NE_VEC_EVENT), ndev);
+err_free_reply_irq:
+	free_irq(pci_irq_vector(pdev, NE_VEC_REPLY), ndev);
+err_destroy_wq:
+	destroy_workqueue(ndev->event_wq);
+err_free_vectors:
+	pci_free_irq_vectors(pdev);
+err_iounmap:
+	pci_iounmap(pdev, ndev->iomem_base);
+err_release_regions:
+	pci_release_regions(pdev);
+err_disable_device:
+	pci_disable_device(pdev);
+err_free_ndev:
+	ne_pci_dev_put(ndev);
+	return rc;
+}
+
+/*
+ * ne_pci_teardown() - Undo probe; shared by remove and shutdown.
+ *
+ * The misc device goes first so no new opener arrives. Commands in flight
+ * are woken and fail with -ENODEV, later ones fail at once. Enclaves that
+ * are still open keep their reference on @ndev and are told the device is
+ * gone. A device that has already disappeared is not touched.
+ */
+static void ne_pci_teardown(struct pci_dev *pdev)
+{
+	struct ne_pci_dev *ndev = pci_get_drvdata(pdev);
+
+	if (!ndev)
+		return;
+	pci_set_drvdata(pdev, NULL);
+
+	ne_misc_dev_unregister(ndev);
+
+	WRITE_ONCE(ndev->removed, true);
+	wake_up(&ndev->cmd_wq);
+	/* Wait for the command in flight, if any, to give up. */
+	mutex_lock(&ndev->cmd_lock);
+	mutex_unlock(&ndev->cmd_lock);
+
+	if (pci_device_is_present(pdev))
+		ne_pci_dev_disable(ndev);
+
+	free_irq(pci_irq_vector(pdev, NE_VEC_EVENT), ndev);
+	free_irq(pci_irq_vector(pdev, NE_VEC_REPLY), ndev);
+	/* Runs a queued event work item; its commands fail with -ENODEV. */
+	destroy_workqueue(ndev->event_wq);
+	ne_misc_dev_device_gone(ndev);
+	pci_free_irq_vectors(pdev);
+	pci_iounmap(pdev, ndev->iomem_base);
+	pci_release_regions(pdev);
+	pci_disable_device(pdev);
+	ne_pci_dev_put(ndev);
+}
+
+static void ne_pci_remove(struct pci_dev *pdev)
+{
+	ne_pci_teardown(pdev);
+}
+
+static void ne_pci_shutdown(struct pci_dev *pdev)
+{
+	ne_pci_teardown(pdev);
+}
+
+static const struct pci_device_id ne_pci_ids[] = {
+	{ PCI_DEVICE(PCI_VENDOR_ID_AMAZON, PCI_DEVICE_ID_NE) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, ne_pci_ids);
+
+struct pci_driver ne_pci_driver = {
+	.name		= "nitro_enclaves",
+	.id_table	= ne_pci_ids,
+	.probe		= ne_pci_probe,
+	.remove		= ne_pci_remove,
+	.shutdown	= ne_pci_shutdown,
+};
