@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Nitro Enclaves CPU pool.
+ *
+ * The administrator hands whole CPU cores to enclaves by writing a cpu-list
+ * to the ne_cpus module parameter. The listed CPUs are taken offline in the
+ * parent VM and grouped into cores; an enclave reserves whole cores from the
+ * pool and returns them when it is released. The CPUs are onlined again only
+ * when the pool is torn down (next write, or module unload).
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/cpu.h>
+#include <linux/cpumask.h>
+#include <linux/ctype.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/nitro_enclaves.h>
+#include <linux/numa.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/topology.h>
+
+#include "ne_cpu_pool.h"
+
+/* Size of the buffer that stores the ne_cpus string, NUL included. */
+#define NE_CPUS_SIZE	(512)
+
+/*
+ * Protects ne_pool. Statically initialised because a module load
+ * parameter (ne_cpus=...) is written before the module init function runs.
+ * Innermost lock of the driver: callers may hold the device's enclaves_lock
+ * and an enclave's lock when they call into this file.
+ */
+static DEFINE_MUTEX(ne_cpu_pool_mutex);
+
+/**
+ * struct ne_cpu_pool - The CPU pool, protected by ne_cpu_pool_mutex.
+ * @avail_threads_per_core: Array of @nr_cores masks; core i's threads that
+ *                          are in the pool and not reserved by an enclave.
+ *                          A core is always reserved as a whole, so a mask
+ *                          is either full or empty.
+ * @nr_cores:               Entries of @avail_threads_per_core; 0 when no
+ *                          pool is configured.
+ * @nr_threads_per_core:    SMT threads of each pool core.
+ * @numa_node:              NUMA node of the pool CPUs.
+ * @nr_enclaves:            Enclaves that exist (created and not yet
+ *                          released); the pool cannot change while non-zero.
+ * @cpus:                   The string last written to ne_cpus and accepted;
+ *                          empty when no pool is configured.
+ */
+struct ne_cpu_pool {
+	cpumask_var_t *avail_threads_per_core;
+	unsigned int nr_cores;
+	unsigned int nr_threads_per_core;
+	int numa_node;
+	unsigned int nr_enclaves;
+	char cpus[NE_CPUS_SIZE];
+};
+
+static struct ne_cpu_pool ne_pool = {
+	.numa_node = NUMA_NO_NODE,
+};
+
+static void ne_cpu_pool_free_masks(cpumask_var_t *masks, unsigned int nr)
+{
+	unsigned int i;
+
+	if (!masks)
+		return;
+
+	for (i = 0; i < nr; i++)
+		free_cpumask_var(masks[i]);
+	kfree(masks);
+}
+
+static cpumask_var_t *ne_cpu_pool_alloc_masks(unsigned int nr)
+{
+	cpumask_var_t *masks;
+	unsigned int i;
+
+	masks = kcalloc(nr, sizeof(*masks), GFP_KERNEL);
+	if (!masks)
+		return NULL;
+
+	for (i = 0; i < nr; i++) {
+		if (!zalloc_cpumask_var(&masks[i], GFP_KERNEL)) {
+			ne_cpu_pool_free_masks(masks, i);
+			return NULL;
+		}
+	}
+
+	return masks;
+}
+
+/*
+ * Online every CPU of the pool and forget the pool. Only called when no
+ * enclave exists, so every pool CPU is in the available masks.
+ */
+static void ne_cpu_pool_teardown(void)
+{
+	unsigned int core;
+	unsigned int cpu;
+	int rc;
+
+	lockdep_assert_held(&ne_cpu_pool_mutex);
+
+	for (core = 0; core < ne_pool.nr_cores; core++) {
+		for_each_cpu(cpu, ne_pool.avail_threads_per_core[core]) {
+			rc = add_cpu(cpu);
+			if (rc < 0)
+				pr_err("ne_cpus: failed to online CPU %u (%d)\n",
+				       cpu, rc);
+		}
+	}
+
+	ne_cpu_pool_free_masks(ne_pool.avail_threads_per_core,
+			       ne_pool.nr_cores);
+	ne_pool.avail_threads_per_core = NULL;
+	ne_pool.nr_cores = 0;
+	ne_pool.nr_threads_per_core = 0;
+	ne_pool.numa_node = NUMA_NO_NODE;
+}
+
+/* Checks of spec §3 that need no allocation, in their documented order. */
+static int ne_cpu_pool_check_cpus(const struct cpumask *cpus, int *node)
+{
+	unsigned int cpu;
+	unsigned int sibling;
+	unsigned int nr_threads;
+
+	for_each_cpu(cpu, cpus) {
+		if (!cpu_online(cpu)) {
+			pr_err_ratelimited("ne_cpus: CPU %u is not online\n",
+					   cpu);
+			return -EINVAL;
+		}
+	}
+
+	*node = cpu_to_node(cpumask_first(cpus));
+	if (*node < 0) {
+		pr_err_ratelimited("ne_cpus: invalid NUMA node %d\n", *node);
+		return -EINVAL;
+	}
+	for_each_cpu(cpu, cpus) {
+		if (cpu_to_node(cpu) != *node) {
+			pr_err_ratelimited("ne_cpus: CPUs are on different NUMA nodes\n");
+			return -EINVAL;
+		}
+	}
+
+	if (cpumask_test_cpu(0, cpus)) {
+		pr_err_ratelimited("ne_cpus: CPU 0 must stay with the parent VM\n");
+		return -EINVAL;
+	}
+
+	for_each_cpu(sibling, topology_sibling_cpumask(0)) {
+		if (cpumask_test_cpu(sibling, cpus)) {
+			pr_err_ratelimited("ne_cpus: CPU %u is a sibling of CPU 0\n",
+					   sibling);
+			return -EINVAL;
+		}
+	}
+
+	nr_threads = cpumask_weight(topology_sibling_cpumask(cpumask_first(cpus)));
+	for_each_cpu(cpu, cpus) {
+		for_each_cpu(sibling, topology_sibling_cpumask(cpu)) {
+			if (!cpumask_test_cpu(sibling, cpus)) {
+				pr_err_ratelimited("ne_cpus: CPU %u is missing, only full cores can be used\n",
+						   sibling);
+				return -EINVAL;
+			}
+		}
+		if (cpumask_weight(topology_sibling_cpumask(cpu)) != nr_threads) {
+			pr_err_ratelimited("ne_cpus: cores have different thread counts\n");
+			return -EINVAL;
+		}
+	}
+
+	return 0;
+}
+
+/*
+ * Fill the per-core masks. Cores are numbered sequentially in the order of
+ * their lowest CPU, by walking the sibling masks, so sparse topology core
+ * ids do not matter.
+ */
+static int ne_cpu_pool_index_cores(const struct cpumask *cpus,
+				   cpumask_var_t *masks, unsigned int nr_cores)
+{
+	unsigned int core = 0;
+	unsigned int cpu;
+
+	for_each_cpu(cpu, cpus) {
+		if (cpumask_first_and(topology_sibling_cpumask(cpu), cpus) != cpu)
+			continue;
+		if (core >= nr_cores) {
+			pr_err_ratelimited("ne_cpus: too many cores\n");
+			return -EINVAL;
+		}
+		cpumask_and(masks[core], topology_sibling_cpumask(cpu), cpus);
+		core++;
+	}
+
+	return 0;
+}
+
+static int ne_cpu_pool_offline_cpus(const struct cpumask *cpus)
+{
+	unsigned int failed;
+	unsigned int cpu;
+	int rc;
+
+	for_each_cpu(failed, cpus) {
+		rc = remove_cpu(failed);
+		if (rc)
+			goto online_cpus;
+	}
+
+	return 0;
+
+online_cpus:
+	pr_err_ratelimited("ne_cpus: failed to offline CPU %u (%d)\n",
+			   failed, rc);
+	for_each_cpu(cpu, cpus) {
+		if (cpu == failed)
+			break;
+		if (add_cpu(cpu) < 0)
+			pr_err("ne_cpus: failed to online CPU %u\n", cpu);
+	}
+
+	return rc;
+}
+
+/* Build a pool from a cpu-list; the current pool must be empty. */
+static int ne_cpu_pool_setup(const char *val)
+{
+	unsigned int nr_threads;
+	unsigned int nr_cores;
+	cpumask_var_t *masks;
+	cpumask_var_t cpus;
+	int node;
+	int rc;
+
+	lockdep_assert_held(&ne_cpu_pool_mutex);
+
+	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
+		return -ENOMEM;
+
+	rc = cpulist_parse(val, cpus);
+	if (rc) {
+		pr_err_ratelimited("ne_cpus: cannot parse the cpu-list (%d)\n",
+				   rc);
+		goto free_cpus;
+	}
+
+	if (cpumask_empty(cpus)) {
+		pr_err_ratelimited("ne_cpus: the cpu-list is empty\n");
+		rc = -EINVAL;
+		goto free_cpus;
+	}
+
+	rc = ne_cpu_pool_check_cpus(cpus, &node);
+	if (rc)
+		goto free_cpus;
+
+	nr_threads = cpumask_weight(topology_sibling_cpumask(cpumask_first(cpus)));
+	nr_cores = nr_cpu_ids / nr_threads;
+	masks = ne_cpu_pool_alloc_masks(nr_cores);
+	if (!masks) {
+		rc = -ENOMEM;
+		goto free_cpus;
+	}
+
+	rc = ne_cpu_pool_index_cores(cpus, masks, nr_cores);
+	if (rc)
+		goto free_masks;
+
+	rc = ne_cpu_pool_offline_cpus(cpus);
+	if (rc)
+		goto free_masks;
+
+	ne_pool.avail_threads_per_core = masks;
+	ne_pool.nr_cores = nr_cores;
+	ne_pool.nr_threads_per_core = nr_threads;
+	ne_pool.numa_node = node;
+	free_cpumask_var(cpus);
+
+	return 0;
+
+free_masks:
+	ne_cpu_pool_free_masks(masks, nr_cores);
+free_cpus:
+	free_cpumask_var(cpus);
+	return rc;
+}
+
+static bool ne_cpus_is_blank(const char *val)
+{
+	if (!val)
+		return true;
+
+	while (*val && isspace(*val))
+		val++;
+
+	return *val == '\0';
+}
+
+/*
+ * Write handler of ne_cpus. Unlike the upstream driver, a blank value tears
+ * the pool down and succeeds. A failed setup leaves no pool (the previous
+ * one is not restored).
+ */
+static int ne_cpus_set(const char *val, const struct kernel_param *kp)
+{
+	int rc = 0;
+
+	if (!capable(CAP_SYS_ADMIN)) {
+		pr_err_ratelimited("ne_cpus: CAP_SYS_ADMIN is required\n");
+		return -EPERM;
+	}
+
+	mutex_lock(&ne_cpu_pool_mutex);
+
+	if (ne_pool.nr_enclaves) {
+		pr_err_ratelimited("ne_cpus: cannot change the pool while enclaves exist\n");
+		rc = -EPERM;
+		goto unlock;
+	}
+
+	ne_cpu_pool_teardown();
+	ne_pool.cpus[0] = '\0';
+
+	if (ne_cpus_is_blank(val))
+		goto unlock;
+
+	rc = ne_cpu_pool_setup(val);
+	if (rc)
+		goto unlock;
+
+	if (strscpy(ne_pool.cpus, val, sizeof(ne_pool.cpus)) < 0) {
+		pr_err_ratelimited("ne_cpus: value longer than %d bytes\n",
+				   NE_CPUS_SIZE - 1);
+		ne_cpu_pool_teardown();
+		ne_pool.cpus[0] = '\0';
+		rc = -ENOSPC;
+	}
+
+unlock:
+	mutex_unlock(&ne_cpu_pool_mutex);
+	return rc;
+}
+
+static int ne_cpus_get(char *buffer, const struct kernel_param *kp)
+{
+	int len;
+
+	mutex_lock(&ne_cpu_pool_mutex);
+	len = scnprintf(buffer, PAGE_SIZE, "%s\n", ne_pool.cpus);
+	mutex_unlock(&ne_cpu_pool_mutex);
+
+	return len;
+}
+
+static const struct kernel_param_ops ne_cpus_ops = {
+	.set = ne_cpus_set,
+	.get = ne_cpus_get,
+};
+
+module_param_cb(ne_cpus, &ne_cpus_ops, NULL, 0644);
+MODULE_PARM_DESC(ne_cpus, "<cpu-list> - CPU pool used for Nitro Enclaves");
+
+/**
+ * ne_cpu_pool_enclave_get() - Account a new enclave and snapshot the pool.
+ * @info: Filled with the pool geometry on success.
+ *
+ * While at least one enclave is accounted, ne_cpus cannot be written.
+ * Balanced by ne_cpu_pool_enclave_put().
+ *
+ * Context: Process context. Takes the pool mutex.
+ * Return:
+ * * 0 on success.
+ * * -NE_ERR_NO_CPUS_AVAIL_IN_POOL if no pool core is free (or no pool is
+ *   configured).
+ */
+int ne_cpu_pool_enclave_get(struct ne_cpu_pool_info *info)
+{
+	unsigned int core;
+	int rc = -NE_ERR_NO_CPUS_AVAIL_IN_POOL;
+
+	mutex_lock(&ne_cpu_pool_mutex);
+
+	for (core = 0; core < ne_pool.nr_cores; core++) {
+		if (!cpumask_empty(ne_pool.avail_threads_per_core[core])) {
+			rc = 0;
+			break;
+		}
+	}
+
+	if (!rc) {
+		info->nr_cores = ne_pool.nr_cores;
+		info->nr_threads_per_core = ne_pool.nr_threads_per_core;
+		info->numa_node = ne_pool.numa_node;
+		ne_pool.nr_enclaves++;
+	}
+
+	mutex_unlock(&ne_cpu_pool_mutex);
+
+	return rc;
+}
+
+/**
+ * ne_cpu_pool_enclave_put() - Drop the accounting of an enclave.
+ *
+ * The enclave must have returned all its cores first.
+ *
+ * Context: Process context. Takes the pool mutex.
+ */
+void ne_cpu_pool_enclave_put(void)
+{
+	mutex_lock(&ne_cpu_pool_mutex);
+	if (!WARN_ON_ONCE(!ne_pool.nr_enclaves))
+		ne_pool.nr_enclaves--;
+	mutex_unlock(&ne_cpu_pool_mutex);
+}
+
+/* Move all threads of @core from the pool to the enclave's mask. */
+static void ne_cpu_pool_take_core(unsigned int core,
+				  cpumask_var_t *threads_per_core)
+{
+	lockdep_assert_held(&ne_cpu_pool_mutex);
+
+	cpumask_copy(threads_per_core[core],
+		     ne_pool.avail_threads_per_core[core]);
+	cpumask_clear(ne_pool.avail_threads_per_core[core]);
+}
+
+/**
+ * ne_cpu_pool_reserve_free_core() - Reserve the lowest-index free core.
+ * @threads_per_core: The enclave's per-core masks, one per pool core (as
+ *                    many as &ne_cpu_pool_info.nr_cores); the threads of
+ *                    the reserved core are copied into its entry.
+ *
+ * Context: Process context. Takes the pool mutex.
+ * Return:
+ * * The index of the reserved core.
+ * * -NE_ERR_NO_CPUS_AVAIL_IN_POOL if every pool core is taken.
+ */
+int ne_cpu_pool_reserve_free_core(cpumask_var_t *threads_per_core)
+{
+	unsigned int core;
+	int rc = -NE_ERR_NO_CPUS_AVAIL_IN_POOL;
+
+	mutex_lock(&ne_cpu_pool_mutex);
+
+	for (core = 0; core < ne_pool.nr_cores; core++) {
+		if (!cpumask_empty(ne_pool.avail_threads_per_core[core])) {
+			ne_cpu_pool_take_core(core, threads_per_core);
+			rc = core;
+			break;
+		}
+	}
+
+	mutex_unlock(&ne_cpu_pool_mutex);
+
+	return rc;
+}
+
+/**
+ * ne_cpu_pool_reserve_cpu_core() - Reserve the free core that contains a CPU.
+ * @cpu:              Linux CPU id.
+ * @threads_per_core: The enclave's per-core masks, one per pool core (as
+ *                    many as &ne_cpu_pool_info.nr_cores); the threads of
+ *                    the reserved core are copied into its entry.
+ *
+ * Context: Process context. Takes the pool mutex.
+ * Return:
+ * * The index of the reserved core.
+ * * -NE_ERR_VCPU_NOT_IN_CPU_POOL if no free pool core contains @cpu.
+ */
+int ne_cpu_pool_reserve_cpu_core(unsigned int cpu,
+				 cpumask_var_t *threads_per_core)
+{
+	unsigned int core;
+	int rc = -NE_ERR_VCPU_NOT_IN_CPU_POOL;
+
+	if (cpu >= nr_cpu_ids)
+		return rc;
+
+	mutex_lock(&ne_cpu_pool_mutex);
+
+	for (core = 0; core < ne_pool.nr_cores; core++) {
+		if (cpumask_test_cpu(cpu, ne_pool.avail_threads_per_core[core])) {
+			ne_cpu_pool_take_core(core, threads_per_core);
+			rc = core;
+			break;
+		}
+	}
+
+	mutex_unlock(&ne_cpu_pool_mutex);
+
+	return rc;
+}
+
+/**
+ * ne_cpu_pool_release_core() - Give a reserved core back to the pool.
+ * @core:    Index returned when the core was reserved.
+ * @threads: The threads that were reserved with it.
+ *
+ * The CPUs stay offline; they are onlined when the pool is torn down.
+ *
+ * Context: Process context. Takes the pool mutex.
+ */
+void ne_cpu_pool_release_core(unsigned int core, const struct cpumask *threads)
+{
+	mutex_lock(&ne_cpu_pool_mutex);
+	if (!WARN_ON_ONCE(core >= ne_pool.nr_cores))
+		cpumask_or(ne_pool.avail_threads_per_core[core],
+			   ne_pool.avail_threads_per_core[core], threads);
+	mutex_unlock(&ne_cpu_pool_mutex);
+}
+
+/**
+ * ne_cpu_pool_exit() - Tear the pool down at module unload.
+ *
+ * Onlines every pool CPU. No enclave can exist any more: each enclave file
+ * holds a reference on the module.
+ *
+ * Context: Process context. Takes the pool mutex.
+ */
+void ne_cpu_pool_exit(void)
+{
+	mutex_lock(&ne_cpu_pool_mutex);
+	ne_cpu_pool_teardown();
+	ne_pool.cpus[0] = '\0';
+	mutex_unlock(&ne_cpu_pool_mutex);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Nitro Enclaves CPU pool: the ne_cpus parameter and core bookkeeping.
+ */
+
+#ifndef _NE_CPU_POOL_H_
+#define _NE_CPU_POOL_H_
+
+#include <linux/cpumask.h>
+#include <linux/types.h>
+
+/**
+ * struct ne_cpu_pool_info - Snapshot of the pool geometry for one enclave.
+ * @nr_cores:            Number of core slots of the pool
+ *                       (nr_cpu_ids / @nr_threads_per_core).
+ * @nr_threads_per_core: SMT threads of every pool core.
+ * @numa_node:           NUMA node of every pool CPU; enclave memory must be
+ *                       on it.
+ *
+ * The geometry cannot change while an enclave exists, so the snapshot taken
+ * at enclave creation stays valid for the enclave's lifetime.
+ */
+struct ne_cpu_pool_info {
+	unsigned int nr_cores;
+	unsigned int nr_threads_per_core;
+	int numa_node;
+};
+
+int ne_cpu_pool_enclave_get(struct ne_cpu_pool_info *info);
+void ne_cpu_pool_enclave_put(void);
+int ne_cpu_pool_reserve_free_core(cpumask_var_t *threads_per_core);
+int ne_cpu_pool_reserve_cpu_core(unsigned int cpu,
+				 cpumask_var_t *threads_per_core);
+void ne_cpu_pool_release_core(unsigned int core, const struct cpumask *threads);
+void ne_cpu_pool_exit(void);
+
+#endif /* _NE_CPU_POOL_H_ */
