@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Nitro Enclaves memory regions.
+ *
+ * A region given by NE_SET_USER_MEMORY_REGION is pinned as a whole, checked
+ * to consist of whole hugetlb pages on the pool's NUMA node, and turned into
+ * a short list of physically contiguous ranges for SLOT_ADD_MEM. The pages
+ * stay pinned until the enclave is released. Nothing here touches user
+ * pointers other than through the pinning call, nor the device.
+ */
+
+#include <linux/device.h>
+#include <linux/hugetlb.h>
+#include <linux/io.h>
+#include <linux/mm.h>
+#include <linux/nitro_enclaves.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "ne_mem.h"
+
+/**
+ * ne_mem_regions_overlap() - Whether two virtual ranges intersect.
+ * @start_a: Start of the first range.
+ * @size_a:  Size of the first range, non-zero.
+ * @start_b: Start of the second range.
+ * @size_b:  Size of the second range, non-zero.
+ *
+ * The ranges are half-open and must not wrap around.
+ *
+ * Context: Any context.
+ * Return: true if [@start_a, @start_a + @size_a) and
+ * [@start_b, @start_b + @size_b) share at least one byte.
+ */
+bool ne_mem_regions_overlap(u64 start_a, u64 size_a, u64 start_b, u64 size_b)
+{
+	return start_a < start_b + size_b && start_b < start_a + size_a;
+}
+
+/**
+ * ne_mem_merge_phys_range() - Append a physical range, merging if adjacent.
+ * @phys:  Ranges built so far.
+ * @start: Physical start address, 2 MiB aligned.
+ * @size:  Length in bytes, a non-zero multiple of 2 MiB.
+ *
+ * The new range is merged only into the last range, and only if it starts
+ * exactly where that range ends; otherwise it is appended. On failure @phys
+ * is left unchanged.
+ *
+ * Context: Any context.
+ * Return:
+ * * 0 on success.
+ * * -EINVAL if @start or @size is not 2 MiB aligned, or @size is 0.
+ * * -ENOMEM if a new range is needed and @phys is full.
+ */
+int ne_mem_merge_phys_range(struct ne_phys_ranges *phys, u64 start, u64 size)
+{
+	struct ne_phys_range *last;
+
+	if (!size || !IS_ALIGNED(start, NE_MIN_MEM_REGION_SIZE) ||
+	    !IS_ALIGNED(size, NE_MIN_MEM_REGION_SIZE))
+		return -EINVAL;
+
+	if (phys->nr) {
+		last = &phys->ranges[phys->nr - 1];
+		if (last->start + last->size == start) {
+			last->size += size;
+			return 0;
+		}
+	}
+
+	if (phys->nr >= phys->capacity)
+		return -ENOMEM;
+
+	phys->ranges[phys->nr].start = start;
+	phys->ranges[phys->nr].size = size;
+	phys->nr++;
+
+	return 0;
+}
+
+/**
+ * ne_mem_region_check() - Validate a region before pinning it.
+ * @dev:            Device to log against.
+ * @userspace_addr: Start address in the caller's address space.
+ * @memory_size:    Size in bytes.
+ * @regions:        Regions already accepted for the enclave
+ *                  (&struct ne_mem_region list).
+ *
+ * Checks, in this order: size, alignment, address range, overlap. A size of
+ * 0 is refused as an invalid size (the upstream driver fails it with
+ * -ENOMEM from its bookkeeping instead).
+ *
+ * Context: Process context; the caller holds the enclave lock that protects
+ * @regions.
+ * Return:
+ * * 0 if the region may be pinned.
+ * * -NE_ERR_INVALID_MEM_REGION_SIZE if @memory_size is 0 or not a multiple
+ *   of 2 MiB.
+ * * -NE_ERR_UNALIGNED_MEM_REGION_ADDR if @userspace_addr is not 2 MiB
+ *   aligned.
+ * * -NE_ERR_INVALID_MEM_REGION_ADDR if the range wraps or is not a user
+ *   range.
+ * * -NE_ERR_MEM_REGION_ALREADY_USED if it overlaps an accepted region.
+ */
+int ne_mem_region_check(struct device *dev, u64 userspace_addr,
+			u64 memory_size, const struct list_head *regions)
+{
+	struct ne_mem_region *region;
+	u64 end;
+
+	if (!memory_size || !IS_ALIGNED(memory_size, NE_MIN_MEM_REGION_SIZE)) {
+		dev_err_ratelimited(dev, "Memory size %#llx is not a non-zero multiple of 2 MiB\n",
+				    memory_size);
+		return -NE_ERR_INVALID_MEM_REGION_SIZE;
+	}
+
+	if (!IS_ALIGNED(userspace_addr, NE_MIN_MEM_REGION_SIZE)) {
+		dev_err_ratelimited(dev, "User address %#llx is not 2 MiB aligned\n",
+				    userspace_addr);
+		return -NE_ERR_UNALIGNED_MEM_REGION_ADDR;
+	}
+
+	if (check_add_overflow(userspace_addr, memory_size, &end) ||
+	    !access_ok(u64_to_user_ptr(userspace_addr), memory_size)) {
+		dev_err_ratelimited(dev, "User range %#llx + %#llx is invalid\n",
+				    userspace_addr, memory_size);
+		return -NE_ERR_INVALID_MEM_REGION_ADDR;
+	}
+
+	list_for_each_entry(region, regions, node) {
+		if (ne_mem_regions_overlap(userspace_addr, memory_size,
+					   region->userspace_addr,
+					   region->memory_size)) {
+			dev_err_ratelimited(dev, "User range %#llx + %#llx overlaps a region already added\n",
+					    userspace_addr, memory_size);
+			return -NE_ERR_MEM_REGION_ALREADY_USED;
+		}
+	}
+
+	return 0;
+}
+
+/*
+ * Check the pinned pages huge page by huge page and build the physical
+ * ranges. Every huge page must lie wholly inside the region: a region that
+ * starts or ends inside a huge page is refused rather than silently handing
+ * the whole huge page to the enclave.
+ */
+static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
+			      int numa_node, struct ne_phys_ranges *phys)
+{
+	unsigned long i = 0;
+	struct folio *folio;
+	phys_addr_t paddr;
+	struct page *page;
+	unsigned long nr;
+	int rc;
+
+	while (i < region->nr_pages) {
+		page = region->pages[i];
+		folio = page_folio(page);
+
+		if (!folio_test_hugetlb(folio)) {
+			dev_err_ratelimited(dev, "Memory at %#llx is not backed by hugetlb pages\n",
+					    region->userspace_addr + ((u64)i << PAGE_SHIFT));
+			return -NE_ERR_MEM_NOT_HUGE_PAGE;
+		}
+
+		nr = folio_nr_pages(folio);
+		if (page != folio_page(folio, 0) ||
+		    !IS_ALIGNED(folio_size(folio), NE_MIN_MEM_REGION_SIZE) ||
+		    nr > region->nr_pages - i ||
+		    region->pages[i + nr - 1] != folio_page(folio, nr - 1)) {
+			dev_err_ratelimited(dev, "Memory at %#llx is not made of whole huge pages\n",
+					    region->userspace_addr + ((u64)i << PAGE_SHIFT));
+			return -NE_ERR_INVALID_PAGE_SIZE;
+		}
+
+		if (folio_nid(folio) != numa_node) {
+			dev_err_ratelimited(dev, "Memory at %#llx is on NUMA node %d, the CPU pool is on node %d\n",
+					    region->userspace_addr + ((u64)i << PAGE_SHIFT),
+					    folio_nid(folio), numa_node);
+			return -NE_ERR_MEM_DIFFERENT_NUMA_NODE;
+		}
+
+		paddr = page_to_phys(page);
+		rc = ne_mem_merge_phys_range(phys, paddr, folio_size(folio));
+		if (rc) {
+			dev_err_ratelimited(dev, "Physical range at %pa cannot be added (%d)\n",
+					    &paddr, rc);
+			return rc;
+		}
+
+		i += nr;
+	}
+
+	return 0;
+}
+
+/**
+ * ne_mem_region_pin() - Pin a validated region and build its physical ranges.
+ * @dev:            Device to log against.
+ * @userspace_addr: Start address in the current address space, checked by
+ *                  ne_mem_region_check().
+ * @memory_size:    Size in bytes, checked by ne_mem_region_check().
+ * @numa_node:      NUMA node all backing pages must be on.
+ * @region:         On success, the new region with its pinned pages; free
+ *                  it with ne_mem_region_free().
+ * @phys:           On success, the merged physical ranges; free them with
+ *                  ne_mem_phys_ranges_free().
+ *
+ * On failure nothing stays pinned or allocated.
+ *
+ * Context: Process context, may sleep; the caller holds the enclave lock.
+ * Return:
+ * * 0 on success.
+ * * -ENOMEM if the bookkeeping cannot be allocated.
+ * * -EFAULT, or the pinning error, if the range cannot be pinned entirely.
+ * * -NE_ERR_MEM_NOT_HUGE_PAGE, -NE_ERR_INVALID_PAGE_SIZE,
+ *   -NE_ERR_MEM_DIFFERENT_NUMA_NODE if a backing page is unsuitable.
+ * * -EINVAL if a physical range is not 2 MiB aligned.
+ */
+int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
+		      int numa_node, struct ne_mem_region **region,
+		      struct ne_phys_ranges *phys)
+{
+	struct ne_mem_region *new;
+	unsigned long nr_pages;
+	int pinned;
+	int rc;
+
+	nr_pages = memory_size >> PAGE_SHIFT;
+	if (nr_pages > INT_MAX) {
+		dev_err_ratelimited(dev, "Memory region of %#llx bytes is too large\n",
+				    memory_size);
+		return -ENOMEM;
+	}
+
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return -ENOMEM;
+
+	new->pages = kvmalloc_array(nr_pages, sizeof(*new->pages),
+				    GFP_KERNEL_ACCOUNT);
+	if (!new->pages) {
+		rc = -ENOMEM;
+		goto free_region;
+	}
+
+	phys->nr = 0;
+	phys->capacity = memory_size / NE_MIN_MEM_REGION_SIZE;
+	phys->ranges = kvmalloc_array(phys->capacity, sizeof(*phys->ranges),
+				      GFP_KERNEL_ACCOUNT);
+	if (!phys->ranges) {
+		rc = -ENOMEM;
+		goto free_pages_array;
+	}
+
+	pinned = pin_user_pages_fast(userspace_addr, nr_pages,
+				     FOLL_WRITE | FOLL_LONGTERM, new->pages);
+	if (pinned < 0) {
+		dev_err_ratelimited(dev, "Cannot pin memory at %#llx (%d)\n",
+				    userspace_addr, pinned);
+		rc = pinned;
+		goto free_ranges;
+	}
+	if (pinned != nr_pages) {
+		dev_err_ratelimited(dev, "Pinned only %d of %lu pages at %#llx\n",
+				    pinned, nr_pages, userspace_addr);
+		unpin_user_pages(new->pages, pinned);
+		rc = -EFAULT;
+		goto free_ranges;
+	}
+
+	new->userspace_addr = userspace_addr;
+	new->memory_size = memory_size;
+	new->nr_pages = nr_pages;
+
+	rc = ne_mem_region_walk(dev, new, numa_node, phys);
+	if (rc)
+		goto unpin_pages;
+
+	*region = new;
+
+	return 0;
+
+unpin_pages:
+	unpin_user_pages(new->pages, nr_pages);
+free_ranges:
+	ne_mem_phys_ranges_free(phys);
+free_pages_array:
+	kvfree(new->pages);
+free_region:
+	kfree(new);
+	return rc;
+}
+
+/**
+ * ne_mem_region_free() - Unpin a region's pages and free it.
+ * @region: Region from ne_mem_region_pin(), already unlinked.
+ *
+ * Context: Process context, may sleep.
+ */
+void ne_mem_region_free(struct ne_mem_region *region)
+{
+	unpin_user_pages(region->pages, region->nr_pages);
+	kvfree(region->pages);
+	kfree(region);
+}
+
+/**
+ * ne_mem_phys_ranges_free() - Free the range array of a &struct ne_phys_ranges.
+ * @phys: Ranges from ne_mem_region_pin().
+ *
+ * Context: Process context, may sleep.
+ */
+void ne_mem_phys_ranges_free(struct ne_phys_ranges *phys)
+{
+	kvfree(phys->ranges);
+	phys->ranges = NULL;
+	phys->nr = 0;
+	phys->capacity = 0;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Nitro Enclaves memory: pinning hugetlb-backed user regions and merging
+ * their physical pages into ranges for the device.
+ */
+
+#ifndef _NE_MEM_H_
+#define _NE_MEM_H_
+
+#include <linux/list.h>
+#include <linux/mm_types.h>
+#include <linux/sizes.h>
+#include <linux/types.h>
+
+/* Size and alignment granule of regions, pages and physical ranges. */
+#define NE_MIN_MEM_REGION_SIZE	(SZ_2M)
+
+/**
+ * struct ne_mem_region - A user memory region accepted for an enclave.
+ * @node:           Entry in the enclave's region list.
+ * @userspace_addr: Start of the region in the creator's address space.
+ * @memory_size:    Size of the region in bytes.
+ * @pages:          Pinned pages backing the region, one per base page; they
+ *                  stay pinned until the enclave is released.
+ * @nr_pages:       Entries of @pages.
+ */
+struct ne_mem_region {
+	struct list_head node;
+	u64 userspace_addr;
+	u64 memory_size;
+	struct page **pages;
+	unsigned long nr_pages;
+};
+
+/**
+ * struct ne_phys_range - A physically contiguous range of enclave memory.
+ * @start: Physical start address.
+ * @size:  Length in bytes.
+ */
+struct ne_phys_range {
+	u64 start;
+	u64 size;
+};
+
+/**
+ * struct ne_phys_ranges - Physical ranges built from one region.
+ * @ranges:   Array of @capacity entries, the first @nr used.
+ * @nr:       Ranges in use.
+ * @capacity: Entries allocated.
+ */
+struct ne_phys_ranges {
+	struct ne_phys_range *ranges;
+	unsigned int nr;
+	unsigned int capacity;
+};
+
+bool ne_mem_regions_overlap(u64 start_a, u64 size_a, u64 start_b, u64 size_b);
+int ne_mem_merge_phys_range(struct ne_phys_ranges *phys, u64 start, u64 size);
+int ne_mem_region_check(struct device *dev, u64 userspace_addr,
+			u64 memory_size, const struct list_head *regions);
+int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
+		      int numa_node, struct ne_mem_region **region,
+		      struct ne_phys_ranges *phys);
+void ne_mem_region_free(struct ne_mem_region *region);
+void ne_mem_phys_ranges_free(struct ne_phys_ranges *phys);
+
+#endif /* _NE_MEM_H_ */
