@@ -1,0 +1,910 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Nitro Enclaves misc device and enclave objects.
+ *
+ * /dev/nitro_enclaves has one ioctl, NE_CREATE_VM, which allocates a device
+ * slot and returns an "ne-vm" file for the new enclave. The enclave is set
+ * up and started through ioctls on that file and destroyed when the file is
+ * released. Memory pinning lives in ne_mem.c and the CPU pool in
+ * ne_cpu_pool.c; only this file touches ioctl argument pointers.
+ *
+ * Locking, outermost first: &ne_pci_dev.enclaves_lock, &ne_enclave.lock,
+ * then the CPU pool mutex or the device command lock.
+ */
+
+#include <linux/anon_inodes.h>
+#include <linux/cpumask.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/nitro_enclaves.h>
+#include <linux/poll.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vm_sockets.h>
+
+#include "ne_cpu_pool.h"
+#include "ne_mem.h"
+#include "ne_misc_dev.h"
+#include "ne_pci_dev.h"
+
+static struct device *ne_dev(struct ne_pci_dev *ndev)
+{
+	return &ndev->pdev->dev;
+}
+
+static void ne_enclave_free_core_masks(cpumask_var_t *masks, unsigned int nr)
+{
+	unsigned int i;
+
+	if (!masks)
+		return;
+
+	for (i = 0; i < nr; i++)
+		free_cpumask_var(masks[i]);
+	kfree(masks);
+}
+
+static struct ne_enclave *ne_enclave_alloc(struct ne_pci_dev *ndev,
+					   const struct ne_cpu_pool_info *pool)
+{
+	struct ne_enclave *ne;
+	unsigned int i;
+
+	ne = kzalloc(sizeof(*ne), GFP_KERNEL_ACCOUNT);
+	if (!ne)
+		return NULL;
+
+	ne->pool = *pool;
+	ne->threads_per_core = kcalloc(pool->nr_cores,
+				       sizeof(*ne->threads_per_core),
+				       GFP_KERNEL_ACCOUNT);
+	if (!ne->threads_per_core)
+		goto free_enclave;
+
+	for (i = 0; i < pool->nr_cores; i++) {
+		if (!zalloc_cpumask_var(&ne->threads_per_core[i],
+					GFP_KERNEL_ACCOUNT)) {
+			ne_enclave_free_core_masks(ne->threads_per_core, i);
+			goto free_enclave;
+		}
+	}
+
+	if (!zalloc_cpumask_var(&ne->vcpu_ids, GFP_KERNEL_ACCOUNT))
+		goto free_core_masks;
+
+	INIT_LIST_HEAD(&ne->node);
+	mutex_init(&ne->lock);
+	INIT_LIST_HEAD(&ne->mem_regions);
+	init_waitqueue_head(&ne->eventq);
+	ne->state = NE_STATE_INIT;
+	ne->ndev = ndev;
+	ne_pci_dev_get(ndev);
+
+	return ne;
+
+free_core_masks:
+	ne_enclave_free_core_masks(ne->threads_per_core, pool->nr_cores);
+free_enclave:
+	kfree(ne);
+	return NULL;
+}
+
+/* Free an enclave that holds no pages and no cores any more. */
+static void ne_enclave_free(struct ne_enclave *ne)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+
+	free_cpumask_var(ne->vcpu_ids);
+	ne_enclave_free_core_masks(ne->threads_per_core, ne->pool.nr_cores);
+	mutex_destroy(&ne->lock);
+	kfree(ne);
+	ne_pci_dev_put(ndev);
+}
+
+/* Unpin every region and give every reserved core back to the pool. */
+static void ne_enclave_put_resources(struct ne_enclave *ne)
+{
+	struct ne_mem_region *region, *tmp;
+	unsigned int core;
+
+	list_for_each_entry_safe(region, tmp, &ne->mem_regions, node) {
+		list_del(&region->node);
+		ne_mem_region_free(region);
+	}
+
+	for (core = 0; core < ne->pool.nr_cores; core++) {
+		if (cpumask_empty(ne->threads_per_core[core]))
+			continue;
+		ne_cpu_pool_release_core(core, ne->threads_per_core[core]);
+		cpumask_clear(ne->threads_per_core[core]);
+	}
+}
+
+/* Stop the enclave if it runs, then free its slot. Failures are logged. */
+static void ne_enclave_free_slot(struct ne_enclave *ne)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	struct ne_pci_dev_cmd_reply reply;
+	struct enclave_stop_req stop_req = {};
+	struct slot_free_req free_req = {};
+	int rc;
+
+	lockdep_assert_held(&ne->lock);
+
+	if (ne->state != NE_STATE_INIT && ne->state != NE_STATE_STOPPED) {
+		stop_req.slot_uid = ne->slot_uid;
+		rc = ne_pci_dev_cmd(ndev, ENCLAVE_STOP, &stop_req,
+				    sizeof(stop_req), &reply);
+		if (rc)
+			dev_err_ratelimited(ne_dev(ndev), "Failed to stop the enclave in slot %#llx (%d)\n",
+					    ne->slot_uid, rc);
+	}
+
+	free_req.slot_uid = ne->slot_uid;
+	rc = ne_pci_dev_cmd(ndev, SLOT_FREE, &free_req, sizeof(free_req),
+			    &reply);
+	if (rc)
+		dev_err_ratelimited(ne_dev(ndev), "Failed to free slot %#llx (%d), it may be left on the device\n",
+				    ne->slot_uid, rc);
+}
+
+/*
+ * Last close of an enclave file. Whatever the device answers, every pinned
+ * page and every reserved core is given back; when the device is gone no
+ * command is sent at all.
+ */
+static int ne_enclave_release(struct inode *inode, struct file *file)
+{
+	struct ne_enclave *ne = file->private_data;
+	struct ne_pci_dev *ndev;
+
+	/* Creation failed after the file was made: nothing to undo here. */
+	if (!ne)
+		return 0;
+
+	ndev = ne->ndev;
+
+	mutex_lock(&ndev->enclaves_lock);
+	mutex_lock(&ne->lock);
+
+	if (!ne->gone)
+		ne_enclave_free_slot(ne);
+	list_del(&ne->node);
+
+	mutex_unlock(&ne->lock);
+	mutex_unlock(&ndev->enclaves_lock);
+
+	/* Unreachable now: no list entry and no file refer to it. */
+	ne_enclave_put_resources(ne);
+	mmdrop(ne->mm);
+	ne_cpu_pool_enclave_put();
+	ne_enclave_free(ne);
+
+	return 0;
+}
+
+static __poll_t ne_enclave_poll(struct file *file, poll_table *wait)
+{
+	struct ne_enclave *ne = file->private_data;
+	__poll_t mask = 0;
+
+	poll_wait(file, &ne->eventq, wait);
+
+	mutex_lock(&ne->lock);
+	if (ne->has_event)
+		mask = EPOLLHUP;
+	mutex_unlock(&ne->lock);
+
+	return mask;
+}
+
+/* Auto-pick: a spare thread of a held core, else the lowest free core. */
+static int ne_enclave_pick_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	unsigned int core;
+	unsigned int cpu;
+	int rc;
+
+	for (core = 0; core < ne->pool.nr_cores; core++) {
+		for_each_cpu(cpu, ne->threads_per_core[core]) {
+			if (!cpumask_test_cpu(cpu, ne->vcpu_ids)) {
+				*vcpu_id = cpu;
+				return 0;
+			}
+		}
+	}
+
+	rc = ne_cpu_pool_reserve_free_core(ne->threads_per_core);
+	if (rc < 0) {
+		dev_err_ratelimited(ne_dev(ndev), "No free CPU core left in the pool\n");
+		return rc;
+	}
+
+	*vcpu_id = cpumask_first(ne->threads_per_core[rc]);
+
+	return 0;
+}
+
+/* Explicit id: a spare thread of a held core, else reserve its pool core. */
+static int ne_enclave_claim_vcpu(struct ne_enclave *ne, u32 vcpu_id)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	unsigned int core;
+	int rc;
+
+	if (cpumask_test_cpu(vcpu_id, ne->vcpu_ids)) {
+		dev_err_ratelimited(ne_dev(ndev), "CPU %u is already a vCPU of the enclave\n",
+				    vcpu_id);
+		return -NE_ERR_VCPU_ALREADY_USED;
+	}
+
+	for (core = 0; core < ne->pool.nr_cores; core++) {
+		if (cpumask_test_cpu(vcpu_id, ne->threads_per_core[core]))
+			return 0;
+	}
+
+	rc = ne_cpu_pool_reserve_cpu_core(vcpu_id, ne->threads_per_core);
+	if (rc < 0) {
+		dev_err_ratelimited(ne_dev(ndev), "CPU %u is not a free CPU of the pool\n",
+				    vcpu_id);
+		return rc;
+	}
+
+	return 0;
+}
+
+static int ne_enclave_add_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	struct slot_add_vcpu_req req = {};
+	struct ne_pci_dev_cmd_reply reply;
+	int rc;
+
+	lockdep_assert_held(&ne->lock);
+
+	if (ne->gone) {
+		dev_err_ratelimited(ne_dev(ndev), "The device of the enclave is gone\n");
+		return -ENODEV;
+	}
+
+	if (ne->state != NE_STATE_INIT) {
+		dev_err_ratelimited(ne_dev(ndev), "Cannot add a vCPU, the enclave is not in init state\n");
+		return -NE_ERR_NOT_IN_INIT_STATE;
+	}
+
+	if (*vcpu_id >= ne->pool.nr_cores * ne->pool.nr_threads_per_core) {
+		dev_err_ratelimited(ne_dev(ndev), "vCPU id %u is out of range\n",
+				    *vcpu_id);
+		return -NE_ERR_INVALID_VCPU;
+	}
+
+	if (*vcpu_id)
+		rc = ne_enclave_claim_vcpu(ne, *vcpu_id);
+	else
+		rc = ne_enclave_pick_vcpu(ne, vcpu_id);
+	if (rc)
+		return rc;
+
+	if (current->mm != ne->mm) {
+		dev_err_ratelimited(ne_dev(ndev), "vCPU added from a process other than the enclave's creator\n");
+		return -EIO;
+	}
+
+	req.slot_uid = ne->slot_uid;
+	req.vcpu_id = *vcpu_id;
+	rc = ne_pci_dev_cmd(ndev, SLOT_ADD_VCPU, &req, sizeof(req), &reply);
+	if (rc) {
+		dev_err_ratelimited(ne_dev(ndev), "Device refused vCPU %u (%d)\n",
+				    *vcpu_id, rc);
+		return rc;
+	}
+
+	cpumask_set_cpu(*vcpu_id, ne->vcpu_ids);
+	ne->nr_vcpus++;
+
+	return 0;
+}
+
+static long ne_ioctl_add_vcpu(struct ne_enclave *ne, u32 __user *uarg)
+{
+	u32 vcpu_id;
+	int rc;
+
+	if (copy_from_user(&vcpu_id, uarg, sizeof(vcpu_id))) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot read the vCPU id\n");
+		return -EFAULT;
+	}
+
+	mutex_lock(&ne->lock);
+	rc = ne_enclave_add_vcpu(ne, &vcpu_id);
+	mutex_unlock(&ne->lock);
+	if (rc)
+		return rc;
+
+	if (copy_to_user(uarg, &vcpu_id, sizeof(vcpu_id))) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot write back vCPU id %u\n",
+				    vcpu_id);
+		return -EFAULT;
+	}
+
+	return 0;
+}
+
+static long ne_ioctl_get_image_load_info(struct ne_enclave *ne,
+					 struct ne_image_load_info __user *uarg)
+{
+	struct ne_image_load_info info;
+	u16 state;
+
+	if (copy_from_user(&info, uarg, sizeof(info))) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot read the image load info\n");
+		return -EFAULT;
+	}
+
+	mutex_lock(&ne->lock);
+	state = ne->state;
+	mutex_unlock(&ne->lock);
+
+	if (state != NE_STATE_INIT) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot load an image, the enclave is not in init state\n");
+		return -NE_ERR_NOT_IN_INIT_STATE;
+	}
+
+	if (info.flags != NE_EIF_IMAGE) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Unknown image type %#llx\n",
+				    info.flags);
+		return -NE_ERR_INVALID_FLAG_VALUE;
+	}
+
+	info.memory_offset = NE_EIF_LOAD_OFFSET;
+
+	if (copy_to_user(uarg, &info, sizeof(info))) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot write back the image load info\n");
+		return -EFAULT;
+	}
+
+	return 0;
+}
+
+/* Send the physical ranges of a just recorded region to the slot. */
+static int ne_enclave_send_ranges(struct ne_enclave *ne,
+				  const struct ne_phys_ranges *phys)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	struct slot_add_mem_req req = {};
+	struct ne_pci_dev_cmd_reply reply;
+	unsigned int i;
+	int rc;
+
+	req.slot_uid = ne->slot_uid;
+
+	for (i = 0; i < phys->nr; i++) {
+		req.paddr = phys->ranges[i].start;
+		req.size = phys->ranges[i].size;
+
+		rc = ne_pci_dev_cmd(ndev, SLOT_ADD_MEM, &req, sizeof(req),
+				    &reply);
+		if (rc) {
+			dev_err_ratelimited(ne_dev(ndev), "Device refused memory %#llx + %#llx (%d)\n",
+					    req.paddr, req.size, rc);
+			return rc;
+		}
+
+		ne->mem_size += req.size;
+		ne->nr_mem_ranges++;
+	}
+
+	return 0;
+}
+
+static int ne_enclave_add_mem(struct ne_enclave *ne,
+			      const struct ne_user_memory_region *mem)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	struct ne_mem_region *region;
+	struct ne_phys_ranges phys;
+	int rc;
+
+	lockdep_assert_held(&ne->lock);
+
+	if (ne->gone) {
+		dev_err_ratelimited(ne_dev(ndev), "The device of the enclave is gone\n");
+		return -ENODEV;
+	}
+
+	if (ne->state != NE_STATE_INIT) {
+		dev_err_ratelimited(ne_dev(ndev), "Cannot add memory, the enclave is not in init state\n");
+		return -NE_ERR_NOT_IN_INIT_STATE;
+	}
+
+	if (current->mm != ne->mm) {
+		dev_err_ratelimited(ne_dev(ndev), "Memory added from a process other than the enclave's creator\n");
+		return -EIO;
+	}
+
+	rc = ne_mem_region_check(ne_dev(ndev), mem->userspace_addr,
+				 mem->memory_size, &ne->mem_regions);
+	if (rc)
+		return rc;
+
+	rc = ne_mem_region_pin(ne_dev(ndev), mem->userspace_addr,
+			       mem->memory_size, ne->pool.numa_node, &region,
+			       &phys);
+	if (rc)
+		return rc;
+
+	if (ne->nr_mem_ranges + phys.nr > ne->max_mem_ranges) {
+		dev_err_ratelimited(ne_dev(ndev), "Too many memory ranges (%llu + %u, the device takes %llu)\n",
+				    ne->nr_mem_ranges, phys.nr,
+				    ne->max_mem_ranges);
+		rc = -NE_ERR_MEM_MAX_REGIONS;
+		goto free_region;
+	}
+
+	/* From here on the pages stay pinned until release. */
+	list_add_tail(&region->node, &ne->mem_regions);
+	rc = ne_enclave_send_ranges(ne, &phys);
+	ne_mem_phys_ranges_free(&phys);
+
+	return rc;
+
+free_region:
+	ne_mem_region_free(region);
+	ne_mem_phys_ranges_free(&phys);
+	return rc;
+}
+
+static long ne_ioctl_set_user_memory_region(struct ne_enclave *ne,
+					    struct ne_user_memory_region __user *uarg)
+{
+	struct ne_user_memory_region mem;
+	int rc;
+
+	if (copy_from_user(&mem, uarg, sizeof(mem))) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot read the memory region\n");
+		return -EFAULT;
+	}
+
+	if (mem.flags >= NE_MEMORY_REGION_MAX_FLAG_VAL) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Unknown memory region flags %#llx\n",
+				    mem.flags);
+		return -NE_ERR_INVALID_FLAG_VALUE;
+	}
+
+	mutex_lock(&ne->lock);
+	rc = ne_enclave_add_mem(ne, &mem);
+	mutex_unlock(&ne->lock);
+
+	return rc;
+}
+
+/* Whether a CID may be asked for: 0 (device chooses) or a plain CID. */
+static bool ne_enclave_cid_valid(u64 cid)
+{
+	if (cid == VMADDR_CID_LOCAL || cid == VMADDR_CID_HOST ||
+	    cid == NE_PARENT_VM_CID || cid == VMADDR_CID_ANY)
+		return false;
+
+	return cid <= U32_MAX;
+}
+
+/* Whether every thread of every held core was added as a vCPU. */
+static bool ne_enclave_full_cores_used(struct ne_enclave *ne)
+{
+	unsigned int core;
+
+	for (core = 0; core < ne->pool.nr_cores; core++) {
+		if (!cpumask_subset(ne->threads_per_core[core], ne->vcpu_ids))
+			return false;
+	}
+
+	return true;
+}
+
+static int ne_enclave_start(struct ne_enclave *ne,
+			    struct ne_enclave_start_info *info)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	struct enclave_start_req req = {};
+	struct ne_pci_dev_cmd_reply reply;
+	int rc;
+
+	lockdep_assert_held(&ne->lock);
+
+	if (ne->gone) {
+		dev_err_ratelimited(ne_dev(ndev), "The device of the enclave is gone\n");
+		return -ENODEV;
+	}
+
+	if (ne->state != NE_STATE_INIT) {
+		dev_err_ratelimited(ne_dev(ndev), "Cannot start, the enclave is not in init state\n");
+		return -NE_ERR_NOT_IN_INIT_STATE;
+	}
+
+	if (!ne->nr_mem_ranges) {
+		dev_err_ratelimited(ne_dev(ndev), "Cannot start, no memory was added\n");
+		return -NE_ERR_NO_MEM_REGIONS_ADDED;
+	}
+
+	if (ne->mem_size < NE_MIN_ENCLAVE_MEM_SIZE) {
+		dev_err_ratelimited(ne_dev(ndev), "Cannot start with %llu bytes of memory, %u needed\n",
+				    ne->mem_size, NE_MIN_ENCLAVE_MEM_SIZE);
+		return -NE_ERR_ENCLAVE_MEM_MIN_SIZE;
+	}
+
+	if (!ne->nr_vcpus) {
+		dev_err_ratelimited(ne_dev(ndev), "Cannot start, no vCPU was added\n");
+		return -NE_ERR_NO_VCPUS_ADDED;
+	}
+
+	if (!ne_enclave_full_cores_used(ne)) {
+		dev_err_ratelimited(ne_dev(ndev), "Cannot start, a thread of a held core is not a vCPU\n");
+		return -NE_ERR_FULL_CORES_NOT_USED;
+	}
+
+	req.slot_uid = ne->slot_uid;
+	req.enclave_cid = info->enclave_cid;
+	req.flags = info->flags;
+	rc = ne_pci_dev_cmd(ndev, ENCLAVE_START, &req, sizeof(req), &reply);
+	if (rc) {
+		dev_err_ratelimited(ne_dev(ndev), "Device failed to start the enclave (%d)\n",
+				    rc);
+		return rc;
+	}
+
+	ne->state = NE_STATE_RUNNING;
+	info->enclave_cid = reply.enclave_cid;
+
+	return 0;
+}
+
+static long ne_ioctl_start_enclave(struct ne_enclave *ne,
+				   struct ne_enclave_start_info __user *uarg)
+{
+	struct ne_enclave_start_info info;
+	int rc;
+
+	if (copy_from_user(&info, uarg, sizeof(info))) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot read the start info\n");
+		return -EFAULT;
+	}
+
+	if (info.flags >= NE_ENCLAVE_START_MAX_FLAG_VAL) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Unknown start flags %#llx\n",
+				    info.flags);
+		return -NE_ERR_INVALID_FLAG_VALUE;
+	}
+
+	if (!ne_enclave_cid_valid(info.enclave_cid)) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "CID %llu cannot be an enclave's\n",
+				    info.enclave_cid);
+		return -NE_ERR_INVALID_ENCLAVE_CID;
+	}
+
+	mutex_lock(&ne->lock);
+	rc = ne_enclave_start(ne, &info);
+	mutex_unlock(&ne->lock);
+	if (rc)
+		return rc;
+
+	if (copy_to_user(uarg, &info, sizeof(info))) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot write back the start info, the enclave runs\n");
+		return -EFAULT;
+	}
+
+	return 0;
+}
+
+static long ne_enclave_ioctl(struct file *file, unsigned int cmd,
+			     unsigned long arg)
+{
+	struct ne_enclave *ne = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case NE_ADD_VCPU:
+		return ne_ioctl_add_vcpu(ne, uarg);
+	case NE_GET_IMAGE_LOAD_INFO:
+		return ne_ioctl_get_image_load_info(ne, uarg);
+	case NE_SET_USER_MEMORY_REGION:
+		return ne_ioctl_set_user_memory_region(ne, uarg);
+	case NE_START_ENCLAVE:
+		return ne_ioctl_start_enclave(ne, uarg);
+	default:
+		dev_err_ratelimited(ne_dev(ne->ndev), "Unknown enclave ioctl %#x\n",
+				    cmd);
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations ne_enclave_fops = {
+	.owner = THIS_MODULE,
+	.llseek = noop_llseek,
+	.poll = ne_enclave_poll,
+	.unlocked_ioctl = ne_enclave_ioctl,
+	.release = ne_enclave_release,
+};
+
+/* Ask the device for a slot and record it in the enclave. */
+static int ne_enclave_alloc_slot(struct ne_enclave *ne)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	struct ne_pci_dev_cmd_reply reply;
+	struct slot_alloc_req req = {};
+	int rc;
+
+	rc = ne_pci_dev_cmd(ndev, SLOT_ALLOC, &req, sizeof(req), &reply);
+	if (rc) {
+		dev_err_ratelimited(ne_dev(ndev), "Device failed to allocate a slot (%d)\n",
+				    rc);
+		return rc;
+	}
+
+	ne->slot_uid = reply.slot_uid;
+	ne->max_mem_ranges = reply.mem_regions;
+
+	return 0;
+}
+
+static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
+{
+	struct ne_cpu_pool_info pool;
+	struct ne_enclave *ne;
+	struct file *file;
+	u64 slot_uid;
+	int fd;
+	int rc;
+
+	mutex_lock(&ndev->enclaves_lock);
+
+	rc = ne_cpu_pool_enclave_get(&pool);
+	if (rc) {
+		dev_err_ratelimited(ne_dev(ndev), "No free CPU core in the pool for a new enclave\n");
+		goto unlock;
+	}
+
+	ne = ne_enclave_alloc(ndev, &pool);
+	if (!ne) {
+		rc = -ENOMEM;
+		goto put_pool;
+	}
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		rc = fd;
+		dev_err_ratelimited(ne_dev(ndev), "No file descriptor for the enclave (%d)\n",
+				    rc);
+		goto free_enclave;
+	}
+
+	file = anon_inode_getfile("ne-vm", &ne_enclave_fops, ne, O_RDWR);
+	if (IS_ERR(file)) {
+		rc = PTR_ERR(file);
+		dev_err_ratelimited(ne_dev(ndev), "Cannot create the enclave file (%d)\n",
+				    rc);
+		goto put_fd;
+	}
+
+	rc = ne_enclave_alloc_slot(ne);
+	if (rc)
+		goto detach_file;
+
+	ne->mm = current->mm;
+	mmgrab(ne->mm);
+	list_add(&ne->node, &ndev->enclaves);
+	slot_uid = ne->slot_uid;
+
+	mutex_unlock(&ndev->enclaves_lock);
+
+	/* The file owns the enclave now: its release frees the slot. */
+	if (copy_to_user(uarg, &slot_uid, sizeof(slot_uid))) {
+		dev_err_ratelimited(ne_dev(ndev), "Cannot write the slot uid, dropping the enclave\n");
+		fput(file);
+		put_unused_fd(fd);
+		return -EFAULT;
+	}
+
+	fd_install(fd, file);
+
+	return fd;
+
+detach_file:
+	/* Release must not find the enclave freed below. */
+	file->private_data = NULL;
+	fput(file);
+put_fd:
+	put_unused_fd(fd);
+free_enclave:
+	ne_enclave_free(ne);
+put_pool:
+	ne_cpu_pool_enclave_put();
+unlock:
+	mutex_unlock(&ndev->enclaves_lock);
+	return rc;
+}
+
+static struct ne_pci_dev *ne_misc_to_ndev(struct file *file)
+{
+	return container_of(file->private_data, struct ne_pci_dev, misc);
+}
+
+/*
+ * An open misc file holds a device reference: the struct outlives
+ * misc_deregister() as long as such a file is open.
+ */
+static int ne_misc_open(struct inode *inode, struct file *file)
+{
+	ne_pci_dev_get(ne_misc_to_ndev(file));
+
+	return 0;
+}
+
+static int ne_misc_release(struct inode *inode, struct file *file)
+{
+	ne_pci_dev_put(ne_misc_to_ndev(file));
+
+	return 0;
+}
+
+static long ne_misc_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
+{
+	struct ne_pci_dev *ndev = ne_misc_to_ndev(file);
+
+	switch (cmd) {
+	case NE_CREATE_VM:
+		return ne_ioctl_create_vm(ndev, (u64 __user *)arg);
+	default:
+		dev_err_ratelimited(ne_dev(ndev), "Unknown ioctl %#x\n", cmd);
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations ne_misc_fops = {
+	.owner = THIS_MODULE,
+	.llseek = noop_llseek,
+	.open = ne_misc_open,
+	.release = ne_misc_release,
+	.unlocked_ioctl = ne_misc_ioctl,
+};
+
+/**
+ * ne_misc_dev_register() - Create /dev/nitro_enclaves for a device.
+ * @ndev: The device; its pdev is set.
+ *
+ * Initialises the enclave list and its lock, then registers the misc
+ * device. Called last in probe: user space can call in from then on.
+ *
+ * Context: Process context.
+ * Return: 0 on success, or the negative error of misc_register().
+ */
+int ne_misc_dev_register(struct ne_pci_dev *ndev)
+{
+	int rc;
+
+	mutex_init(&ndev->enclaves_lock);
+	INIT_LIST_HEAD(&ndev->enclaves);
+
+	ndev->misc.minor = MISC_DYNAMIC_MINOR;
+	ndev->misc.name = "nitro_enclaves";
+	ndev->misc.fops = &ne_misc_fops;
+	ndev->misc.mode = 0660;
+	ndev->misc.parent = &ndev->pdev->dev;
+
+	rc = misc_register(&ndev->misc);
+	if (rc)
+		dev_err(ne_dev(ndev), "Cannot register the misc device (%d)\n",
+			rc);
+
+	return rc;
+}
+
+/**
+ * ne_misc_dev_unregister() - Remove /dev/nitro_enclaves.
+ * @ndev: The device.
+ *
+ * No new file can be opened afterwards; open files and enclaves keep their
+ * device references. Called first in remove and shutdown.
+ *
+ * Context: Process context.
+ */
+void ne_misc_dev_unregister(struct ne_pci_dev *ndev)
+{
+	misc_deregister(&ndev->misc);
+}
+
+/**
+ * ne_misc_dev_handle_event() - Refresh the state of running enclaves.
+ * @ndev: The device that raised the event.
+ *
+ * Asks the device with SLOT_INFO about every running enclave. An enclave
+ * whose reported state differs gets the new state and wakes its pollers,
+ * who see EPOLLHUP. If SLOT_INFO fails the enclave is left as it is.
+ *
+ * Context: Process context (the event work item). Takes the enclaves lock,
+ * each enclave's lock and sends device commands.
+ */
+void ne_misc_dev_handle_event(struct ne_pci_dev *ndev)
+{
+	struct ne_pci_dev_cmd_reply reply;
+	struct slot_info_req req = {};
+	struct ne_enclave *ne;
+	int rc;
+
+	mutex_lock(&ndev->enclaves_lock);
+
+	list_for_each_entry(ne, &ndev->enclaves, node) {
+		mutex_lock(&ne->lock);
+
+		if (ne->gone || ne->state != NE_STATE_RUNNING)
+			goto unlock_enclave;
+
+		req.slot_uid = ne->slot_uid;
+		rc = ne_pci_dev_cmd(ndev, SLOT_INFO, &req, sizeof(req),
+				    &reply);
+		if (rc) {
+			dev_err_ratelimited(ne_dev(ndev), "Cannot query slot %#llx (%d)\n",
+					    ne->slot_uid, rc);
+			goto unlock_enclave;
+		}
+
+		if (reply.state != ne->state) {
+			ne->state = reply.state;
+			ne->has_event = true;
+			wake_up_interruptible(&ne->eventq);
+		}
+
+unlock_enclave:
+		mutex_unlock(&ne->lock);
+	}
+
+	mutex_unlock(&ndev->enclaves_lock);
+}
+
+/**
+ * ne_misc_dev_device_gone() - Cut every enclave off a removed device.
+ * @ndev: The device being removed; commands to it already fail.
+ *
+ * Marks every enclave gone and wakes its pollers (EPOLLHUP). Later ioctls
+ * that need the device fail with -ENODEV, and release frees the host
+ * resources without sending commands.
+ *
+ * Context: Process context. Takes the enclaves lock and each enclave's lock.
+ */
+void ne_misc_dev_device_gone(struct ne_pci_dev *ndev)
+{
+	struct ne_enclave *ne;
+
+	mutex_lock(&ndev->enclaves_lock);
+
+	list_for_each_entry(ne, &ndev->enclaves, node) {
+		mutex_lock(&ne->lock);
+		ne->gone = true;
+		ne->has_event = true;
+		wake_up_interruptible(&ne->eventq);
+		mutex_unlock(&ne->lock);
+	}
+
+	mutex_unlock(&ndev->enclaves_lock);
+}
+
+static int __init ne_init(void)
+{
+	return pci_register_driver(&ne_pci_driver);
+}
+
+static void __exit ne_exit(void)
+{
+	pci_unregister_driver(&ne_pci_driver);
+	ne_cpu_pool_exit();
+}
+
+module_init(ne_init);
+module_exit(ne_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Nitro Enclaves Driver");
