@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device limits: the per-slot range limit the device reports at SLOT_ALLOC
+ * (NE_ERR_MEM_MAX_REGIONS) and the device's slot count (CREATE_VM passes
+ * SLOT_ALLOC's -ENOSPC through). Run in a VM whose device has small limits
+ * and say so in the environment:
+ *   --ne-opts mem-regions=4,max-slots=4  with  NE_MEM_REGIONS=4 NE_MAX_SLOTS=4
+ * (defaults 256 and 8, the model's defaults).
+ */
+#define _GNU_SOURCE
+#include "kselftest_harness.h"
+#include "ne_test_util.h"
+
+static long env_long(const char *name, long def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strtol(v, NULL, 0) : def;
+}
+
+FIXTURE(limits) {
+	struct ne_env env;
+	int efd[64];
+};
+
+FIXTURE_SETUP(limits)
+{
+	int i;
+
+	for (i = 0; i < 64; i++)
+		self->efd[i] = -1;
+	ASSERT_EQ(0, ne_env_setup(&self->env));
+}
+
+FIXTURE_TEARDOWN(limits)
+{
+	int i;
+
+	for (i = 0; i < 64; i++)
+		if (self->efd[i] >= 0)
+			close(self->efd[i]);
+	ne_env_release(&self->env);
+	NE_EXPECT_BASELINE(&self->env.base,
+			   self->env.have_tb ? &self->env.tb : NULL);
+	ne_env_close_tb(&self->env);
+}
+
+TEST_F(limits, more_ranges_than_device_limit)
+{
+	long limit = env_long("NE_MEM_REGIONS", 256);
+	uint64_t uid;
+	char *p;
+	long i;
+	int ret = 0;
+
+	/*
+	 * Every other 2 MiB page of one mapping, one region each: no two are
+	 * virtually adjacent, and hugepages handed out in order are not
+	 * physically adjacent either, so each region is one range.
+	 */
+	NE_NEED_HUGEPAGES(SZ_2M, 2 * (limit + 1));
+	self->efd[0] = ne_create_vm(self->env.dev, &uid);
+	ASSERT_LE(0, self->efd[0]);
+	p = ne_map_huge(&self->env.maps, 2 * (limit + 1) * SZ_2M, SZ_2M);
+	ASSERT_NE(NULL, p);
+	memset(p, 0, 2 * (limit + 1) * SZ_2M);	/* fault in, in order */
+	for (i = 0; i < limit; i++) {
+		ret = ne_add_mem(self->efd[0], p + 2 * i * SZ_2M, SZ_2M);
+		if (ret)
+			break;
+	}
+	if (ret)
+		TH_LOG("region %ld of %ld", i, limit);
+	EXPECT_OK(ret);
+	EXPECT_ERRNO(NE_ERR_MEM_MAX_REGIONS,
+		     ne_add_mem(self->efd[0], p + 2 * limit * SZ_2M, SZ_2M));
+	if (self->env.have_tb)
+		EXPECT_EQ((uint64_t)limit * SZ_2M,
+			  ne_tb_read64(&self->env.tb, NE_TB_MEM_BYTES) -
+			  self->env.base.tb.mem_bytes);
+	/* The refused page was not kept: free count unchanged by the refusal. */
+	EXPECT_EQ(self->env.base.hp2m_free - 2 * (limit + 1), ne_hp_free(SZ_2M));
+}
+
+TEST_F(limits, more_enclaves_than_device_slots)
+{
+	long slots = env_long("NE_MAX_SLOTS", 8);
+	uint64_t uid;
+	long i;
+
+	/* Never-started enclaves need no vCPUs: only slots run out. */
+	ASSERT_GE(63, slots);
+	if (self->env.have_tb)
+		slots -= ne_tb_read32(&self->env.tb, NE_TB_LIVE_SLOTS);
+	for (i = 0; i < slots; i++) {
+		self->efd[i] = ne_create_vm(self->env.dev, &uid);
+		ASSERT_LE(0, self->efd[i]) TH_LOG("enclave %ld: %s", i,
+						  ne_err_name(self->efd[i]));
+	}
+	EXPECT_ERRNO(ENOSPC, ne_create_vm(self->env.dev, &uid));
+	/* Closing one frees a slot. */
+	close(self->efd[0]);
+	self->efd[0] = ne_create_vm(self->env.dev, &uid);
+	EXPECT_LE(0, self->efd[0]);
+}
+
+int main(int argc, char **argv)
+{
+	if (access(NE_DEV_PATH, F_OK)) {
+		ksft_print_header();
+		ksft_exit_skip("%s not present\n", NE_DEV_PATH);
+	}
+	return test_harness_run(argc, argv);
+}

@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Shared helpers for the Nitro Enclaves kselftests: ioctl wrappers that
+ * return -errno, NE_ERR names, sysfs access (ne_cpus, hugepages, CPU
+ * online state), hugetlb mappings that teardown unmaps, and the resource
+ * baseline that every fixture's teardown compares against.
+ *
+ * Include after kselftest_harness.h (the EXPECT/ASSERT helpers use it).
+ */
+#ifndef NE_TEST_UTIL_H
+#define NE_TEST_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/nitro_enclaves.h>
+
+#include "ne_test_bar.h"
+
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT		26
+#endif
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB		(21 << MAP_HUGE_SHIFT)
+#endif
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB		(30 << MAP_HUGE_SHIFT)
+#endif
+
+#define NE_DEV_PATH		"/dev/nitro_enclaves"
+#define NE_PARAM_DIR		"/sys/module/nitro_enclaves/parameters"
+#define NE_CPUS_PATH		NE_PARAM_DIR "/ne_cpus"
+#define NE_TIMEOUT_PATH		NE_PARAM_DIR "/cmd_timeout_ms"
+#define NE_HP_2M_DIR		"/sys/kernel/mm/hugepages/hugepages-2048kB"
+#define NE_HP_1G_DIR		"/sys/kernel/mm/hugepages/hugepages-1048576kB"
+#define NE_CPU_ONLINE_PATH	"/sys/devices/system/cpu/online"
+#define NE_DEFAULT_POOL		"2,3"
+
+#define SZ_2M			(2UL << 20)
+#define SZ_1G			(1UL << 30)
+#define NE_MIN_MEM		(64UL << 20)
+#define NE_EIF_OFFSET		(8UL << 20)
+
+/* Device command types (Documentation/virt/ne_pci_device.rst). */
+#define NE_CMD_ENCLAVE_START	1
+#define NE_CMD_ENCLAVE_STOP	3
+#define NE_CMD_SLOT_ALLOC	4
+#define NE_CMD_SLOT_FREE	5
+#define NE_CMD_SLOT_ADD_MEM	6
+#define NE_CMD_SLOT_ADD_VCPU	7
+#define NE_CMD_SLOT_INFO	10
+
+#define NE_MAX_CPUS		64
+#define NE_MAX_MAPS		600
+
+static inline const char *ne_err_name(long err)
+{
+	static const char *const names[] = {
+		[NE_ERR_VCPU_ALREADY_USED - 256] = "NE_ERR_VCPU_ALREADY_USED",
+		[NE_ERR_VCPU_NOT_IN_CPU_POOL - 256] = "NE_ERR_VCPU_NOT_IN_CPU_POOL",
+		[NE_ERR_VCPU_INVALID_CPU_CORE - 256] = "NE_ERR_VCPU_INVALID_CPU_CORE",
+		[NE_ERR_INVALID_MEM_REGION_SIZE - 256] = "NE_ERR_INVALID_MEM_REGION_SIZE",
+		[NE_ERR_INVALID_MEM_REGION_ADDR - 256] = "NE_ERR_INVALID_MEM_REGION_ADDR",
+		[NE_ERR_UNALIGNED_MEM_REGION_ADDR - 256] = "NE_ERR_UNALIGNED_MEM_REGION_ADDR",
+		[NE_ERR_MEM_REGION_ALREADY_USED - 256] = "NE_ERR_MEM_REGION_ALREADY_USED",
+		[NE_ERR_MEM_NOT_HUGE_PAGE - 256] = "NE_ERR_MEM_NOT_HUGE_PAGE",
+		[NE_ERR_MEM_DIFFERENT_NUMA_NODE - 256] = "NE_ERR_MEM_DIFFERENT_NUMA_NODE",
+		[NE_ERR_MEM_MAX_REGIONS - 256] = "NE_ERR_MEM_MAX_REGIONS",
+		[NE_ERR_NO_MEM_REGIONS_ADDED - 256] = "NE_ERR_NO_MEM_REGIONS_ADDED",
+		[NE_ERR_NO_VCPUS_ADDED - 256] = "NE_ERR_NO_VCPUS_ADDED",
+		[NE_ERR_ENCLAVE_MEM_MIN_SIZE - 256] = "NE_ERR_ENCLAVE_MEM_MIN_SIZE",
+		[NE_ERR_FULL_CORES_NOT_USED - 256] = "NE_ERR_FULL_CORES_NOT_USED",
+		[NE_ERR_NOT_IN_INIT_STATE - 256] = "NE_ERR_NOT_IN_INIT_STATE",
+		[NE_ERR_INVALID_VCPU - 256] = "NE_ERR_INVALID_VCPU",
+		[NE_ERR_NO_CPUS_AVAIL_IN_POOL - 256] = "NE_ERR_NO_CPUS_AVAIL_IN_POOL",
+		[NE_ERR_INVALID_PAGE_SIZE - 256] = "NE_ERR_INVALID_PAGE_SIZE",
+		[NE_ERR_INVALID_FLAG_VALUE - 256] = "NE_ERR_INVALID_FLAG_VALUE",
+		[NE_ERR_INVALID_ENCLAVE_CID - 256] = "NE_ERR_INVALID_ENCLAVE_CID",
+	};
+	static char buf[4][48];
+	static int next;
+	char *b;
+
+	if (err < 0)
+		err = -err;
+	if (err >= 256 && err < 256 + (long)(sizeof(names) / sizeof(names[0])) &&
+	    names[err - 256])
+		return names[err - 256];
+	b = buf[next++ & 3];
+	if (err == 0)
+		snprintf(b, sizeof(buf[0]), "success");
+	else
+		snprintf(b, sizeof(buf[0]), "%s", strerror((int)err));
+	return b;
+}
+
+/* Return: the ioctl's non-negative result, or -errno. */
+static inline long ne_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	long ret = ioctl(fd, cmd, arg);
+
+	return ret < 0 ? -errno : ret;
+}
+
+/*
+ * EXPECT_ERRNO(expected, call) - @call returns -errno (ne_ioctl style);
+ * it must be -@expected. Both sides are printed by name on failure.
+ */
+#define __NE_CHECK_ERRNO(is_assert, expected, call) do {		\
+	long __exp = -(long)(expected);					\
+	long __got = (call);						\
+	if (__got != __exp)						\
+		TH_LOG("%s: expected %s (%ld), got %s (%ld)", #call,	\
+		       ne_err_name(__exp), __exp, ne_err_name(__got), __got); \
+	if (is_assert) {						\
+		ASSERT_EQ(__exp, __got);				\
+	} else {							\
+		EXPECT_EQ(__exp, __got);				\
+	}								\
+} while (0)
+#define EXPECT_ERRNO(expected, call)	__NE_CHECK_ERRNO(0, expected, call)
+#define ASSERT_ERRNO(expected, call)	__NE_CHECK_ERRNO(1, expected, call)
+#define EXPECT_OK(call)			__NE_CHECK_ERRNO(0, 0, call)
+#define ASSERT_OK(call)			__NE_CHECK_ERRNO(1, 0, call)
+
+/* ---- ioctl wrappers: 0/fd on success, -errno on failure ---- */
+
+static inline int ne_create_vm(int dev, uint64_t *uid)
+{
+	return (int)ne_ioctl(dev, NE_CREATE_VM, uid);
+}
+
+static inline int ne_add_vcpu(int efd, uint32_t *id)
+{
+	return (int)ne_ioctl(efd, NE_ADD_VCPU, id);
+}
+
+static inline int ne_add_vcpu_id(int efd, uint32_t id)
+{
+	return ne_add_vcpu(efd, &id);
+}
+
+static inline int ne_image_info(int efd, uint64_t flags, uint64_t *offset)
+{
+	struct ne_image_load_info info = { .flags = flags };
+	int ret = (int)ne_ioctl(efd, NE_GET_IMAGE_LOAD_INFO, &info);
+
+	if (!ret && offset)
+		*offset = info.memory_offset;
+	return ret;
+}
+
+static inline int ne_set_mem(int efd, uint64_t flags, uint64_t addr,
+			     uint64_t size)
+{
+	struct ne_user_memory_region r = {
+		.flags = flags,
+		.memory_size = size,
+		.userspace_addr = addr,
+	};
+
+	return (int)ne_ioctl(efd, NE_SET_USER_MEMORY_REGION, &r);
+}
+
+static inline int ne_add_mem(int efd, void *addr, uint64_t size)
+{
+	return ne_set_mem(efd, NE_DEFAULT_MEMORY_REGION,
+			  (uint64_t)(uintptr_t)addr, size);
+}
+
+static inline int ne_start(int efd, uint64_t flags, uint64_t *cid)
+{
+	struct ne_enclave_start_info si = {
+		.flags = flags,
+		.enclave_cid = cid ? *cid : 0,
+	};
+	int ret = (int)ne_ioctl(efd, NE_START_ENCLAVE, &si);
+
+	if (!ret && cid)
+		*cid = si.enclave_cid;
+	return ret;
+}
+
+/* Return: revents of a poll() on @fd with @timeout_ms, or -errno. */
+static inline int ne_poll(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLHUP | POLLERR };
+	int ret = poll(&p, 1, timeout_ms);
+
+	if (ret < 0)
+		return -errno;
+	return ret ? p.revents : 0;
+}
+
+static inline uint64_t ne_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- sysfs ---- */
+
+/* Read a whole small file into @buf. Return: length or -errno. */
+static inline int ne_read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return (int)n;
+	}
+	close(fd);
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* One write(2) of @s (as given, no newline added). Return: 0 or -errno. */
+static inline int ne_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return (int)n;
+	}
+	close(fd);
+	return 0;
+}
+
+static inline long ne_read_long(const char *path)
+{
+	char buf[64];
+
+	if (ne_read_file(path, buf, sizeof(buf)) < 0)
+		return -1;
+	return strtol(buf, NULL, 0);
+}
+
+static inline void ne_chomp(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+}
+
+/* ne_cpus content without the trailing newline(s). */
+static inline int ne_pool_get(char *buf, size_t len)
+{
+	int ret = ne_read_file(NE_CPUS_PATH, buf, len);
+
+	if (ret >= 0)
+		ne_chomp(buf);
+	return ret < 0 ? ret : 0;
+}
+
+static inline int ne_pool_set(const char *list)
+{
+	return ne_write_file(NE_CPUS_PATH, list);
+}
+
+/* The pool the tests run with: $NE_POOL or "2,3". */
+static inline const char *ne_pool_default(void)
+{
+	const char *p = getenv("NE_POOL");
+
+	return p && *p ? p : NE_DEFAULT_POOL;
+}
+
+/* Make sure the default pool is configured (no enclave may exist). */
+static inline int ne_pool_ensure(void)
+{
+	char cur[512];
+	int ret = ne_pool_get(cur, sizeof(cur));
+
+	if (ret)
+		return ret;
+	if (!strcmp(cur, ne_pool_default()))
+		return 0;
+	return ne_pool_set(ne_pool_default());
+}
+
+/* Parse a cpu-list ("2,3", "2-7") into @cpus. Return: count or -EINVAL. */
+static inline int ne_parse_cpulist(const char *s, int *cpus, int max)
+{
+	int n = 0;
+
+	while (*s) {
+		char *end;
+		long a, b;
+
+		while (*s == ',' || *s == ' ' || *s == '\n')
+			s++;
+		if (!*s)
+			break;
+		a = strtol(s, &end, 10);
+		if (end == s)
+			return -EINVAL;
+		b = a;
+		s = end;
+		if (*s == '-') {
+			b = strtol(s + 1, &end, 10);
+			if (end == s + 1)
+				return -EINVAL;
+			s = end;
+		}
+		for (; a <= b && n < max; a++)
+			cpus[n++] = (int)a;
+	}
+	return n;
+}
+
+static inline int ne_cpu_is_online(int cpu)
+{
+	char path[96];
+
+	if (cpu == 0)
+		return 1;
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online",
+		 cpu);
+	return ne_read_long(path) == 1;
+}
+
+/* nr_cpu_ids: last possible CPU + 1. */
+static inline int ne_nr_cpu_ids(void)
+{
+	char buf[64];
+	int cpus[NE_MAX_CPUS];
+	int n;
+
+	if (ne_read_file("/sys/devices/system/cpu/possible", buf, sizeof(buf)) < 0)
+		return -1;
+	n = ne_parse_cpulist(buf, cpus, NE_MAX_CPUS);
+	return n > 0 ? cpus[n - 1] + 1 : -1;
+}
+
+static inline long ne_hp_free(unsigned long pagesz)
+{
+	return ne_read_long(pagesz == SZ_1G ? NE_HP_1G_DIR "/free_hugepages" :
+			    NE_HP_2M_DIR "/free_hugepages");
+}
+
+static inline long ne_timeout_get(void)
+{
+	return ne_read_long(NE_TIMEOUT_PATH);
+}
+
+static inline int ne_timeout_set(long ms)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%ld", ms);
+	return ne_write_file(NE_TIMEOUT_PATH, buf);
+}
+
+/* ---- resource baseline ---- */
+
+struct ne_baseline {
+	long hp2m_free;
+	long hp1g_free;
+	char online[128];
+	char pool[512];
+	bool have_tb;
+	struct ne_tb_counters tb;
+};
+
+static inline void ne_baseline_take(struct ne_baseline *b,
+				    struct ne_test_bar *tb)
+{
+	memset(b, 0, sizeof(*b));
+	b->hp2m_free = ne_hp_free(SZ_2M);
+	b->hp1g_free = ne_hp_free(SZ_1G);
+	ne_read_file(NE_CPU_ONLINE_PATH, b->online, sizeof(b->online));
+	ne_chomp(b->online);
+	ne_pool_get(b->pool, sizeof(b->pool));
+	b->have_tb = tb && tb->regs;
+	if (b->have_tb)
+		ne_tb_counters(tb, &b->tb);
+}
+
+/*
+ * Everything a test may take must be back: hugepages of both sizes, the
+ * online CPU set, the pool string, and the device's live slots, vCPUs and
+ * memory. Call after closing every enclave fd and unmapping every region.
+ */
+#define NE_EXPECT_BASELINE(base, tbp) do {				\
+	struct ne_baseline __now;					\
+	ne_baseline_take(&__now, (tbp));				\
+	if (__now.hp2m_free != (base)->hp2m_free)			\
+		TH_LOG("leak: 2M HugePages_Free %ld, baseline %ld",	\
+		       __now.hp2m_free, (base)->hp2m_free);		\
+	EXPECT_EQ((base)->hp2m_free, __now.hp2m_free);			\
+	if (__now.hp1g_free != (base)->hp1g_free)			\
+		TH_LOG("leak: 1G HugePages_Free %ld, baseline %ld",	\
+		       __now.hp1g_free, (base)->hp1g_free);		\
+	EXPECT_EQ((base)->hp1g_free, __now.hp1g_free);			\
+	if (strcmp(__now.online, (base)->online))			\
+		TH_LOG("online CPUs \"%s\", baseline \"%s\"",		\
+		       __now.online, (base)->online);			\
+	EXPECT_STREQ((base)->online, __now.online);			\
+	if (strcmp(__now.pool, (base)->pool))				\
+		TH_LOG("ne_cpus \"%s\", baseline \"%s\"",		\
+		       __now.pool, (base)->pool);			\
+	EXPECT_STREQ((base)->pool, __now.pool);				\
+	if ((base)->have_tb && __now.have_tb) {				\
+		if (__now.tb.live_slots != (base)->tb.live_slots ||	\
+		    __now.tb.vcpus != (base)->tb.vcpus ||		\
+		    __now.tb.mem_bytes != (base)->tb.mem_bytes)		\
+			TH_LOG("device holds slots %u vcpus %u mem %llu,"	\
+			       " baseline %u %u %llu",			\
+			       __now.tb.live_slots, __now.tb.vcpus,	\
+			       (unsigned long long)__now.tb.mem_bytes,	\
+			       (base)->tb.live_slots, (base)->tb.vcpus,	\
+			       (unsigned long long)(base)->tb.mem_bytes); \
+		EXPECT_EQ((base)->tb.live_slots, __now.tb.live_slots);	\
+		EXPECT_EQ((base)->tb.vcpus, __now.tb.vcpus);		\
+		EXPECT_EQ((base)->tb.mem_bytes, __now.tb.mem_bytes);	\
+	}								\
+} while (0)
+
+/* ---- hugetlb mappings, remembered so that teardown unmaps them ---- */
+
+struct ne_maps {
+	int n;
+	void *addr[NE_MAX_MAPS];
+	size_t len[NE_MAX_MAPS];
+};
+
+static inline void *ne_map_flags(struct ne_maps *m, size_t len, int flags)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (m->n < NE_MAX_MAPS) {
+		m->addr[m->n] = p;
+		m->len[m->n++] = len;
+	}
+	return p;
+}
+
+/* @len bytes of hugetlb memory with @pagesz pages (SZ_2M or SZ_1G). */
+static inline void *ne_map_huge(struct ne_maps *m, size_t len, size_t pagesz)
+{
+	return ne_map_flags(m, len, MAP_HUGETLB |
+			    (pagesz == SZ_1G ? MAP_HUGE_1GB : MAP_HUGE_2MB));
+}
+
+static inline void ne_unmap_all(struct ne_maps *m)
+{
+	while (m->n > 0) {
+		m->n--;
+		munmap(m->addr[m->n], m->len[m->n]);
+	}
+}
+
+/* ---- per-test environment ---- */
+
+struct ne_env {
+	int dev;			/* /dev/nitro_enclaves */
+	struct ne_test_bar tb;		/* mapped when have_tb */
+	bool have_tb;
+	int pool[NE_MAX_CPUS];		/* pool CPUs, ascending */
+	int pool_n;
+	int nr_cpu_ids;
+	long timeout_saved;		/* cmd_timeout_ms to restore, or -1 */
+	struct ne_baseline base;
+	struct ne_maps maps;
+};
+
+/*
+ * ne_env_setup() - pool configured, device opened, test BAR mapped if it
+ * exists, baseline taken. Return: 0 or -errno (the step that failed).
+ */
+static inline int ne_env_setup(struct ne_env *env)
+{
+	char pool[512];
+	int ret;
+
+	env->dev = -1;
+	env->timeout_saved = -1;
+	env->maps.n = 0;
+	env->have_tb = ne_tb_open(&env->tb) == 0;
+	ret = ne_pool_ensure();
+	if (ret)
+		return ret;
+	if (ne_pool_get(pool, sizeof(pool)))
+		return -EIO;
+	env->pool_n = ne_parse_cpulist(pool, env->pool, NE_MAX_CPUS);
+	env->nr_cpu_ids = ne_nr_cpu_ids();
+	env->dev = open(NE_DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (env->dev < 0)
+		return -errno;
+	ne_baseline_take(&env->base, env->have_tb ? &env->tb : NULL);
+	return 0;
+}
+
+/* Undo ne_env_setup() except the baseline check (done by the caller). */
+static inline void ne_env_release(struct ne_env *env)
+{
+	ne_unmap_all(&env->maps);
+	if (env->timeout_saved >= 0)
+		ne_timeout_set(env->timeout_saved);
+	env->timeout_saved = -1;
+	if (env->dev >= 0)
+		close(env->dev);
+	env->dev = -1;
+}
+
+static inline void ne_env_close_tb(struct ne_env *env)
+{
+	if (env->have_tb)
+		ne_tb_close(&env->tb);
+	env->have_tb = false;
+}
+
+/* Tests that drive the device through the test BAR call this first. */
+#define NE_NEED_TB(env) do {						\
+	if (!(env)->have_tb)						\
+		SKIP(return, "no NE test-control BAR (real device or "	\
+		     "test-hooks=off)");				\
+} while (0)
+
+#define NE_NEED_HUGEPAGES(pagesz, n) do {				\
+	long __free = ne_hp_free(pagesz);				\
+	if (__free < (long)(n))						\
+		SKIP(return, "needs %ld free %s hugepages, %ld free",	\
+		     (long)(n), (pagesz) == SZ_1G ? "1G" : "2M", __free); \
+} while (0)
+
+/* Lowering the device timeout for the rest of the test. */
+static inline int ne_env_timeout(struct ne_env *env, long ms)
+{
+	if (env->timeout_saved < 0)
+		env->timeout_saved = ne_timeout_get();
+	return ne_timeout_set(ms);
+}
+
+/*
+ * ne_make_ready() - give @efd @mem bytes of 2 MiB hugepages (one region)
+ * and @nr_vcpus auto-picked vCPUs. Return: 0 or the first -errno.
+ */
+static inline int ne_make_ready(struct ne_env *env, int efd, size_t mem,
+				int nr_vcpus)
+{
+	void *p = ne_map_huge(&env->maps, mem, SZ_2M);
+	int ret, i;
+
+	if (!p)
+		return -ENOMEM;
+	ret = ne_add_mem(efd, p, mem);
+	if (ret)
+		return ret;
+	for (i = 0; i < nr_vcpus; i++) {
+		uint32_t id = 0;
+
+		ret = ne_add_vcpu(efd, &id);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * ne_in_child() - run @fn in a forked child (another mm).
+ * Return: what @fn returned there, or -ECHILD if the child died.
+ */
+static inline int ne_in_child(int (*fn)(void *), void *arg)
+{
+	int *res = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int status, ret;
+	pid_t pid;
+
+	if (res == MAP_FAILED)
+		return -errno;
+	*res = -ECHILD;
+	pid = fork();
+	if (pid < 0) {
+		munmap(res, sizeof(int));
+		return -errno;
+	}
+	if (pid == 0) {
+		*res = fn(arg);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		*res = -ECHILD;
+	ret = *res;
+	munmap(res, sizeof(int));
+	return ret;
+}
+
+#endif /* NE_TEST_UTIL_H */
