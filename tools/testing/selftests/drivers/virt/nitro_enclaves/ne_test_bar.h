@@ -97,7 +97,7 @@ static inline int ne_tb_find(char *bdf, size_t len)
 			continue;
 		if (ne_tb_sysfs_hex(de->d_name, "vendor") == NE_PCI_VENDOR &&
 		    ne_tb_sysfs_hex(de->d_name, "device") == NE_PCI_DEVICE) {
-			snprintf(bdf, len, "%s", de->d_name);
+			snprintf(bdf, len, "%.63s", de->d_name);
 			ret = 0;
 			break;
 		}
