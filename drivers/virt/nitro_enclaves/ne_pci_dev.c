@@ -213,8 +213,7 @@ static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 		 */
 		if (!wait_event_idle_timeout(ndev->cmd_wq,
 					     ne_cmd_wait_done(ndev, window_start),
-					     left) &&
-		    !READ_ONCE(ndev->removed))
+					     left))
 			return -ETIMEDOUT;
 
 		if (READ_ONCE(ndev->removed))
@@ -260,6 +259,27 @@ static int ne_cmd_check_args(enum ne_pci_dev_cmd_type type, const void *req,
 		return -EINVAL;
 
 	return 0;
+}
+
+static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
+			       enum ne_pci_dev_cmd_type type, int rc)
+{
+	struct device *dev = &ndev->pdev->dev;
+
+	switch (rc) {
+	case -ETIMEDOUT:
+		dev_err_ratelimited(dev, "%s: no reply within %u ms\n",
+				    ne_cmd_name[type], READ_ONCE(cmd_timeout_ms));
+		break;
+	case -ENODEV:
+		dev_err_ratelimited(dev, "%s: device removed\n",
+				    ne_cmd_name[type]);
+		break;
+	default:
+		dev_err_ratelimited(dev, "%s: device refused the command (rc %d)\n",
+				    ne_cmd_name[type], rc);
+		break;
+	}
 }
 
 /**
@@ -313,9 +333,11 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 	}
 
 	window_start = ne_reply_count(ne_read32(ndev, NE_EVTCNT));
-	if (window_start != ndev->reply_seen)
+	if (window_start != ndev->reply_seen) {
 		dev_warn_ratelimited(dev, "%u stray replies between commands\n",
 				     (u16)(window_start - ndev->reply_seen));
+		ndev->reply_seen = window_start;
+	}
 
 	memcpy_toio(ndev->iomem_base + NE_SEND_DATA, req, req_size);
 	ne_write32(ndev, NE_COMMAND, type);
@@ -328,8 +350,7 @@ unlock:
 	mutex_unlock(&ndev->cmd_lock);
 
 	if (rc) {
-		dev_err_ratelimited(dev, "%s failed: %d\n", ne_cmd_name[type],
-				    rc);
+		ne_cmd_log_failure(ndev, type, rc);
 		memset(reply, 0, sizeof(*reply));
 	}
 
@@ -530,9 +551,17 @@ static int ne_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	/* Without bus mastering the MSI-X messages are dropped too. */
 	pci_set_master(pdev);
 
-	rc = pci_request_regions_exclusive(pdev, "nitro_enclaves");
+	/*
+	 * Only the register BAR is claimed (exclusively: not even root may
+	 * map it). The MSI-X BAR is handled by the PCI core, and an
+	 * emulated device's test-control BAR must stay mappable through
+	 * sysfs, which a claimed BAR is not with IO_STRICT_DEVMEM.
+	 */
+	rc = pci_request_selected_regions_exclusive(pdev, BIT(PCI_BAR_NE),
+						    "nitro_enclaves");
 	if (rc) {
-		dev_err(&pdev->dev, "cannot request regions (%d)\n", rc);
+		dev_err(&pdev->dev, "cannot request BAR %d (%d)\n", PCI_BAR_NE,
+			rc);
 		goto err_disable_device;
 	}
 
@@ -600,7 +629,7 @@ err_free_vectors:
 err_iounmap:
 	pci_iounmap(pdev, ndev->iomem_base);
 err_release_regions:
-	pci_release_regions(pdev);
+	pci_release_selected_regions(pdev, BIT(PCI_BAR_NE));
 err_disable_device:
 	pci_disable_device(pdev);
 err_free_ndev:
@@ -642,7 +671,7 @@ static void ne_pci_teardown(struct pci_dev *pdev)
 	ne_misc_dev_device_gone(ndev);
 	pci_free_irq_vectors(pdev);
 	pci_iounmap(pdev, ndev->iomem_base);
-	pci_release_regions(pdev);
+	pci_release_selected_regions(pdev, BIT(PCI_BAR_NE));
 	pci_disable_device(pdev);
 	ne_pci_dev_put(ndev);
 }
