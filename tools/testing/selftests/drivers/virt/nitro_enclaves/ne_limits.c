@@ -6,8 +6,12 @@
  * and say so in the environment:
  *   --ne-opts mem-regions=4,max-slots=4  with  NE_MEM_REGIONS=4 NE_MAX_SLOTS=4
  * (defaults 256 and 8, the model's defaults).
+ * NE_ERR_MEM_DIFFERENT_NUMA_NODE needs a second NUMA node with memory
+ * (QEMU -numa); without one that test skips.
  */
 #define _GNU_SOURCE
+#include <sys/syscall.h>
+
 #include "kselftest_harness.h"
 #include "ne_test_util.h"
 
@@ -102,6 +106,47 @@ TEST_F(limits, more_enclaves_than_device_slots)
 	close(self->efd[0]);
 	self->efd[0] = ne_create_vm(self->env.dev, &uid);
 	EXPECT_LE(0, self->efd[0]);
+}
+
+/* ------------------------------------------------------------------ */
+/* NUMA: needs a 2-node VM (separate run), else SKIP.                  */
+/* ------------------------------------------------------------------ */
+
+TEST_F(limits, memory_on_other_numa_node)
+{
+	unsigned long mask = 0;
+	char path[128], buf[64];
+	int node = -1, i;
+	uint64_t uid;
+	char *p;
+
+	/* Find a node other than the pool's (pool CPU 1's sibling node). */
+	for (i = 0; i < 8; i++) {
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", i);
+		if (ne_read_file(path, buf, sizeof(buf)) < 0)
+			continue;
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpu%d",
+			 i, self->env.pool[0]);
+		if (access(path, F_OK)) {
+			node = i;
+			break;
+		}
+	}
+	if (node < 0)
+		SKIP(return, "needs a 2-node VM (run with -numa, see run_vm_tests.sh)");
+	snprintf(path, sizeof(path),
+		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/free_hugepages",
+		 node);
+	if (ne_read_long(path) < 1)
+		SKIP(return, "no free 2M hugepage on node %d", node);
+	self->efd[0] = ne_create_vm(self->env.dev, &uid);
+	ASSERT_LE(0, self->efd[0]);
+	p = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
+	ASSERT_NE(NULL, p);
+	mask = 1UL << node;
+	ASSERT_EQ(0, syscall(SYS_mbind, p, SZ_2M, 2 /* MPOL_BIND */, &mask,
+			     sizeof(mask) * 8, 0));
+	EXPECT_ERRNO(NE_ERR_MEM_DIFFERENT_NUMA_NODE, ne_add_mem(self->efd[0], p, SZ_2M));
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,238 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run the Nitro Enclaves kselftests and the sample launcher in test VMs
+# (scripts/ne-vm) and print one TAP stream on stdout: every result line is
+# renumbered as "ok N <run>/<binary>: <test>" so that counting lines that
+# start with "ok"/"not ok" counts each test once. Everything else from the
+# guest is passed through as "# " diagnostics.
+#
+#   run_vm_tests.sh [RUN]...     RUN: main multi limits (default: all)
+#
+# Environment:
+#   NE_SELFTEST_BIN  directory with the test binaries ($NE_BUILD/selftests;
+#                    built there with this directory's Makefile if missing)
+#   NE_SAMPLE        the static sample launcher ($NE_BUILD/samples/ne_ioctl_sample,
+#                    else samples/nitro_enclaves/ne_ioctl_sample)
+#   NE_VM            the VM runner (scripts/ne-vm)
+#   NE_VM_LOGDIR     keep each run's console log here
+#
+# Exit status: 0 if every test passed or skipped, 1 otherwise.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../../../../.." && pwd)
+# shellcheck source=/dev/null
+source "$ROOT/scripts/ne-env.sh"
+
+BIN=${NE_SELFTEST_BIN:-$NE_BUILD/selftests}
+VM=${NE_VM:-$ROOT/scripts/ne-vm}
+SAMPLE=${NE_SAMPLE:-}
+LOGDIR=${NE_VM_LOGDIR:-}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ne-selftests.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+N=0		# results printed so far
+FAILED=0
+SKIPPED=0
+
+say() { echo "# $*"; }
+
+result() {	# result ok|not-ok description
+	N=$((N + 1))
+	if [[ $1 == ok ]]; then
+		echo "ok $N $2"
+		[[ $2 == *"# SKIP"* ]] && SKIPPED=$((SKIPPED + 1))
+	else
+		echo "not ok $N $2"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+find_sample() {
+	local c
+	for c in "$SAMPLE" "$NE_BUILD/samples/ne_ioctl_sample" \
+		 "$ROOT/samples/nitro_enclaves/ne_ioctl_sample"; do
+		[[ -n $c && -x $c ]] && { SAMPLE=$c; return 0; }
+	done
+	SAMPLE=
+	return 1
+}
+
+build_tests() {
+	local p missing=
+	for p in $(make -s -C "$HERE" print-progs); do
+		[[ -x $BIN/$p ]] || missing=1
+	done
+	[[ -z $missing ]] && return 0
+	say "building the selftests into $BIN"
+	make -s -C "$HERE" O="$BIN" >&2
+}
+
+# The guest side: run each item between markers the host parses. Items are
+# binaries in /opt/ne, or shell functions defined here that print TAP.
+GUEST_LIB='
+echo 1 > /proc/sys/kernel/printk
+ne_item() {
+	echo "NE-TAP-BEGIN $1"
+	"$@"
+	echo "NE-TAP-END $1 rc=$?"
+}
+ne_tap1() {	# ne_tap1 NAME CMD...: one TAP result for CMD
+	name=$1; shift
+	echo "1..1"
+	if "$@" > /tmp/out 2>&1; then echo "ok 1 $name"; else echo "not ok 1 $name"; fi
+	sed "s/^/# /" /tmp/out
+}
+insmod_ne() { ne_tap1 "insmod nitro_enclaves.ko" insmod /opt/ne/nitro_enclaves.ko; }
+rmmod_ne() { ne_tap1 "rmmod nitro_enclaves (pool CPUs back online)" sh -c "rmmod nitro_enclaves && grep -qx \"\$(cat /sys/devices/system/cpu/possible)\" /sys/devices/system/cpu/online"; }
+sample_check() {
+	echo "1..1"
+	head -c 3000000 /dev/urandom > /tmp/dummy.eif
+	echo 2,3 > /sys/module/nitro_enclaves/parameters/ne_cpus
+	before=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
+	ne_ioctl_sample --no-heartbeat --memory 128 --time 1 /tmp/dummy.eif > /tmp/out 2>&1
+	rc=$?
+	after=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
+	sed "s/^/# /" /tmp/out
+	ok=1
+	[ $rc -eq 0 ] || { echo "# sample exited $rc"; ok=0; }
+	for want in "Enclave fd" "vCPU" "Enclave started, CID" "closed"; do
+		grep -q "$want" /tmp/out || { echo "# sample output lacks \"$want\""; ok=0; }
+	done
+	[ "$before" = "$after" ] || { echo "# hugepages free $before before, $after after"; ok=0; }
+	if [ $ok = 1 ]; then echo "ok 1 ne_ioctl_sample launches and closes an enclave"
+	else echo "not ok 1 ne_ioctl_sample launches and closes an enclave"; fi
+	# The error table: a start with no memory names the NE_ERR code.
+	echo "# --- expected failure: 1 vCPU of a 2-thread core ---"
+	ne_ioctl_sample --no-heartbeat --memory 64 --vcpus 1 --time 0 /tmp/dummy.eif 2>&1 | sed "s/^/# /"
+}
+'
+
+# run_vm NAME GUEST_SCRIPT [ne-vm options]...
+run_vm() {
+	local name=$1 script=$2 log t0 rc
+	shift 2
+	log=$TMP/$name.log
+	say "=== VM run '$name': $*"
+	t0=$(date +%s)
+	"$VM" run "$@" -- sh -c "$GUEST_LIB
+$script" > "$log" 2> "$TMP/$name.err"
+	rc=$?
+	say "VM run '$name' took $(( $(date +%s) - t0 )) s, ne-vm exit $rc"
+	[[ -n $LOGDIR ]] && mkdir -p "$LOGDIR" && cp "$log" "$LOGDIR/$name.log"
+	parse_log "$name" "$log"
+	if [[ $rc -ne 0 ]]; then
+		sed 's/^/# /' "$TMP/$name.err"
+		result not-ok "$name/vm: ne-vm exited $rc (122: bad kernel log, 124: timeout, 125: crash)"
+	fi
+}
+
+# Renumber the TAP of each item in the console log; check plans.
+parse_log() {
+	local name=$1 log=$2 line item='' plan=0 seen=0 bad=0 test='' rest
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		NE-TAP-BEGIN\ *)
+			item=${line#NE-TAP-BEGIN }; plan=0; seen=0; bad=0; test=''
+			continue ;;
+		NE-TAP-END\ *)
+			local rc=${line##*rc=}
+			if [[ $seen -lt $plan ]]; then
+				result not-ok "$name/$item: only $seen of $plan results (exit $rc)"
+			elif [[ $rc != 0 && $rc != 4 && $bad -eq 0 ]]; then
+				result not-ok "$name/$item: exited $rc"
+			fi
+			item=''
+			continue ;;
+		esac
+		if [[ -z $item ]]; then
+			echo "# $line"
+			continue
+		fi
+		if [[ $line =~ ^1\.\.([0-9]+) ]]; then
+			plan=${BASH_REMATCH[1]}
+			echo "# [$item] $line"
+		elif [[ $line =~ ^#\ +RUN\ +([^ ]+) ]]; then
+			test=${BASH_REMATCH[1]}
+			echo "# [$item] $line"
+		elif [[ $line =~ ^(not\ )?ok\ [0-9]+\ ?(.*)$ ]]; then
+			seen=$((seen + 1))
+			rest=${BASH_REMATCH[2]}
+			[[ $rest == "# "* && -n $test ]] && rest="$test $rest"
+			if [[ -n ${BASH_REMATCH[1]} ]]; then
+				bad=$((bad + 1))
+				result not-ok "$name/$item: $rest"
+			else
+				result ok "$name/$item: $rest"
+			fi
+		else
+			echo "# [$item] $line"
+		fi
+	done < "$log"
+	if [[ -n $item ]]; then
+		result not-ok "$name/$item: no end marker (guest crashed or timed out after $seen of $plan results)"
+	fi
+}
+
+run_main() {
+	local adds=() p s=''
+	for p in ne_abi_test ne_smoke ne_ioctl; do
+		[[ -x $BIN/$p ]] && adds+=(--add "$BIN/$p") && s+="ne_item $p
+"
+	done
+	if find_sample; then
+		adds+=(--add "$SAMPLE")
+		s+="ne_item sample_check
+"
+	else
+		result ok "main/sample: ne_ioctl_sample # SKIP not built"
+	fi
+	run_vm main "ne_item insmod_ne
+$s
+ne_item rmmod_ne" "${adds[@]}" --timeout 240
+}
+
+run_multi() {
+	run_vm multi "ne_item insmod_ne
+export NE_POOL=2-7
+ne_item ne_multi
+ne_item rmmod_ne" --add "$BIN/ne_multi" --timeout 150 \
+		--qemu-arg -smp --qemu-arg 8,sockets=1,cores=4,threads=2
+}
+
+run_limits() {
+	# Small device limits, and a second NUMA node (memory only) for
+	# NE_ERR_MEM_DIFFERENT_NUMA_NODE.
+	run_vm limits "ne_item insmod_ne
+export NE_MEM_REGIONS=4 NE_MAX_SLOTS=4
+ne_item ne_limits
+ne_item rmmod_ne" --add "$BIN/ne_limits" --timeout 120 \
+		--ne-opts mem-regions=4,max-slots=4 \
+		--qemu-arg -object --qemu-arg memory-backend-ram,id=m0,size=2G \
+		--qemu-arg -object --qemu-arg memory-backend-ram,id=m1,size=2G \
+		--qemu-arg -numa --qemu-arg node,nodeid=0,cpus=0-3,memdev=m0 \
+		--qemu-arg -numa --qemu-arg node,nodeid=1,memdev=m1
+}
+
+main() {
+	local runs=("$@") r t0
+	[[ ${#runs[@]} -gt 0 ]] || runs=(main multi limits)
+	echo "TAP version 13"
+	t0=$(date +%s)
+	if ! build_tests; then
+		result not-ok "build: selftests did not build"
+	fi
+	for r in "${runs[@]}"; do
+		case $r in
+		main|multi|limits) "run_$r" ;;
+		*) echo "run_vm_tests.sh: unknown run '$r'" >&2; exit 2 ;;
+		esac
+	done
+	echo "1..$N"
+	say "selftests: $((N - FAILED - SKIPPED)) passed, $FAILED failed, $SKIPPED skipped; VM time $(( $(date +%s) - t0 )) s"
+	[[ $FAILED -eq 0 ]]
+}
+
+main "$@"
