@@ -1,0 +1,162 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: every stage in order, each logged to build/check/<stage>.log
+# and streamed, each timed. Results are counted from TAP lines at column 0
+# ("ok N", "ok N ... # SKIP", "not ok N"); a stage that prints no TAP counts
+# as one test, ok if it exited 0. A stage that failed without printing a
+# "not ok" line counts one more failure. The last line is the summary:
+#   N passed, N failed, N skipped
+# and the exit status is non-zero if anything failed.
+#
+# NE_CHECK_STAGES="vm-lspci vm-runner" runs only the stages named (for
+# debugging; CI runs them all).
+set -uo pipefail
+
+# shellcheck source=ne-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ne-env.sh"
+cd "$NE_ROOT" || exit 1
+
+LOGDIR=$NE_BUILD/check
+NE_VM=$NE_ROOT/scripts/ne-vm
+PASSED=0 FAILED=0 SKIPPED=0
+TIMES=()
+NE_ID=1d0f:e4c1
+
+mkdir -p "$LOGDIR"
+
+# A result line printed by check.sh itself.
+result() {	# ok|not-ok description
+	if [[ $1 == ok ]]; then
+		echo "ok - $2"
+		PASSED=$((PASSED + 1))
+	else
+		echo "not ok - $2"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+# Count the TAP results of one stage's log; print a result line of our own
+# when the stage had no TAP or failed silently.
+count_results() {	# stage log rc
+	local stage=$1 log=$2 rc=$3 ok skip notok
+	ok=$(tr -d '\r' < "$log" | grep -cE '^ok [0-9]+')
+	skip=$(tr -d '\r' < "$log" | grep -ciE '^ok [0-9]+.*#[[:space:]]*skip')
+	notok=$(tr -d '\r' < "$log" | grep -cE '^not ok [0-9]+')
+	if [[ $((ok + notok)) -eq 0 ]]; then
+		if [[ $rc -eq 0 ]]; then
+			result ok "$stage"
+		else
+			result not-ok "$stage (exit $rc, see $log)"
+		fi
+		return
+	fi
+	PASSED=$((PASSED + ok - skip))
+	SKIPPED=$((SKIPPED + skip))
+	FAILED=$((FAILED + notok))
+	echo "# $stage: $((ok - skip)) passed, $notok failed, $skip skipped"
+	if [[ $rc -ne 0 && $notok -eq 0 ]]; then
+		result not-ok "$stage (exit $rc with no failed test, see $log)"
+	fi
+}
+
+stage() {	# name command...
+	local name=$1 log=$LOGDIR/$1.log start rc secs
+	shift
+	if [[ -n ${NE_CHECK_STAGES:-} && " $NE_CHECK_STAGES " != *" $name "* ]]; then
+		return 0
+	fi
+	echo
+	echo "=== $name: $*"
+	start=$(date +%s%N)
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	secs=$(( ($(date +%s%N) - start) / 1000000 ))
+	secs=$(printf '%d.%d' $((secs / 1000)) $((secs % 1000 / 100)))
+	echo "=== $name: exit $rc, ${secs} s"
+	TIMES+=("$(printf '%-16s %7s s  exit %d' "$name" "$secs" "$rc")")
+	count_results "$name" "$log" "$rc"
+}
+
+make_target() {
+	make --no-print-directory "$@"
+}
+
+# (b) The emulated device as the guest sees it.
+vm_lspci() {
+	local out rc=0 n=0
+	out=$("$NE_VM" run --timeout 120 -- lspci -nvv -d "$NE_ID") || rc=$?
+	echo "$out"
+	out=$(tr -d '\r' <<< "$out")
+	check_line() {	# regex description
+		n=$((n + 1))
+		if grep -qE "$1" <<< "$out"; then
+			echo "ok $n lspci: $2"
+		else
+			echo "not ok $n lspci: $2"
+		fi
+	}
+	check_line "^[0-9a-f:.]+ [0-9a-f]{4}: $NE_ID" "device $NE_ID present"
+	check_line 'Region 3: Memory at [0-9a-f]+ .*\[size=4K\]' "BAR 3 is a 4K memory BAR"
+	check_line 'MSI-X: Enable[+-] Count=2 ' "MSI-X with 2 vectors"
+	n=$((n + 1))
+	if [[ $rc -eq 0 ]]; then
+		echo "ok $n lspci: runner exit 0"
+	else
+		echo "not ok $n lspci: runner exit $rc"
+	fi
+}
+
+# (c) The runner reports the guest's status and catches kernel warnings.
+vm_runner() {
+	local rc
+	echo "# guest 'exit 3' must make ne-vm exit 3"
+	rc=0; "$NE_VM" run --timeout 120 -- sh -c 'exit 3' || rc=$?
+	if [[ $rc -eq 3 ]]; then echo "ok 1 runner: exit status passed through"
+	else echo "not ok 1 runner: exit status passed through (got $rc, want 3)"; fi
+
+	echo "# a WARNING: in the guest kernel log must fail the run (exit 122)"
+	rc=0; "$NE_VM" run --timeout 120 -- sh -c "echo 'WARNING: test' > /dev/kmsg" || rc=$?
+	if [[ $rc -eq 122 ]]; then echo "ok 2 runner: kernel WARNING fails the run"
+	else echo "not ok 2 runner: kernel WARNING fails the run (got $rc, want 122)"; fi
+
+	echo "# a guest that hangs must be killed at --timeout (exit 124)"
+	rc=0; "$NE_VM" run --timeout 30 -- sleep 1000 || rc=$?
+	if [[ $rc -eq 124 ]]; then echo "ok 3 runner: hung guest times out"
+	else echo "not ok 3 runner: hung guest times out (got $rc, want 124)"; fi
+}
+
+vm_conformance() {
+	"$NE_VM" run --add "$NE_BUILD/ne_pci_conformance" -- ./ne_pci_conformance
+}
+
+main() {
+	local run_vm_tests=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves/run_vm_tests.sh
+	local t0=$SECONDS
+
+	stage deps scripts/deps.sh
+	stage qemu make_target qemu
+	stage modules make_target modules
+	stage static-checks make_target static-checks
+	stage conformance make_target conformance
+	stage selftests make_target selftests
+	stage sample make_target sample
+	stage vm-conformance vm_conformance
+	stage vm-lspci vm_lspci
+	stage vm-runner vm_runner
+	if [[ -x $run_vm_tests ]]; then
+		stage vm-tests "$run_vm_tests"
+	elif [[ -z ${NE_CHECK_STAGES:-} ]]; then
+		echo
+		echo "=== vm-tests: $run_vm_tests not present, nothing to run"
+	fi
+
+	echo
+	echo "=== stage times (logs in $LOGDIR)"
+	printf '%s\n' "${TIMES[@]}"
+	echo "total $((SECONDS - t0)) s"
+	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+	[[ $FAILED -eq 0 ]]
+}
+
+main "$@"
