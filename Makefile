@@ -54,7 +54,7 @@ selftests:
 
 sample:
 	$(call need,$(SAMPLE_DIR)/Makefile)
-	$(MAKE) -C $(SAMPLE_DIR)
+	$(MAKE) -C $(SAMPLE_DIR) O=$(NE_BUILD)/samples
 
 check:
 	scripts/check.sh
