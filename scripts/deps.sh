@@ -50,7 +50,7 @@ APT_UPDATED=
 apt_update_once() {
 	[[ -n $APT_UPDATED ]] && return 0
 	log "apt-get update"
-	apt-get update -q
+	apt-get update -q || log "apt-get update reported errors; trying the install anyway"
 	APT_UPDATED=1
 }
 
