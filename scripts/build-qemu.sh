@@ -1,0 +1,198 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build qemu-system-x86_64 with the NE PCI device model (tools/qemu).
+#
+# 1. Debian's QEMU source is fetched once with `apt-get source qemu`
+#    through a private sources list under $NE_CACHE/apt (the system's
+#    /etc/apt is never touched) and unpacked in $NE_CACHE/src.
+# 2. The files under tools/qemu are laid over a persistent build tree for
+#    that source version ($NE_CACHE/qemu-work/<version>), so an edit of the
+#    model alone rebuilds in seconds.
+# 3. The binary is kept in $NE_CACHE/qemu-<hash>, hash = sha256 of the
+#    source version, every file under tools/qemu and this script. When that
+#    directory exists nothing is rebuilt.
+#
+# $NE_BUILD/qemu-system-x86_64 always ends up as a link to the binary.
+#
+# Environment: NE_QEMU_JOBS (default 2), NE_QEMU_FORCE=1 rebuilds even when
+# a cached binary exists.
+
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/ne-env.sh"
+
+JOBS=${NE_QEMU_JOBS:-2}
+APT_DIR=$NE_CACHE/apt
+SRC_DIR=$NE_CACHE/src
+WORK_DIR=$NE_CACHE/qemu-work
+QEMU_DIR=$NE_ROOT/tools/qemu
+
+# The device only needs PCI, MSI-X and a serial console; the VM needs no
+# network, display, audio or host devices.
+CONFIGURE_FLAGS=(
+	--target-list=x86_64-softmmu
+	--without-default-features
+	--disable-docs
+	--disable-tools
+	--disable-werror
+	--disable-install-blobs
+	--meson=meson
+)
+
+log() { echo "qemu: $*"; }
+die() { echo "qemu: error: $*" >&2; exit 1; }
+
+apt_private() {
+	local opts=(
+		-o "Dir::Etc::SourceList=$APT_DIR/sources.list"
+		-o "Dir::Etc::SourceParts=$APT_DIR/sources.list.d"
+		-o "Dir::State::Lists=$APT_DIR/lists"
+		-o "Dir::Cache=$APT_DIR/cache"
+	)
+	# As root, apt downloads as _apt, which cannot write our directories.
+	if [ "$(id -u)" = 0 ]; then
+		opts+=(-o APT::Sandbox::User=root)
+	fi
+	apt-get "${opts[@]}" "$@"
+}
+
+# Print the directory of the unpacked QEMU source, fetching it if needed.
+fetch_source() {
+	local dir
+
+	dir=$(ls -d "$SRC_DIR"/qemu-*/ 2>/dev/null | sort -V | tail -n1)
+	if [ -n "$dir" ] && [ -f "$dir/.ne-unpacked" ]; then
+		echo "${dir%/}"
+		return
+	fi
+
+	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" \
+		"$APT_DIR/sources.list.d" "$SRC_DIR"
+	cat >"$APT_DIR/sources.list" <<-EOF
+	deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+	deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main
+	deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
+	EOF
+	log "fetching Debian's QEMU source into $SRC_DIR" >&2
+	apt_private -q update >&2
+	# A half-unpacked tree from an interrupted run is thrown away.
+	rm -rf "$SRC_DIR"/qemu-*/
+	(cd "$SRC_DIR" && apt_private -q source qemu) >&2
+	dir=$(ls -d "$SRC_DIR"/qemu-*/ 2>/dev/null | sort -V | tail -n1)
+	[ -n "$dir" ] || die "apt-get source qemu left no qemu-* directory"
+	touch "$dir/.ne-unpacked"
+	echo "${dir%/}"
+}
+
+# Files of tools/qemu laid over the QEMU tree (all but docs and patches).
+overlay_files() {
+	(cd "$QEMU_DIR" && find . -type f ! -name '*.patch' ! -name '*.rst' \
+		-printf '%P\n' | LC_ALL=C sort)
+}
+
+# Concatenate the files of the current directory in name order.
+cat_sorted() {
+	ls | LC_ALL=C sort | xargs -r cat
+}
+
+patch_files() {
+	(cd "$QEMU_DIR" && find . -maxdepth 1 -type f -name '*.patch' \
+		-printf '%P\n' | LC_ALL=C sort)
+}
+
+compute_hash() {
+	local version=$1
+
+	{
+		echo "source $version"
+		echo "configure ${CONFIGURE_FLAGS[*]}"
+		(cd "$NE_ROOT" && find tools/qemu -type f -print0 |
+			LC_ALL=C sort -z | xargs -0 sha256sum)
+		(cd "$NE_ROOT" && sha256sum scripts/build-qemu.sh)
+	} | sha256sum | cut -c1-16
+}
+
+# Bring the persistent work tree up to date with tools/qemu.
+prepare_tree() {
+	local src=$1 tree=$2 applied=$2/.ne-patches f
+
+	if [ ! -f "$tree/.ne-copied" ]; then
+		log "copying $src to $tree"
+		rm -rf "$tree"
+		mkdir -p "$(dirname "$tree")"
+		cp -a "$src" "$tree"
+		rm -f "$tree/.ne-unpacked"
+		touch "$tree/.ne-copied"
+	fi
+
+	# Patches: when the set changed, take the old one out and put the new
+	# one in, so a tree can follow edits of the hunks.
+	mkdir -p "$applied"
+	if ! cmp -s <(cd "$applied" && cat_sorted) <(cd "$QEMU_DIR" &&
+		patch_files | xargs -r cat); then
+		for f in $(ls "$applied" | LC_ALL=C sort -r); do
+			log "reverting $f"
+			patch -d "$tree" -p1 -R -s <"$applied/$f" ||
+				die "cannot revert $f; remove $tree to start over"
+			rm -f "$applied/$f"
+		done
+		for f in $(patch_files); do
+			log "applying $f"
+			patch -d "$tree" -p1 -s -N <"$QEMU_DIR/$f" ||
+				die "$f does not apply to $(basename "$src")"
+			cp "$QEMU_DIR/$f" "$applied/$f"
+		done
+	fi
+
+	# Overlay files: copy only what changed, keeping ninja's view exact.
+	for f in $(overlay_files); do
+		if ! cmp -s "$QEMU_DIR/$f" "$tree/$f"; then
+			log "updating $f"
+			mkdir -p "$(dirname "$tree/$f")"
+			cp "$QEMU_DIR/$f" "$tree/$f"
+		fi
+	done
+}
+
+main() {
+	local src version hash out tree bld start
+
+	src=$(fetch_source)
+	version=$(cd "$src" && dpkg-parsechangelog -S Version)
+	hash=$(compute_hash "$version")
+	out=$NE_CACHE/qemu-$hash
+	mkdir -p "$NE_BUILD"
+
+	if [ -x "$out/qemu-system-x86_64" ] && [ "${NE_QEMU_FORCE:-0}" != 1 ]; then
+		log "using cached build $hash"
+		ln -sfn "$out/qemu-system-x86_64" "$NE_BUILD/qemu-system-x86_64"
+		return
+	fi
+
+	start=$(date +%s)
+	# configure refuses colons (the epoch) in paths.
+	tree=$WORK_DIR/${version//:/_}/qemu
+	bld=$WORK_DIR/${version//:/_}/build
+	prepare_tree "$src" "$tree"
+
+	if [ ! -f "$bld/build.ninja" ]; then
+		log "configuring ($version)"
+		rm -rf "$bld"
+		mkdir -p "$bld"
+		(cd "$bld" && "$tree/configure" "${CONFIGURE_FLAGS[@]}") ||
+			die "configure failed"
+	fi
+	log "building with ninja -j$JOBS"
+	ninja -C "$bld" -j"$JOBS" qemu-system-x86_64 || die "build failed"
+
+	mkdir -p "$out.tmp"
+	cp "$bld/qemu-system-x86_64" "$out.tmp/"
+	echo "$version" >"$out.tmp/VERSION"
+	rm -rf "$out"
+	mv "$out.tmp" "$out"
+	ln -sfn "$out/qemu-system-x86_64" "$NE_BUILD/qemu-system-x86_64"
+	log "built $hash in $(( $(date +%s) - start )) s: $out/qemu-system-x86_64"
+}
+
+main "$@"

@@ -1,0 +1,1568 @@
+/*
+ * Nitro Enclaves PCI device model
+ *
+ * An emulated stand-in for the AWS Nitro Enclaves PCI device: the BAR 3
+ * command interface a hypervisor exposes to the parent VM, a slot table
+ * that behaves like the hypervisor's, and an optional test-control BAR.
+ * The protocol is described in Documentation/virt/ne_pci_device.rst of
+ * the Nitro Enclaves driver project.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "qemu/log.h"
+#include "qemu/bswap.h"
+#include "qemu/timer.h"
+#include "qemu/bitops.h"
+#include "qemu/module.h"
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qom/object.h"
+#include "exec/memory.h"
+#include "exec/address-spaces.h"
+#include "hw/boards.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/msix.h"
+#include "hw/qdev-properties.h"
+#include "sysemu/hostmem.h"
+#include "migration/vmstate.h"
+#include "trace.h"
+
+#define TYPE_NITRO_ENCLAVES_PCI "nitro-enclaves-pci"
+typedef struct NitroEnclavesState NitroEnclavesState;
+DECLARE_INSTANCE_CHECKER(NitroEnclavesState, NITRO_ENCLAVES_PCI,
+                         TYPE_NITRO_ENCLAVES_PCI)
+
+#define NE_PCI_VENDOR_ID            0x1d0f
+#define NE_PCI_DEVICE_ID            0xe4c1
+
+/* BARs */
+#define NE_MSIX_BAR                 0
+#define NE_MSIX_VECTORS             2
+#define NE_VEC_REPLY                0
+#define NE_VEC_EVENT                1
+#define NE_REGS_BAR                 3
+#define NE_REGS_SIZE                0x1000
+#define NE_TB_BAR                   4
+#define NE_TB_SIZE                  0x1000
+
+/* BAR 3 registers */
+#define NE_ENABLE                   0x000
+#define NE_ENABLE_OFF               0
+#define NE_ENABLE_ON                1
+#define NE_VERSION                  0x002
+#define NE_VERSION_MAX              1
+#define NE_COMMAND                  0x004
+#define NE_EVTCNT                   0x00c
+#define NE_EVTCNT_REPLY_SHIFT       0
+#define NE_EVTCNT_EVENT_SHIFT       16
+#define NE_SEND_DATA                0x010
+#define NE_RECV_DATA                0x100
+#define NE_DATA_SIZE                240
+
+/* Time a write of 0 to NE_ENABLE takes to settle */
+#define NE_DISABLE_SETTLE_NS        (1 * SCALE_MS)
+
+/* Command types */
+enum {
+    NE_CMD_INVALID = 0,
+    NE_CMD_ENCLAVE_START = 1,
+    NE_CMD_ENCLAVE_GET_SLOT = 2,
+    NE_CMD_ENCLAVE_STOP = 3,
+    NE_CMD_SLOT_ALLOC = 4,
+    NE_CMD_SLOT_FREE = 5,
+    NE_CMD_SLOT_ADD_MEM = 6,
+    NE_CMD_SLOT_ADD_VCPU = 7,
+    NE_CMD_SLOT_COUNT = 8,
+    NE_CMD_NEXT_SLOT = 9,
+    NE_CMD_SLOT_INFO = 10,
+    NE_CMD_SLOT_ADD_BULK_VCPUS = 11,
+    NE_CMD_MAX = 12,
+};
+
+/* Reply layout (72 bytes) */
+#define NE_REPLY_RC                 0
+#define NE_REPLY_SLOT_UID           8
+#define NE_REPLY_ENCLAVE_CID        16
+#define NE_REPLY_SLOT_COUNT         24
+#define NE_REPLY_MEM_REGIONS        32
+#define NE_REPLY_MEM_SIZE           40
+#define NE_REPLY_NR_VCPUS           48
+#define NE_REPLY_FLAGS              56
+#define NE_REPLY_STATE              64
+#define NE_REPLY_SIZE               72
+
+/* Slot states */
+#define NE_STATE_INIT               0
+#define NE_STATE_RUNNING            2
+#define NE_STATE_STOPPED            0xffff
+
+/* Guest-visible errno values (Linux numbering, whatever the host) */
+#define NE_ENOENT                   2
+#define NE_EIO                      5
+#define NE_E2BIG                    7
+#define NE_EFAULT                   14
+#define NE_EBUSY                    16
+#define NE_EEXIST                   17
+#define NE_EINVAL                   22
+#define NE_ENOSPC                   28
+#define NE_EOPNOTSUPP               95
+#define NE_EADDRINUSE               98
+
+/* Slot rules */
+#define NE_MEM_ALIGN                (2 * MiB)
+#define NE_CID_FIRST_FREE           4
+#define NE_CID_LIMIT                0xffffffffULL
+#define NE_START_FLAGS_MAX          1
+#define NE_MAX_SLOTS_LIMIT          64
+
+/* BAR 4 test-control registers */
+#define NE_TB_MAGIC                 0x000
+#define NE_TB_MAGIC_VALUE           0x4e455442
+#define NE_TB_VERSION               0x004
+#define NE_TB_VERSION_VALUE         1
+#define NE_TB_SLOT                  0x008
+#define NE_TB_ACTION                0x010
+#define NE_TB_ACTION_EXIT           1
+#define NE_TB_ACTION_EVENTS         2
+#define NE_TB_ACTION_RESET          3
+#define NE_TB_STATUS                0x014
+#define NE_TB_FAIL_CMD              0x018
+#define NE_TB_FAIL_RC               0x01c
+#define NE_TB_REPLY_MODE            0x020
+#define NE_TB_REPLY_NORMAL          0
+#define NE_TB_REPLY_DROP            1
+#define NE_TB_REPLY_LATE            2
+#define NE_TB_REPLY_TWICE           3
+#define NE_TB_DELAY_MS              0x024
+#define NE_TB_DELAY_MS_DEFAULT      100
+#define NE_TB_EVENTS                0x028
+#define NE_TB_CMD_COUNT             0x040
+#define NE_TB_LIVE_SLOTS            0x080
+#define NE_TB_VCPUS                 0x084
+#define NE_TB_MEM_BYTES             0x088
+#define NE_TB_MEM_RANGES            0x090
+#define NE_TB_EVENT_COUNT           0x094
+
+/* Replies waiting for their due time */
+#define NE_REPLY_QUEUE_LEN          32
+
+typedef struct NeMemRange {
+    uint64_t paddr;
+    uint64_t size;
+} NeMemRange;
+
+typedef struct NeSlot {
+    uint64_t uid;
+    uint64_t cid;               /* 0 until started */
+    uint64_t flags;
+    uint16_t state;
+    GArray *mem;                /* NeMemRange, in the order added */
+    uint64_t mem_size;
+    GArray *vcpu_ids;           /* uint32_t */
+    uint64_t bulk_vcpus;
+} NeSlot;
+
+typedef struct NePendingReply {
+    int64_t due_ns;
+    uint64_t seq;               /* keeps equal due times in order */
+    uint32_t type;
+    uint8_t data[NE_REPLY_SIZE];
+} NePendingReply;
+
+struct NitroEnclavesState {
+    PCIDevice pdev;
+    MemoryRegion mmio;
+    MemoryRegion tb_mmio;
+
+    QEMUTimer reply_timer;
+    QEMUTimer settle_timer;
+
+    /* Properties */
+    uint32_t max_slots;
+    uint32_t mem_regions;
+    uint32_t reply_latency_us;
+    bool test_hooks;
+
+    /* BAR 3 */
+    bool enabled;               /* commands run */
+    bool settling;              /* NE_ENABLE reads 1 until the timer fires */
+    uint16_t version;
+    uint16_t reply_counter;
+    uint16_t event_counter;
+    uint8_t send_data[NE_DATA_SIZE];
+    uint8_t recv_data[NE_DATA_SIZE];
+
+    /* Slot table */
+    NeSlot *slots[NE_MAX_SLOTS_LIMIT];
+    uint32_t nr_slots;
+    uint64_t next_uid;
+
+    /* Replies not yet delivered, in no particular order */
+    NePendingReply pending[NE_REPLY_QUEUE_LEN];
+    uint32_t nr_pending;
+    uint64_t reply_seq;
+
+    /* Test-control state (BAR 4 and QOM properties) */
+    uint64_t tb_slot;
+    int32_t tb_status;
+    uint32_t tb_fail_cmd;
+    int32_t tb_fail_rc;
+    uint32_t tb_reply_mode;
+    uint32_t tb_delay_ms;
+    uint32_t tb_events;
+    uint32_t tb_cmd_count[NE_CMD_MAX];
+    uint32_t tb_event_count;
+};
+
+static const char *const ne_cmd_names[NE_CMD_MAX] = {
+    [NE_CMD_INVALID] = "INVALID",
+    [NE_CMD_ENCLAVE_START] = "ENCLAVE_START",
+    [NE_CMD_ENCLAVE_GET_SLOT] = "ENCLAVE_GET_SLOT",
+    [NE_CMD_ENCLAVE_STOP] = "ENCLAVE_STOP",
+    [NE_CMD_SLOT_ALLOC] = "SLOT_ALLOC",
+    [NE_CMD_SLOT_FREE] = "SLOT_FREE",
+    [NE_CMD_SLOT_ADD_MEM] = "SLOT_ADD_MEM",
+    [NE_CMD_SLOT_ADD_VCPU] = "SLOT_ADD_VCPU",
+    [NE_CMD_SLOT_COUNT] = "SLOT_COUNT",
+    [NE_CMD_NEXT_SLOT] = "NEXT_SLOT",
+    [NE_CMD_SLOT_INFO] = "SLOT_INFO",
+    [NE_CMD_SLOT_ADD_BULK_VCPUS] = "SLOT_ADD_BULK_VCPUS",
+};
+
+static const char *ne_cmd_name(uint32_t type)
+{
+    return type < NE_CMD_MAX ? ne_cmd_names[type] : "unknown";
+}
+
+/* Interrupts: MSI-X only, and only while the guest has it enabled. */
+
+static void ne_notify(NitroEnclavesState *s, unsigned vector)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    if (msix_enabled(pdev)) {
+        msix_notify(pdev, vector);
+    }
+}
+
+static void ne_raise_event(NitroEnclavesState *s)
+{
+    s->event_counter++;
+    s->tb_event_count++;
+    trace_nitro_enclaves_event(s->event_counter);
+    ne_notify(s, NE_VEC_EVENT);
+}
+
+/* Slot table */
+
+static NeSlot *ne_slot_find(NitroEnclavesState *s, uint64_t uid)
+{
+    uint32_t i;
+
+    for (i = 0; i < s->nr_slots; i++) {
+        if (s->slots[i]->uid == uid) {
+            return s->slots[i];
+        }
+    }
+    return NULL;
+}
+
+static NeSlot *ne_slot_find_cid(NitroEnclavesState *s, uint64_t cid)
+{
+    uint32_t i;
+
+    for (i = 0; i < s->nr_slots; i++) {
+        if (s->slots[i]->cid != 0 && s->slots[i]->cid == cid) {
+            return s->slots[i];
+        }
+    }
+    return NULL;
+}
+
+static uint64_t ne_slot_nr_vcpus(NeSlot *slot)
+{
+    return slot->vcpu_ids->len + slot->bulk_vcpus;
+}
+
+static void ne_slot_set_state(NeSlot *slot, uint16_t state)
+{
+    trace_nitro_enclaves_slot_state(slot->uid, slot->state, state);
+    slot->state = state;
+}
+
+static void ne_slot_free(NitroEnclavesState *s, uint32_t index)
+{
+    NeSlot *slot = s->slots[index];
+
+    trace_nitro_enclaves_slot_release(slot->uid);
+    g_array_free(slot->mem, true);
+    g_array_free(slot->vcpu_ids, true);
+    g_free(slot);
+    s->nr_slots--;
+    memmove(&s->slots[index], &s->slots[index + 1],
+            (s->nr_slots - index) * sizeof(s->slots[0]));
+    s->slots[s->nr_slots] = NULL;
+}
+
+static void ne_free_all_slots(NitroEnclavesState *s)
+{
+    while (s->nr_slots) {
+        ne_slot_free(s, s->nr_slots - 1);
+    }
+}
+
+static uint32_t ne_total_vcpus(NitroEnclavesState *s)
+{
+    uint64_t n = 0;
+    uint32_t i;
+
+    for (i = 0; i < s->nr_slots; i++) {
+        n += ne_slot_nr_vcpus(s->slots[i]);
+    }
+    return MIN(n, UINT32_MAX);
+}
+
+static uint64_t ne_total_mem_bytes(NitroEnclavesState *s)
+{
+    uint64_t n = 0;
+    uint32_t i;
+
+    for (i = 0; i < s->nr_slots; i++) {
+        n += s->slots[i]->mem_size;
+    }
+    return n;
+}
+
+static uint32_t ne_total_mem_ranges(NitroEnclavesState *s)
+{
+    uint32_t n = 0;
+    uint32_t i;
+
+    for (i = 0; i < s->nr_slots; i++) {
+        n += s->slots[i]->mem->len;
+    }
+    return n;
+}
+
+static unsigned int ne_machine_cpus(void)
+{
+    MachineState *ms = MACHINE(qdev_get_machine());
+
+    return ms->smp.cpus;
+}
+
+/* Is [paddr, paddr + size) guest RAM in the system address space? */
+static bool ne_range_is_ram(uint64_t paddr, uint64_t size)
+{
+    while (size) {
+        MemoryRegionSection sec = memory_region_find(get_system_memory(),
+                                                     paddr, size);
+        uint64_t len;
+        bool ok;
+
+        if (!sec.mr) {
+            return false;
+        }
+        len = int128_get64(sec.size);
+        /*
+         * Guest RAM is what memory backends provide: video RAM, ROMs and
+         * RAM-backed BARs are mapped there too but are not the guest's.
+         */
+        ok = sec.offset_within_address_space == paddr && len > 0 &&
+             len <= size && memory_region_is_ram(sec.mr) &&
+             !memory_region_is_rom(sec.mr) && sec.mr->owner &&
+             object_dynamic_cast(sec.mr->owner, TYPE_MEMORY_BACKEND);
+        memory_region_unref(sec.mr);
+        if (!ok) {
+            return false;
+        }
+        paddr += len;
+        size -= len;
+    }
+    return true;
+}
+
+static bool ne_range_overlaps(NitroEnclavesState *s, uint64_t paddr,
+                              uint64_t size)
+{
+    uint32_t i, j;
+
+    for (i = 0; i < s->nr_slots; i++) {
+        GArray *mem = s->slots[i]->mem;
+
+        for (j = 0; j < mem->len; j++) {
+            NeMemRange *r = &g_array_index(mem, NeMemRange, j);
+
+            /* Neither range wraps, so the ends can be compared. */
+            if (paddr < r->paddr + r->size && r->paddr < paddr + size) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool ne_vcpu_held(NitroEnclavesState *s, uint32_t id)
+{
+    uint32_t i, j;
+
+    for (i = 0; i < s->nr_slots; i++) {
+        GArray *ids = s->slots[i]->vcpu_ids;
+
+        for (j = 0; j < ids->len; j++) {
+            if (g_array_index(ids, uint32_t, j) == id) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Commands: each reads its request from send_data and fills @reply. */
+
+static uint64_t ne_req64(NitroEnclavesState *s, unsigned off)
+{
+    return ldq_le_p(s->send_data + off);
+}
+
+static int ne_cmd_enclave_start(NitroEnclavesState *s, uint8_t *reply)
+{
+    uint64_t uid = ne_req64(s, 0);
+    uint64_t cid = ne_req64(s, 8);
+    uint64_t flags = ne_req64(s, 16);
+    NeSlot *slot = ne_slot_find(s, uid);
+    NeSlot *holder;
+    int rc = 0;
+
+    if (!slot) {
+        rc = -NE_ENOENT;
+    } else if (slot->state != NE_STATE_INIT) {
+        rc = -NE_EBUSY;
+    } else if (slot->mem->len == 0 || ne_slot_nr_vcpus(slot) == 0) {
+        rc = -NE_EINVAL;
+    } else if (flags > NE_START_FLAGS_MAX) {
+        rc = -NE_EINVAL;
+    } else if ((cid != 0 && cid < NE_CID_FIRST_FREE) || cid >= NE_CID_LIMIT) {
+        rc = -NE_EINVAL;
+    } else if (cid != 0) {
+        holder = ne_slot_find_cid(s, cid);
+        if (holder && holder != slot) {
+            rc = -NE_EADDRINUSE;
+        }
+    } else {
+        /* At most 64 slots hold a CID: a free one is always found. */
+        for (cid = NE_CID_FIRST_FREE; ne_slot_find_cid(s, cid); cid++) {
+            continue;
+        }
+    }
+    trace_nitro_enclaves_enclave_start(uid, ne_req64(s, 8), flags, cid, rc);
+    if (rc) {
+        return rc;
+    }
+
+    slot->cid = cid;
+    slot->flags = flags;
+    ne_slot_set_state(slot, NE_STATE_RUNNING);
+    stq_le_p(reply + NE_REPLY_ENCLAVE_CID, cid);
+    return 0;
+}
+
+static int ne_cmd_enclave_get_slot(NitroEnclavesState *s, uint8_t *reply)
+{
+    uint64_t cid = ne_req64(s, 0);
+    NeSlot *slot = ne_slot_find_cid(s, cid);
+
+    trace_nitro_enclaves_enclave_get_slot(cid, slot ? slot->uid : 0);
+    if (!slot) {
+        return -NE_ENOENT;
+    }
+    stq_le_p(reply + NE_REPLY_SLOT_UID, slot->uid);
+    return 0;
+}
+
+static int ne_cmd_enclave_stop(NitroEnclavesState *s, uint8_t *reply)
+{
+    uint64_t uid = ne_req64(s, 0);
+    NeSlot *slot = ne_slot_find(s, uid);
+    int rc = 0;
+
+    if (!slot) {
+        rc = -NE_ENOENT;
+    } else if (slot->state != NE_STATE_RUNNING) {
+        rc = -NE_EINVAL;
+    }
+    trace_nitro_enclaves_enclave_stop(uid, rc);
+    if (rc) {
+        return rc;
+    }
+
+    ne_slot_set_state(slot, NE_STATE_STOPPED);
+    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
+    return 0;
+}
+
+static int ne_cmd_slot_alloc(NitroEnclavesState *s, uint8_t *reply)
+{
+    NeSlot *slot;
+
+    if (s->nr_slots >= s->max_slots) {
+        trace_nitro_enclaves_slot_alloc(0, -NE_ENOSPC);
+        return -NE_ENOSPC;
+    }
+
+    slot = g_new0(NeSlot, 1);
+    slot->uid = s->next_uid++;
+    slot->state = NE_STATE_INIT;
+    slot->mem = g_array_new(false, false, sizeof(NeMemRange));
+    slot->vcpu_ids = g_array_new(false, false, sizeof(uint32_t));
+    s->slots[s->nr_slots++] = slot;
+    trace_nitro_enclaves_slot_alloc(slot->uid, 0);
+
+    stq_le_p(reply + NE_REPLY_SLOT_UID, slot->uid);
+    stq_le_p(reply + NE_REPLY_MEM_REGIONS, s->mem_regions);
+    return 0;
+}
+
+static int ne_cmd_slot_free(NitroEnclavesState *s, uint8_t *reply)
+{
+    uint64_t uid = ne_req64(s, 0);
+    uint32_t i;
+    int rc = -NE_ENOENT;
+
+    for (i = 0; i < s->nr_slots; i++) {
+        if (s->slots[i]->uid == uid) {
+            rc = s->slots[i]->state == NE_STATE_RUNNING ? -NE_EBUSY : 0;
+            break;
+        }
+    }
+    trace_nitro_enclaves_slot_free(uid, rc);
+    if (rc) {
+        return rc;
+    }
+
+    ne_slot_free(s, i);
+    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
+    return 0;
+}
+
+static int ne_cmd_slot_add_mem(NitroEnclavesState *s, uint8_t *reply)
+{
+    uint64_t uid = ne_req64(s, 0);
+    uint64_t paddr = ne_req64(s, 8);
+    uint64_t size = ne_req64(s, 16);
+    NeSlot *slot = ne_slot_find(s, uid);
+    NeMemRange range = { .paddr = paddr, .size = size };
+    int rc = 0;
+
+    if (!slot) {
+        rc = -NE_ENOENT;
+    } else if (slot->state != NE_STATE_INIT) {
+        rc = -NE_EBUSY;
+    } else if (size == 0 || !QEMU_IS_ALIGNED(paddr, NE_MEM_ALIGN) ||
+               !QEMU_IS_ALIGNED(size, NE_MEM_ALIGN)) {
+        rc = -NE_EINVAL;
+    } else if (paddr + size < paddr || !ne_range_is_ram(paddr, size)) {
+        rc = -NE_EFAULT;
+    } else if (ne_range_overlaps(s, paddr, size)) {
+        rc = -NE_EEXIST;
+    } else if (slot->mem->len >= s->mem_regions) {
+        rc = -NE_E2BIG;
+    }
+    trace_nitro_enclaves_slot_add_mem(uid, paddr, size, rc);
+    if (rc) {
+        return rc;
+    }
+
+    g_array_append_val(slot->mem, range);
+    slot->mem_size += size;
+    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
+    return 0;
+}
+
+static int ne_cmd_slot_add_vcpu(NitroEnclavesState *s, uint8_t *reply)
+{
+    uint64_t uid = ne_req64(s, 0);
+    uint32_t id = ldl_le_p(s->send_data + 8);
+    NeSlot *slot = ne_slot_find(s, uid);
+    int rc = 0;
+
+    if (!slot) {
+        rc = -NE_ENOENT;
+    } else if (slot->state != NE_STATE_INIT) {
+        rc = -NE_EBUSY;
+    } else if (id >= ne_machine_cpus()) {
+        rc = -NE_EINVAL;
+    } else if (ne_vcpu_held(s, id)) {
+        rc = -NE_EEXIST;
+    }
+    trace_nitro_enclaves_slot_add_vcpu(uid, id, rc);
+    if (rc) {
+        return rc;
+    }
+
+    g_array_append_val(slot->vcpu_ids, id);
+    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
+    return 0;
+}
+
+static int ne_cmd_slot_count(NitroEnclavesState *s, uint8_t *reply)
+{
+    trace_nitro_enclaves_slot_count(s->nr_slots);
+    stq_le_p(reply + NE_REPLY_SLOT_COUNT, s->nr_slots);
+    return 0;
+}
+
+static int ne_cmd_next_slot(NitroEnclavesState *s, uint8_t *reply)
+{
+    uint64_t uid = ne_req64(s, 0);
+    uint64_t next = 0;
+    uint32_t i;
+
+    for (i = 0; i < s->nr_slots; i++) {
+        uint64_t u = s->slots[i]->uid;
+
+        if (u > uid && (next == 0 || u < next)) {
+            next = u;
+        }
+    }
+    trace_nitro_enclaves_next_slot(uid, next);
+    if (!next) {
+        return -NE_ENOENT;
+    }
+    stq_le_p(reply + NE_REPLY_SLOT_UID, next);
+    return 0;
+}
+
+static int ne_cmd_slot_info(NitroEnclavesState *s, uint8_t *reply)
+{
+    uint64_t uid = ne_req64(s, 0);
+    NeSlot *slot = ne_slot_find(s, uid);
+
+    trace_nitro_enclaves_slot_info(uid, slot ? slot->state : 0,
+                                   slot ? 0 : -NE_ENOENT);
+    if (!slot) {
+        return -NE_ENOENT;
+    }
+    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
+    stq_le_p(reply + NE_REPLY_ENCLAVE_CID, slot->cid);
+    stq_le_p(reply + NE_REPLY_MEM_REGIONS, slot->mem->len);
+    stq_le_p(reply + NE_REPLY_MEM_SIZE, slot->mem_size);
+    stq_le_p(reply + NE_REPLY_NR_VCPUS, ne_slot_nr_vcpus(slot));
+    stq_le_p(reply + NE_REPLY_FLAGS, slot->flags);
+    stw_le_p(reply + NE_REPLY_STATE, slot->state);
+    return 0;
+}
+
+static int ne_cmd_slot_add_bulk_vcpus(NitroEnclavesState *s, uint8_t *reply)
+{
+    uint64_t uid = ne_req64(s, 0);
+    uint64_t nr = ne_req64(s, 8);
+    NeSlot *slot = ne_slot_find(s, uid);
+    int rc = 0;
+
+    if (!slot) {
+        rc = -NE_ENOENT;
+    } else if (slot->state != NE_STATE_INIT) {
+        rc = -NE_EBUSY;
+    } else if (nr == 0 || nr > ne_machine_cpus()) {
+        rc = -NE_EINVAL;
+    }
+    trace_nitro_enclaves_slot_add_bulk_vcpus(uid, nr, rc);
+    if (rc) {
+        return rc;
+    }
+
+    slot->bulk_vcpus += nr;
+    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
+    return 0;
+}
+
+/* Reply queue */
+
+static void ne_reply_timer_update(NitroEnclavesState *s)
+{
+    int64_t first = INT64_MAX;
+    uint32_t i;
+
+    for (i = 0; i < s->nr_pending; i++) {
+        first = MIN(first, s->pending[i].due_ns);
+    }
+    if (s->nr_pending) {
+        timer_mod(&s->reply_timer, first);
+    } else {
+        timer_del(&s->reply_timer);
+    }
+}
+
+/* Index of the reply to deliver next. */
+static uint32_t ne_reply_first(NitroEnclavesState *s)
+{
+    uint32_t i, first = 0;
+
+    for (i = 1; i < s->nr_pending; i++) {
+        NePendingReply *p = &s->pending[i], *f = &s->pending[first];
+
+        if (p->due_ns < f->due_ns ||
+            (p->due_ns == f->due_ns && p->seq < f->seq)) {
+            first = i;
+        }
+    }
+    return first;
+}
+
+/* Write one reply to NE_RECV_DATA, count it, then notify vector 0. */
+static void ne_reply_deliver(NitroEnclavesState *s, uint32_t index)
+{
+    NePendingReply p = s->pending[index];
+
+    s->nr_pending--;
+    s->pending[index] = s->pending[s->nr_pending];
+
+    memset(s->recv_data, 0, sizeof(s->recv_data));
+    memcpy(s->recv_data, p.data, NE_REPLY_SIZE);
+    s->reply_counter++;
+    trace_nitro_enclaves_reply_deliver(p.type, (int32_t)ldl_le_p(p.data),
+                                       s->reply_counter);
+    ne_notify(s, NE_VEC_REPLY);
+}
+
+static void ne_reply_timer_cb(void *opaque)
+{
+    NitroEnclavesState *s = opaque;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+
+    while (s->nr_pending) {
+        uint32_t i = ne_reply_first(s);
+
+        if (s->pending[i].due_ns > now) {
+            break;
+        }
+        ne_reply_deliver(s, i);
+    }
+    ne_reply_timer_update(s);
+}
+
+static void ne_reply_queue(NitroEnclavesState *s, uint32_t type,
+                           const uint8_t *data, int64_t due_ns)
+{
+    NePendingReply *p;
+
+    if (s->nr_pending == NE_REPLY_QUEUE_LEN) {
+        /* The guest outran the latency: hand out the oldest reply early. */
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "%s: %u replies pending, delivering one early\n",
+                      TYPE_NITRO_ENCLAVES_PCI, NE_REPLY_QUEUE_LEN);
+        ne_reply_deliver(s, ne_reply_first(s));
+    }
+    p = &s->pending[s->nr_pending++];
+    p->due_ns = due_ns;
+    p->seq = s->reply_seq++;
+    p->type = type;
+    memcpy(p->data, data, NE_REPLY_SIZE);
+    ne_reply_timer_update(s);
+}
+
+/* Queue a command's reply as the test hooks say. */
+static void ne_reply_post(NitroEnclavesState *s, uint32_t type,
+                          const uint8_t *data)
+{
+    int64_t due = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                  (int64_t)s->reply_latency_us * SCALE_US;
+    int64_t delay = (int64_t)s->tb_delay_ms * SCALE_MS;
+    uint32_t mode = s->tb_reply_mode;
+
+    s->tb_reply_mode = NE_TB_REPLY_NORMAL;
+    trace_nitro_enclaves_reply_post(type, (int32_t)ldl_le_p(data), mode);
+
+    switch (mode) {
+    case NE_TB_REPLY_DROP:
+        break;
+    case NE_TB_REPLY_LATE:
+        ne_reply_queue(s, type, data, due + delay);
+        break;
+    case NE_TB_REPLY_TWICE:
+        ne_reply_queue(s, type, data, due);
+        ne_reply_queue(s, type, data, due + delay);
+        break;
+    default:
+        ne_reply_queue(s, type, data, due);
+        break;
+    }
+}
+
+/* Doorbell: run the command now, queue its reply. */
+static void ne_command(NitroEnclavesState *s, uint32_t type)
+{
+    uint8_t reply[NE_REPLY_SIZE] = { 0 };
+    int rc;
+
+    trace_nitro_enclaves_command(type, ne_cmd_name(type), s->enabled);
+    if (type < NE_CMD_MAX) {
+        s->tb_cmd_count[type]++;
+    }
+
+    if (!s->enabled) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "%s: command %u (%s) while the device is off\n",
+                      TYPE_NITRO_ENCLAVES_PCI, type, ne_cmd_name(type));
+        rc = -NE_EIO;
+    } else if (s->tb_fail_cmd != 0 && s->tb_fail_cmd == type) {
+        rc = s->tb_fail_rc;
+        s->tb_fail_cmd = 0;
+        trace_nitro_enclaves_command_failed(type, rc);
+    } else {
+        switch (type) {
+        case NE_CMD_ENCLAVE_START:
+            rc = ne_cmd_enclave_start(s, reply);
+            break;
+        case NE_CMD_ENCLAVE_GET_SLOT:
+            rc = ne_cmd_enclave_get_slot(s, reply);
+            break;
+        case NE_CMD_ENCLAVE_STOP:
+            rc = ne_cmd_enclave_stop(s, reply);
+            break;
+        case NE_CMD_SLOT_ALLOC:
+            rc = ne_cmd_slot_alloc(s, reply);
+            break;
+        case NE_CMD_SLOT_FREE:
+            rc = ne_cmd_slot_free(s, reply);
+            break;
+        case NE_CMD_SLOT_ADD_MEM:
+            rc = ne_cmd_slot_add_mem(s, reply);
+            break;
+        case NE_CMD_SLOT_ADD_VCPU:
+            rc = ne_cmd_slot_add_vcpu(s, reply);
+            break;
+        case NE_CMD_SLOT_COUNT:
+            rc = ne_cmd_slot_count(s, reply);
+            break;
+        case NE_CMD_NEXT_SLOT:
+            rc = ne_cmd_next_slot(s, reply);
+            break;
+        case NE_CMD_SLOT_INFO:
+            rc = ne_cmd_slot_info(s, reply);
+            break;
+        case NE_CMD_SLOT_ADD_BULK_VCPUS:
+            rc = ne_cmd_slot_add_bulk_vcpus(s, reply);
+            break;
+        default:
+            qemu_log_mask(LOG_GUEST_ERROR, "%s: unknown command %u\n",
+                          TYPE_NITRO_ENCLAVES_PCI, type);
+            rc = -NE_EOPNOTSUPP;
+            break;
+        }
+    }
+
+    if (rc) {
+        /* A failed command reports nothing but its rc. */
+        memset(reply, 0, sizeof(reply));
+    }
+    stl_le_p(reply + NE_REPLY_RC, rc);
+    ne_reply_post(s, type, reply);
+}
+
+/* Enable, disable and reset */
+
+static void ne_settle_timer_cb(void *opaque)
+{
+    NitroEnclavesState *s = opaque;
+
+    s->settling = false;
+    trace_nitro_enclaves_disable_settled();
+}
+
+static void ne_write_enable(NitroEnclavesState *s, uint8_t val)
+{
+    switch (val) {
+    case NE_ENABLE_ON:
+        timer_del(&s->settle_timer);
+        s->settling = false;
+        s->enabled = true;
+        trace_nitro_enclaves_enable(1);
+        break;
+    case NE_ENABLE_OFF:
+        if (s->enabled || s->settling) {
+            /* Stop and free every slot, then report "on" for a while. */
+            ne_free_all_slots(s);
+            s->enabled = false;
+            s->settling = true;
+            timer_mod(&s->settle_timer,
+                      qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                      NE_DISABLE_SETTLE_NS);
+        }
+        trace_nitro_enclaves_enable(0);
+        break;
+    default:
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: NE_ENABLE: invalid value %u\n",
+                      TYPE_NITRO_ENCLAVES_PCI, val);
+        break;
+    }
+}
+
+static void ne_write_version(NitroEnclavesState *s, uint16_t val)
+{
+    s->version = val == NE_VERSION_MAX ? NE_VERSION_MAX : 0;
+    trace_nitro_enclaves_version(val, s->version);
+}
+
+static void nitro_enclaves_reset(DeviceState *dev)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(dev);
+
+    trace_nitro_enclaves_reset();
+    timer_del(&s->settle_timer);
+    timer_del(&s->reply_timer);
+    ne_free_all_slots(s);
+    s->nr_pending = 0;
+    s->enabled = false;
+    s->settling = false;
+    s->version = 0;
+    s->reply_counter = 0;
+    s->event_counter = 0;
+    memset(s->send_data, 0, sizeof(s->send_data));
+    memset(s->recv_data, 0, sizeof(s->recv_data));
+}
+
+/*
+ * Accesses of any size from 1 to 8 bytes, aligned or not, are taken apart
+ * per register: a register takes the bytes of an access that fall inside
+ * it, on top of @cur (its current value, or 0 for triggers).
+ */
+static bool ne_access_hits(hwaddr addr, unsigned size, uint64_t val,
+                           hwaddr reg, unsigned width, uint64_t *cur)
+{
+    hwaddr lo = MAX(addr, reg);
+    hwaddr hi = MIN(addr + size, reg + width);
+    hwaddr b;
+
+    if (lo >= hi) {
+        return false;
+    }
+    for (b = lo; b < hi; b++) {
+        unsigned in_reg = (b - reg) * 8;
+        uint64_t byte = (val >> ((b - addr) * 8)) & 0xff;
+
+        *cur = (*cur & ~(0xffULL << in_reg)) | (byte << in_reg);
+    }
+    return true;
+}
+
+/* BAR 3 */
+
+static uint8_t ne_mmio_read_byte(NitroEnclavesState *s, hwaddr off)
+{
+    if (off == NE_ENABLE) {
+        return s->enabled || s->settling ? NE_ENABLE_ON : NE_ENABLE_OFF;
+    }
+    if (off >= NE_VERSION && off < NE_VERSION + 2) {
+        return s->version >> ((off - NE_VERSION) * 8);
+    }
+    if (off >= NE_COMMAND && off < NE_COMMAND + 4) {
+        return 0;   /* write-only */
+    }
+    if (off >= NE_EVTCNT && off < NE_EVTCNT + 4) {
+        uint32_t v = s->reply_counter << NE_EVTCNT_REPLY_SHIFT |
+                     (uint32_t)s->event_counter << NE_EVTCNT_EVENT_SHIFT;
+
+        return v >> ((off - NE_EVTCNT) * 8);
+    }
+    if (off >= NE_SEND_DATA && off < NE_SEND_DATA + NE_DATA_SIZE) {
+        return s->send_data[off - NE_SEND_DATA];
+    }
+    if (off >= NE_RECV_DATA && off < NE_RECV_DATA + NE_DATA_SIZE) {
+        return s->recv_data[off - NE_RECV_DATA];
+    }
+    return 0xff;    /* undefined */
+}
+
+static uint64_t ne_mmio_read(void *opaque, hwaddr addr, unsigned size)
+{
+    NitroEnclavesState *s = opaque;
+    uint64_t val = 0;
+    unsigned i;
+
+    for (i = 0; i < size; i++) {
+        val |= (uint64_t)ne_mmio_read_byte(s, addr + i) << (i * 8);
+    }
+    trace_nitro_enclaves_mmio_read(addr, size, val);
+    return val;
+}
+
+static bool ne_mmio_byte_writable(hwaddr off)
+{
+    return off == NE_ENABLE ||
+           (off >= NE_VERSION && off < NE_COMMAND + 4) ||
+           (off >= NE_SEND_DATA && off < NE_SEND_DATA + NE_DATA_SIZE);
+}
+
+static void ne_mmio_write(void *opaque, hwaddr addr, uint64_t val,
+                          unsigned size)
+{
+    NitroEnclavesState *s = opaque;
+    uint64_t v;
+    unsigned i;
+
+    trace_nitro_enclaves_mmio_write(addr, size, val);
+
+    for (i = 0; i < size; i++) {
+        hwaddr off = addr + i;
+
+        if (!ne_mmio_byte_writable(off)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "%s: write of 0x%" PRIx64 " (size %u) to 0x%"
+                          HWADDR_PRIx " hits a read-only or undefined "
+                          "offset, ignored\n", TYPE_NITRO_ENCLAVES_PCI,
+                          val, size, addr);
+            break;
+        }
+    }
+    for (i = 0; i < size; i++) {
+        hwaddr off = addr + i;
+
+        if (off >= NE_SEND_DATA && off < NE_SEND_DATA + NE_DATA_SIZE) {
+            s->send_data[off - NE_SEND_DATA] = val >> (i * 8);
+        }
+    }
+
+    /* Registers with side effects, in offset order. */
+    v = 0;
+    if (ne_access_hits(addr, size, val, NE_ENABLE, 1, &v)) {
+        ne_write_enable(s, v);
+    }
+    v = s->version;
+    if (ne_access_hits(addr, size, val, NE_VERSION, 2, &v)) {
+        ne_write_version(s, v);
+    }
+    v = 0;
+    if (ne_access_hits(addr, size, val, NE_COMMAND, 4, &v)) {
+        ne_command(s, v);
+    }
+}
+
+static const MemoryRegionOps ne_mmio_ops = {
+    .read = ne_mmio_read,
+    .write = ne_mmio_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+};
+
+/* Test hooks, shared by BAR 4 and the QOM properties */
+
+static int ne_tb_exit(NitroEnclavesState *s, uint64_t uid)
+{
+    NeSlot *slot = ne_slot_find(s, uid);
+    int rc = 0;
+
+    if (!slot) {
+        rc = -NE_ENOENT;
+    } else if (slot->state != NE_STATE_RUNNING) {
+        rc = -NE_EINVAL;
+    }
+    trace_nitro_enclaves_tb_exit(uid, rc);
+    if (rc) {
+        return rc;
+    }
+    ne_slot_set_state(slot, NE_STATE_STOPPED);
+    ne_raise_event(s);
+    return 0;
+}
+
+static int ne_tb_raise_events(NitroEnclavesState *s, uint32_t n)
+{
+    uint32_t i;
+
+    trace_nitro_enclaves_tb_raise_events(n);
+    for (i = 0; i < n; i++) {
+        ne_raise_event(s);
+    }
+    return 0;
+}
+
+static void ne_tb_action(NitroEnclavesState *s, uint32_t action)
+{
+    switch (action) {
+    case NE_TB_ACTION_EXIT:
+        s->tb_status = ne_tb_exit(s, s->tb_slot);
+        break;
+    case NE_TB_ACTION_EVENTS:
+        s->tb_status = ne_tb_raise_events(s, s->tb_events);
+        break;
+    case NE_TB_ACTION_RESET:
+        memset(s->tb_cmd_count, 0, sizeof(s->tb_cmd_count));
+        s->tb_event_count = 0;
+        s->tb_status = 0;
+        trace_nitro_enclaves_tb_reset_counters();
+        break;
+    default:
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: NE_TB_ACTION: unknown action %u\n",
+                      TYPE_NITRO_ENCLAVES_PCI, action);
+        s->tb_status = -NE_EINVAL;
+        break;
+    }
+}
+
+static bool ne_tb_set_reply_mode(NitroEnclavesState *s, uint32_t mode)
+{
+    if (mode > NE_TB_REPLY_TWICE) {
+        return false;
+    }
+    s->tb_reply_mode = mode;
+    return true;
+}
+
+/* BAR 4 */
+
+static uint64_t ne_tb_reg_value(NitroEnclavesState *s, hwaddr reg)
+{
+    if (reg >= NE_TB_CMD_COUNT && reg < NE_TB_CMD_COUNT + 4 * NE_CMD_MAX) {
+        return s->tb_cmd_count[(reg - NE_TB_CMD_COUNT) / 4];
+    }
+    switch (reg) {
+    case NE_TB_MAGIC:
+        return NE_TB_MAGIC_VALUE;
+    case NE_TB_VERSION:
+        return NE_TB_VERSION_VALUE;
+    case NE_TB_SLOT:
+        return s->tb_slot;
+    case NE_TB_SLOT + 4:
+        return s->tb_slot >> 32;
+    case NE_TB_ACTION:
+        return 0;   /* write-only */
+    case NE_TB_STATUS:
+        return (uint32_t)s->tb_status;
+    case NE_TB_FAIL_CMD:
+        return s->tb_fail_cmd;
+    case NE_TB_FAIL_RC:
+        return (uint32_t)s->tb_fail_rc;
+    case NE_TB_REPLY_MODE:
+        return s->tb_reply_mode;
+    case NE_TB_DELAY_MS:
+        return s->tb_delay_ms;
+    case NE_TB_EVENTS:
+        return s->tb_events;
+    case NE_TB_LIVE_SLOTS:
+        return s->nr_slots;
+    case NE_TB_VCPUS:
+        return ne_total_vcpus(s);
+    case NE_TB_MEM_BYTES:
+        return (uint32_t)ne_total_mem_bytes(s);
+    case NE_TB_MEM_BYTES + 4:
+        return ne_total_mem_bytes(s) >> 32;
+    case NE_TB_MEM_RANGES:
+        return ne_total_mem_ranges(s);
+    case NE_TB_EVENT_COUNT:
+        return s->tb_event_count;
+    default:
+        return UINT32_MAX;  /* undefined */
+    }
+}
+
+static uint64_t ne_tb_read(void *opaque, hwaddr addr, unsigned size)
+{
+    NitroEnclavesState *s = opaque;
+    uint64_t val = 0;
+    unsigned i;
+
+    /* Every register is made of 32-bit words. */
+    for (i = 0; i < size; i++) {
+        hwaddr b = addr + i;
+        uint32_t word = ne_tb_reg_value(s, b & ~3ULL);
+
+        val |= (uint64_t)((word >> ((b & 3) * 8)) & 0xff) << (i * 8);
+    }
+    trace_nitro_enclaves_tb_read(addr, size, val);
+    return val;
+}
+
+static bool ne_tb_word_writable(hwaddr word)
+{
+    switch (word) {
+    case NE_TB_SLOT:
+    case NE_TB_SLOT + 4:
+    case NE_TB_ACTION:
+    case NE_TB_FAIL_CMD:
+    case NE_TB_FAIL_RC:
+    case NE_TB_REPLY_MODE:
+    case NE_TB_DELAY_MS:
+    case NE_TB_EVENTS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void ne_tb_write(void *opaque, hwaddr addr, uint64_t val,
+                        unsigned size)
+{
+    NitroEnclavesState *s = opaque;
+    uint64_t v;
+    unsigned i;
+
+    trace_nitro_enclaves_tb_write(addr, size, val);
+
+    for (i = 0; i < size; i++) {
+        if (!ne_tb_word_writable((addr + i) & ~3ULL)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "%s: test BAR write of 0x%" PRIx64 " (size %u) to 0x%"
+                          HWADDR_PRIx " hits a read-only or undefined "
+                          "offset, ignored\n", TYPE_NITRO_ENCLAVES_PCI,
+                          val, size, addr);
+            break;
+        }
+    }
+
+    v = s->tb_slot;
+    if (ne_access_hits(addr, size, val, NE_TB_SLOT, 8, &v)) {
+        s->tb_slot = v;
+    }
+    v = s->tb_fail_rc;
+    v = (uint32_t)v;
+    if (ne_access_hits(addr, size, val, NE_TB_FAIL_RC, 4, &v)) {
+        s->tb_fail_rc = (int32_t)v;
+    }
+    v = s->tb_fail_cmd;
+    if (ne_access_hits(addr, size, val, NE_TB_FAIL_CMD, 4, &v)) {
+        s->tb_fail_cmd = v;
+        trace_nitro_enclaves_tb_fail_cmd(s->tb_fail_cmd, s->tb_fail_rc);
+    }
+    v = s->tb_delay_ms;
+    if (ne_access_hits(addr, size, val, NE_TB_DELAY_MS, 4, &v)) {
+        s->tb_delay_ms = v;
+    }
+    v = s->tb_reply_mode;
+    if (ne_access_hits(addr, size, val, NE_TB_REPLY_MODE, 4, &v)) {
+        if (!ne_tb_set_reply_mode(s, v)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "%s: NE_TB_REPLY_MODE: invalid mode %" PRIu64 "\n",
+                          TYPE_NITRO_ENCLAVES_PCI, v);
+        }
+    }
+    v = s->tb_events;
+    if (ne_access_hits(addr, size, val, NE_TB_EVENTS, 4, &v)) {
+        s->tb_events = v;
+    }
+    v = 0;
+    if (ne_access_hits(addr, size, val, NE_TB_ACTION, 4, &v)) {
+        ne_tb_action(s, v);
+    }
+}
+
+static const MemoryRegionOps ne_tb_ops = {
+    .read = ne_tb_read,
+    .write = ne_tb_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+        .unaligned = true,
+    },
+};
+
+/* QOM properties for the host side (qom-set / qom-get over QMP) */
+
+/* Triggers need the device's PCI state, which exists once realized. */
+static bool ne_prop_check_realized(Object *obj, const char *name,
+                                   Error **errp)
+{
+    if (!DEVICE(obj)->realized) {
+        error_setg(errp, "'%s' works on a realized device only", name);
+        return false;
+    }
+    return true;
+}
+
+static void ne_prop_set_exit_slot(Object *obj, Visitor *v, const char *name,
+                                  void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    uint64_t uid;
+
+    if (!ne_prop_check_realized(obj, name, errp) ||
+        !visit_type_uint64(v, name, &uid, errp)) {
+        return;
+    }
+    s->tb_slot = uid;
+    s->tb_status = ne_tb_exit(s, uid);
+    if (s->tb_status == -NE_ENOENT) {
+        error_setg(errp, "no slot with uid %" PRIu64, uid);
+    } else if (s->tb_status) {
+        error_setg(errp, "slot %" PRIu64 " is not running", uid);
+    }
+}
+
+static void ne_prop_set_raise_events(Object *obj, Visitor *v,
+                                     const char *name, void *opaque,
+                                     Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    uint32_t n;
+
+    if (!ne_prop_check_realized(obj, name, errp) ||
+        !visit_type_uint32(v, name, &n, errp)) {
+        return;
+    }
+    s->tb_events = n;
+    s->tb_status = ne_tb_raise_events(s, n);
+}
+
+static void ne_prop_get_fail_cmd(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+
+    visit_type_uint32(v, name, &s->tb_fail_cmd, errp);
+}
+
+static void ne_prop_set_fail_cmd(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    uint32_t type;
+
+    if (!visit_type_uint32(v, name, &type, errp)) {
+        return;
+    }
+    s->tb_fail_cmd = type;
+    trace_nitro_enclaves_tb_fail_cmd(s->tb_fail_cmd, s->tb_fail_rc);
+}
+
+static void ne_prop_get_fail_rc(Object *obj, Visitor *v, const char *name,
+                                void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+
+    visit_type_int32(v, name, &s->tb_fail_rc, errp);
+}
+
+static void ne_prop_set_fail_rc(Object *obj, Visitor *v, const char *name,
+                                void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    int32_t rc;
+
+    if (!visit_type_int32(v, name, &rc, errp)) {
+        return;
+    }
+    s->tb_fail_rc = rc;
+}
+
+static void ne_prop_get_reply_mode(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+
+    visit_type_uint32(v, name, &s->tb_reply_mode, errp);
+}
+
+static void ne_prop_set_reply_mode(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    uint32_t mode;
+
+    if (!visit_type_uint32(v, name, &mode, errp)) {
+        return;
+    }
+    if (!ne_tb_set_reply_mode(s, mode)) {
+        error_setg(errp, "reply-mode must be 0 (normal), 1 (drop), "
+                   "2 (late) or 3 (twice)");
+    }
+}
+
+static void ne_prop_get_delay_ms(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+
+    visit_type_uint32(v, name, &s->tb_delay_ms, errp);
+}
+
+static void ne_prop_set_delay_ms(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    uint32_t ms;
+
+    if (!visit_type_uint32(v, name, &ms, errp)) {
+        return;
+    }
+    s->tb_delay_ms = ms;
+}
+
+static void ne_prop_get_counter(Object *obj, Visitor *v, const char *name,
+                                void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    hwaddr reg = (uintptr_t)opaque;
+    uint64_t val64;
+    uint32_t val32;
+
+    if (reg == NE_TB_MEM_BYTES) {
+        val64 = ne_total_mem_bytes(s);
+        visit_type_uint64(v, name, &val64, errp);
+    } else {
+        val32 = ne_tb_reg_value(s, reg);
+        visit_type_uint32(v, name, &val32, errp);
+    }
+}
+
+/* Realize, exit and type registration */
+
+static void nitro_enclaves_realize(PCIDevice *pdev, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(pdev);
+
+    if (s->max_slots < 1 || s->max_slots > NE_MAX_SLOTS_LIMIT) {
+        error_setg(errp, "max-slots must be between 1 and %d",
+                   NE_MAX_SLOTS_LIMIT);
+        return;
+    }
+    if (s->mem_regions < 1) {
+        error_setg(errp, "mem-regions must be at least 1");
+        return;
+    }
+
+    if (msix_init_exclusive_bar(pdev, NE_MSIX_VECTORS, NE_MSIX_BAR, errp)) {
+        return;
+    }
+    /* Without this, msix_notify() drops the message. */
+    msix_vector_use(pdev, NE_VEC_REPLY);
+    msix_vector_use(pdev, NE_VEC_EVENT);
+
+    timer_init_ns(&s->reply_timer, QEMU_CLOCK_VIRTUAL, ne_reply_timer_cb, s);
+    timer_init_ns(&s->settle_timer, QEMU_CLOCK_VIRTUAL, ne_settle_timer_cb, s);
+
+    memory_region_init_io(&s->mmio, OBJECT(s), &ne_mmio_ops, s,
+                          "nitro-enclaves-mmio", NE_REGS_SIZE);
+    pci_register_bar(pdev, NE_REGS_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY,
+                     &s->mmio);
+
+    if (s->test_hooks) {
+        memory_region_init_io(&s->tb_mmio, OBJECT(s), &ne_tb_ops, s,
+                              "nitro-enclaves-test", NE_TB_SIZE);
+        pci_register_bar(pdev, NE_TB_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY,
+                         &s->tb_mmio);
+    }
+}
+
+static void nitro_enclaves_exit(PCIDevice *pdev)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(pdev);
+
+    timer_del(&s->settle_timer);
+    timer_del(&s->reply_timer);
+    ne_free_all_slots(s);
+    s->nr_pending = 0;
+    msix_unuse_all_vectors(pdev);
+    msix_uninit_exclusive_bar(pdev);
+}
+
+static void nitro_enclaves_instance_init(Object *obj)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+
+    s->next_uid = 1;
+    s->tb_delay_ms = NE_TB_DELAY_MS_DEFAULT;
+}
+
+static const VMStateDescription vmstate_nitro_enclaves = {
+    .name = TYPE_NITRO_ENCLAVES_PCI,
+    .unmigratable = 1,
+};
+
+static Property nitro_enclaves_properties[] = {
+    DEFINE_PROP_UINT32("max-slots", NitroEnclavesState, max_slots, 8),
+    DEFINE_PROP_UINT32("mem-regions", NitroEnclavesState, mem_regions, 256),
+    DEFINE_PROP_UINT32("reply-latency-us", NitroEnclavesState,
+                       reply_latency_us, 0),
+    DEFINE_PROP_BOOL("test-hooks", NitroEnclavesState, test_hooks, false),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+static void nitro_enclaves_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+
+    k->realize = nitro_enclaves_realize;
+    k->exit = nitro_enclaves_exit;
+    k->vendor_id = NE_PCI_VENDOR_ID;
+    k->device_id = NE_PCI_DEVICE_ID;
+    k->revision = 0;
+    k->class_id = PCI_CLASS_SYSTEM_OTHER;
+    dc->desc = "AWS Nitro Enclaves PCI device (emulated)";
+    dc->reset = nitro_enclaves_reset;
+    dc->vmsd = &vmstate_nitro_enclaves;
+    device_class_set_props(dc, nitro_enclaves_properties);
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+
+    /* Host-side test controls */
+    object_class_property_add(klass, "exit-slot", "uint64", NULL,
+                              ne_prop_set_exit_slot, NULL, NULL);
+    object_class_property_add(klass, "raise-events", "uint32", NULL,
+                              ne_prop_set_raise_events, NULL, NULL);
+    object_class_property_add(klass, "fail-cmd", "uint32",
+                              ne_prop_get_fail_cmd, ne_prop_set_fail_cmd,
+                              NULL, NULL);
+    object_class_property_add(klass, "fail-rc", "int32",
+                              ne_prop_get_fail_rc, ne_prop_set_fail_rc,
+                              NULL, NULL);
+    object_class_property_add(klass, "reply-mode", "uint32",
+                              ne_prop_get_reply_mode, ne_prop_set_reply_mode,
+                              NULL, NULL);
+    object_class_property_add(klass, "delay-ms", "uint32",
+                              ne_prop_get_delay_ms, ne_prop_set_delay_ms,
+                              NULL, NULL);
+    object_class_property_add(klass, "live-slots", "uint32",
+                              ne_prop_get_counter, NULL, NULL,
+                              (void *)(uintptr_t)NE_TB_LIVE_SLOTS);
+    object_class_property_add(klass, "vcpus", "uint32",
+                              ne_prop_get_counter, NULL, NULL,
+                              (void *)(uintptr_t)NE_TB_VCPUS);
+    object_class_property_add(klass, "mem-bytes", "uint64",
+                              ne_prop_get_counter, NULL, NULL,
+                              (void *)(uintptr_t)NE_TB_MEM_BYTES);
+    object_class_property_add(klass, "mem-ranges", "uint32",
+                              ne_prop_get_counter, NULL, NULL,
+                              (void *)(uintptr_t)NE_TB_MEM_RANGES);
+    object_class_property_add(klass, "event-count", "uint32",
+                              ne_prop_get_counter, NULL, NULL,
+                              (void *)(uintptr_t)NE_TB_EVENT_COUNT);
+}
+
+static void nitro_enclaves_register_types(void)
+{
+    static InterfaceInfo interfaces[] = {
+        { INTERFACE_CONVENTIONAL_PCI_DEVICE },
+        { },
+    };
+    static const TypeInfo nitro_enclaves_info = {
+        .name          = TYPE_NITRO_ENCLAVES_PCI,
+        .parent        = TYPE_PCI_DEVICE,
+        .instance_size = sizeof(NitroEnclavesState),
+        .instance_init = nitro_enclaves_instance_init,
+        .class_init    = nitro_enclaves_class_init,
+        .interfaces    = interfaces,
+    };
+
+    type_register_static(&nitro_enclaves_info);
+}
+
+type_init(nitro_enclaves_register_types)
