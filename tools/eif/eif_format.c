@@ -219,6 +219,11 @@ static bool contains(const uint8_t *p, size_t len, const char *s)
 	return false;
 }
 
+static bool known_version(uint16_t v)
+{
+	return v >= EIF_VERSION_MIN && v <= EIF_VERSION_CURRENT;
+}
+
 /* Walk the section table; returns true if every section was read. */
 static bool check_sections(const uint8_t *buf, struct eif_image *img)
 {
@@ -283,6 +288,8 @@ static bool check_sections(const uint8_t *buf, struct eif_image *img)
 			add_err(img, EIF_E_SEC_TYPE,
 				"section %u: %s section type %u",
 				i, s->type ? "unknown" : "invalid", s->type);
+		else if (!known_version(h->version))
+			; /* reported once already */
 		else if (s->type == EIF_SEC_SIGNATURE && h->version < 3)
 			add_err(img, EIF_E_SEC_TYPE,
 				"section %u: signature section in a version %u image (needs >= 3)",
@@ -362,6 +369,8 @@ static void check_section_set(struct eif_image *img)
 	if (ns > 1)
 		add_err(img, EIF_E_SEC_SET,
 			"%u signature sections, at most 1 allowed", ns);
+	if (!known_version(img->hdr.version))
+		return;	/* the version decides what else is required */
 	if (img->hdr.version >= 4 && nm != 1)
 		add_err(img, EIF_E_SEC_SET,
 			"%u metadata sections, a version %u image needs exactly 1",
@@ -399,7 +408,7 @@ int eif_check(const uint8_t *buf, size_t len, struct eif_image *img)
 			"CRC mismatch: header says 0x%08x, computed 0x%08x",
 			h->crc32, img->crc_computed);
 
-	if (h->version < EIF_VERSION_MIN || h->version > EIF_VERSION_CURRENT)
+	if (!known_version(h->version))
 		add_err(img, EIF_E_VERSION,
 			"unsupported version %u (supported: %u..%u)",
 			h->version, EIF_VERSION_MIN, EIF_VERSION_CURRENT);
