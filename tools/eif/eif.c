@@ -694,6 +694,10 @@ static void describe_text(const char *path, const struct eif_image *img)
 			print_quoted(stdout, s->data, s->size, 4096);
 			putchar('\n');
 		}
+		s = find_section(img, EIF_SEC_SIGNATURE);
+		if (s)
+			printf("signature: %" PRIu64 " bytes (PCR8 is not computed by this tool)\n",
+			       s->size);
 		if (img->crc_ok)
 			printf("CRC: ok (0x%08x)\n", h->crc32);
 		else
@@ -745,7 +749,7 @@ static void describe_json(const char *path, const struct eif_image *img)
 		}
 		s = find_section(img, EIF_SEC_METADATA);
 		if (s) {
-			printf(",\"Metadata\":");
+			printf(",\"RawMetadata\":");
 			print_json_bytes(stdout, s->data, s->size);
 		}
 		printf(",\"CheckCRC\":%s,\"StoredCRC\":\"0x%08x\",\"ComputedCRC\":\"0x%08x\"",

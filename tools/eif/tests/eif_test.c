@@ -728,6 +728,43 @@ static int t_section_set(void)
 	return f;
 }
 
+static int t_signature(void)
+{
+	static uint8_t big[EIF_SIGNATURE_MAX_SIZE + 1];
+	const struct eif_build_section signed_img[] = {
+		SEC(EIF_SEC_KERNEL, TOY_KERNEL),
+		SEC(EIF_SEC_CMDLINE, TOY_CMDLINE),
+		SEC(EIF_SEC_METADATA, "null"),
+		SEC(EIF_SEC_RAMDISK, TOY_RAMDISK0),
+		SEC(EIF_SEC_SIGNATURE, "\x81\xa2"),
+	};
+	const struct eif_build_section two_sigs[] = {
+		SEC(EIF_SEC_KERNEL, TOY_KERNEL),
+		SEC(EIF_SEC_CMDLINE, TOY_CMDLINE),
+		SEC(EIF_SEC_RAMDISK, TOY_RAMDISK0),
+		SEC(EIF_SEC_SIGNATURE, "\x81"),
+		SEC(EIF_SEC_SIGNATURE, "\x81"),
+	};
+	const struct eif_build_section big_sig[] = {
+		SEC(EIF_SEC_KERNEL, TOY_KERNEL),
+		SEC(EIF_SEC_CMDLINE, TOY_CMDLINE),
+		SEC(EIF_SEC_RAMDISK, TOY_RAMDISK0),
+		{ EIF_SEC_SIGNATURE, big, sizeof(big) },
+	};
+	int f = 0;
+
+	f |= build_check("v4 signed", 4, signed_img, 5, 0);
+	/* The signature is not part of PCR0..2. */
+	f |= expect_hex("PCR0 of signed image", chk.pcr[0], EIF_PCR_SIZE,
+			TOY_A_PCR1);
+	f |= build_check("v3 signed, no metadata", 3, two_sigs, 4, 0);
+	f |= build_check("v2 signed", 2, two_sigs, 4, EIF_E_SEC_TYPE);
+	f |= build_check("v3 two signatures", 3, two_sigs, 5, EIF_E_SEC_SET);
+	f |= build_check("v3 signature > 32768 bytes", 3, big_sig, 4,
+			 EIF_E_SEC_SET);
+	return f;
+}
+
 static int t_section_type(void)
 {
 	uint8_t *p = dup_a();
@@ -1162,6 +1199,7 @@ static const struct test tests[] = {
 	{ "version 3 image without metadata is valid", t_v3_without_metadata, false },
 	{ "version 4 image without metadata is rejected", t_v4_without_metadata, false },
 	{ "section count/order rules (ramdisk, kernel, cmdline)", t_section_set, false },
+	{ "signature section rules (version, count, size)", t_signature, false },
 	{ "section types 0 and 6 are rejected", t_section_type, false },
 	{ "non-zero section header flags are rejected", t_section_flags, false },
 	{ "section offset outside the file is rejected", t_offset_outside, false },
