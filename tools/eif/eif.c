@@ -375,6 +375,10 @@ static void print_pcrs(FILE *f, const struct eif_image *img)
 		eif_hex(img->pcr[i], EIF_PCR_SIZE, hex);
 		fprintf(f, "PCR%u: %s\n", i, hex);
 	}
+	if (img->has_pcr8) {
+		eif_hex(img->pcr8, EIF_PCR_SIZE, hex);
+		fprintf(f, "PCR8: %s\n", hex);
+	}
 }
 
 enum {
@@ -696,7 +700,7 @@ static void describe_text(const char *path, const struct eif_image *img)
 		}
 		s = find_section(img, EIF_SEC_SIGNATURE);
 		if (s)
-			printf("signature: %" PRIu64 " bytes (PCR8 is not computed by this tool)\n",
+			printf("signature: %" PRIu64 " bytes (not verified)\n",
 			       s->size);
 		if (img->crc_ok)
 			printf("CRC: ok (0x%08x)\n", h->crc32);
@@ -762,8 +766,15 @@ static void describe_json(const char *path, const struct eif_image *img)
 			eif_hex(img->pcr[i], EIF_PCR_SIZE, hex);
 			printf(",\"PCR%u\":\"%s\"", i, hex);
 		}
+		if (img->has_pcr8) {
+			eif_hex(img->pcr8, EIF_PCR_SIZE, hex);
+			printf(",\"PCR8\":\"%s\"", hex);
+		}
 		printf("}");
 	}
+	if (!(img->errors & EIF_E_SHORT))
+		printf(",\"IsSigned\":%s",
+		       find_section(img, EIF_SEC_SIGNATURE) ? "true" : "false");
 	printf(",\"Valid\":%s,\"Warnings\":[", img->errors ? "false" : "true");
 	for (i = 0; i < img->nwarn; i++) {
 		if (i)

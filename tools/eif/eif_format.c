@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <zlib.h>
 
 #include "eif_format.h"
@@ -380,6 +383,8 @@ static void check_section_set(struct eif_image *img)
 			"%u metadata sections, at most 1 allowed", nm);
 }
 
+static void check_signature(struct eif_image *img);
+
 int eif_check(const uint8_t *buf, size_t len, struct eif_image *img)
 {
 	const struct eif_header *h = &img->hdr;
@@ -444,6 +449,7 @@ int eif_check(const uint8_t *buf, size_t len, struct eif_image *img)
 			add_err(img, EIF_E_INTERNAL, "SHA-384 computation failed");
 		else
 			img->pcrs_valid = true;
+		check_signature(img);
 	}
 	return img->errors ? 1 : 0;
 }
@@ -496,6 +502,182 @@ out:
 	for (i = 0; i < EIF_NUM_PCRS; i++)
 		EVP_MD_CTX_free(ctx[i]);
 	return ret;
+}
+
+/* Minimal CBOR reader: definite lengths only (that is what is written). */
+struct cbor {
+	const uint8_t *p, *end;
+};
+
+static int cbor_head(struct cbor *c, unsigned int *major, uint64_t *val)
+{
+	unsigned int ai, n, i;
+
+	if (c->p >= c->end)
+		return -1;
+	*major = *c->p >> 5;
+	ai = *c->p++ & 0x1f;
+	if (ai < 24) {
+		*val = ai;
+		return 0;
+	}
+	if (ai > 27)
+		return -1;	/* reserved or indefinite length */
+	n = 1u << (ai - 24);
+	if ((size_t)(c->end - c->p) < n)
+		return -1;
+	*val = 0;
+	for (i = 0; i < n; i++)
+		*val = (*val << 8) | *c->p++;
+	return 0;
+}
+
+static int cbor_skip(struct cbor *c, unsigned int depth)
+{
+	unsigned int major;
+	uint64_t val, i;
+
+	if (depth > 16 || cbor_head(c, &major, &val))
+		return -1;
+	switch (major) {
+	case 2:
+	case 3:
+		if (val > (uint64_t)(c->end - c->p))
+			return -1;
+		c->p += val;
+		return 0;
+	case 4:
+	case 5:
+		if (val > (uint64_t)(c->end - c->p))
+			return -1;	/* every item takes at least a byte */
+		if (major == 5)
+			val *= 2;
+		for (i = 0; i < val; i++)
+			if (cbor_skip(c, depth + 1))
+				return -1;
+		return 0;
+	case 6:
+		return cbor_skip(c, depth + 1);
+	default:	/* integers, simple values, floats */
+		return 0;
+	}
+}
+
+int eif_signature_certificate(const uint8_t *data, size_t len,
+			      uint8_t **cert, size_t *cert_len,
+			      const char **why)
+{
+	static const char key[] = "signing_certificate";
+	struct cbor c = { data, data + len };
+	unsigned int major;
+	uint64_t n, entries, i, k;
+
+	if (cbor_head(&c, &major, &n) || major != 4 || n < 1) {
+		*why = "not a CBOR array with at least one entry";
+		return -1;
+	}
+	if (cbor_head(&c, &major, &entries) || major != 5) {
+		*why = "entry 0 is not a CBOR map";
+		return -1;
+	}
+	for (i = 0; i < entries; i++) {
+		if (cbor_head(&c, &major, &n) || major != 3 ||
+		    n > (uint64_t)(c.end - c.p)) {
+			*why = "map key is not a text string";
+			return -1;
+		}
+		if (n != sizeof(key) - 1 || memcmp(c.p, key, n)) {
+			c.p += n;
+			if (cbor_skip(&c, 0)) {
+				*why = "malformed CBOR";
+				return -1;
+			}
+			continue;
+		}
+		c.p += n;
+		if (cbor_head(&c, &major, &n) || major != 4 ||
+		    n > (uint64_t)(c.end - c.p)) {
+			*why = "signing_certificate is not an array";
+			return -1;
+		}
+		*cert = malloc(n ? n : 1);
+		if (!*cert) {
+			*why = "out of memory";
+			return -1;
+		}
+		for (k = 0; k < n; k++) {
+			uint64_t b;
+
+			if (cbor_head(&c, &major, &b) || major != 0 || b > 255) {
+				free(*cert);
+				*cert = NULL;
+				*why = "signing_certificate holds a non-byte value";
+				return -1;
+			}
+			(*cert)[k] = (uint8_t)b;
+		}
+		*cert_len = n;
+		return 0;
+	}
+	*why = "no signing_certificate in entry 0";
+	return -1;
+}
+
+int eif_certificate_pcr(const uint8_t *pem, size_t len,
+			uint8_t pcr[EIF_PCR_SIZE])
+{
+	uint8_t digest[EIF_PCR_SIZE], *der = NULL;
+	X509 *x = NULL;
+	BIO *bio;
+	int n, ret = -1;
+
+	if (len > INT32_MAX)
+		return -1;
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (!bio)
+		return -1;
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	if (x) {
+		n = i2d_X509(x, &der);
+		if (n > 0 && !eif_sha384(der, (size_t)n, digest) &&
+		    !eif_pcr_from_digest(digest, pcr))
+			ret = 0;
+	}
+	OPENSSL_free(der);
+	X509_free(x);
+	BIO_free(bio);
+	return ret;
+}
+
+/* PCR8 from the signature section, if there is exactly one. */
+static void check_signature(struct eif_image *img)
+{
+	const struct eif_section *sig = NULL;
+	uint8_t *cert = NULL;
+	size_t cert_len = 0;
+	const char *why = NULL;
+	unsigned int i;
+
+	for (i = 0; i < img->nsec; i++) {
+		if (img->sec[i].type != EIF_SEC_SIGNATURE)
+			continue;
+		if (sig)
+			return;		/* already reported */
+		sig = &img->sec[i];
+	}
+	if (!sig || !sig->data)
+		return;
+	if (eif_signature_certificate(sig->data, sig->size, &cert, &cert_len,
+				      &why)) {
+		add_err(img, EIF_E_SIGNATURE, "signature section: %s", why);
+		return;
+	}
+	if (eif_certificate_pcr(cert, cert_len, img->pcr8))
+		add_err(img, EIF_E_SIGNATURE,
+			"signature section: signing_certificate is not a PEM X.509 certificate");
+	else
+		img->has_pcr8 = true;
+	free(cert);
 }
 
 int eif_build(const struct eif_build_params *p, uint8_t **out, size_t *outlen)

@@ -58,7 +58,8 @@ enum eif_error {
 	EIF_E_SEC_TYPE	   = 1u << 8,	/* type 0, >= 6, or newer than the version */
 	EIF_E_SEC_SET	   = 1u << 9,	/* wrong number/order of kernel, cmdline, ramdisk, ... */
 	EIF_E_CRC	   = 1u << 10,	/* stored CRC != computed CRC */
-	EIF_E_INTERNAL	   = 1u << 11,	/* out of memory or crypto failure */
+	EIF_E_SIGNATURE	   = 1u << 11,	/* signature section/certificate unreadable */
+	EIF_E_INTERNAL	   = 1u << 12,	/* out of memory or crypto failure */
 };
 
 /* Errors that make the section list unusable for measurements. */
@@ -99,6 +100,8 @@ struct eif_image {
 	bool crc_ok;
 	bool pcrs_valid;		/* false if the layout was unusable */
 	uint8_t pcr[EIF_NUM_PCRS][EIF_PCR_SIZE];
+	bool has_pcr8;			/* signed image, certificate readable */
+	uint8_t pcr8[EIF_PCR_SIZE];
 	unsigned int errors;		/* EIF_E_* bits */
 	unsigned int nerr, nwarn;
 	char err[EIF_MAX_MSGS][EIF_MSG_LEN];
@@ -140,7 +143,8 @@ int eif_pcr_from_digest(const uint8_t digest[EIF_PCR_SIZE],
 
 /*
  * Validate buf (an entire EIF file) and fill img: header, sections, CRC,
- * messages and, when the section list is usable, PCR0..2. Returns 0 if the
+ * messages and, when the section list is usable, PCR0..2 (and PCR8 if the
+ * image is signed). Returns 0 if the
  * image is valid (img->errors == 0), 1 otherwise.
  */
 int eif_check(const uint8_t *buf, size_t len, struct eif_image *img);
@@ -152,6 +156,23 @@ int eif_check(const uint8_t *buf, size_t len, struct eif_image *img);
  * measured. Returns 0 or -1 on a crypto failure.
  */
 int eif_measure(struct eif_image *img);
+
+/*
+ * Signature section (CBOR): an array of at least one map; entry 0 holds
+ * "signing_certificate" as an array of byte-sized unsigned integers (the
+ * PEM text). Sets *cert (malloc()ed) and *cert_len and returns 0, or
+ * returns -1 with *why set to a reason.
+ */
+int eif_signature_certificate(const uint8_t *data, size_t len,
+			      uint8_t **cert, size_t *cert_len,
+			      const char **why);
+
+/*
+ * PCR8 of a PEM certificate: SHA-384(0^48 || SHA-384(DER)). Returns 0, or
+ * -1 if the text is not a PEM X.509 certificate.
+ */
+int eif_certificate_pcr(const uint8_t *pem, size_t len,
+			uint8_t pcr[EIF_PCR_SIZE]);
 
 /* Lowercase hex of n bytes into out (2n + 1 chars). */
 void eif_hex(const uint8_t *p, size_t n, char *out);

@@ -58,6 +58,33 @@
 	"2e656966" "0004" "0000" "0000000000000000" "0000000000000000" "0000" \
 	"0004" "0000000000000224" "000000000000023c"
 
+/* §2.4 item 3: signature section with a 59-byte dummy certificate. */
+#define SPEC_CERT	"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+#define SPEC_COSE	"\xd2\x84\x44\xa1\x01\x38\x22\xa0\x40\x40"
+#define SPEC_SIG_PREFIX	"81a273" "7369676e696e675f6365727469666963617465" "983b182d"
+
+/*
+ * A self-signed P-384 certificate made for these tests with
+ * "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384"; its
+ * SHA-384 fingerprint (openssl x509 -fingerprint -sha384) is e91c0110...
+ * and TEST_CERT_PCR8 = SHA-384(0^48 || fingerprint), computed apart.
+ */
+#define TEST_CERT \
+	"-----BEGIN CERTIFICATE-----\n" \
+	"MIIBujCCAUCgAwIBAgIUVH95B6Aqvc/R3pA6FsUif8+wCFIwCgYIKoZIzj0EAwIw\n" \
+	"EzERMA8GA1UEAwwIZWlmLXRlc3QwIBcNMjYxMTI5MTM1MzU2WhgPMjEyNjExMDUx\n" \
+	"MzUzNTZaMBMxETAPBgNVBAMMCGVpZi10ZXN0MHYwEAYHKoZIzj0CAQYFK4EEACID\n" \
+	"YgAEpgQF4z/HURRd3t55Ew7hH3cl2kGEOkqxTOdLvy0vIhLXr1tniZncsBx6Uq76\n" \
+	"oLs8wmIN/+j5QzfeE/cc33WCIW/js8guaef+QLNkdj01xqbLLU0s69YsGMwe6ohh\n" \
+	"WAB8o1MwUTAdBgNVHQ4EFgQUU7wuUk9TgMNKxKeKCmDM9vUM++8wHwYDVR0jBBgw\n" \
+	"FoAUU7wuUk9TgMNKxKeKCmDM9vUM++8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjO\n" \
+	"PQQDAgNoADBlAjEA4cUBKEqbZqluxlaZK+J8lGVb8uSTSM8jXCpFdC3A+CfEs3k0\n" \
+	"F/MJ3Pi4EUyJPaPGAjB3uOSyg0ymoxJitxMnBt4VwNR2cQAJPHCVPu0+Tj0WKFAS\n" \
+	"ypbywINwoiYWr6mWGWg=\n" \
+	"-----END CERTIFICATE-----\n"
+#define TEST_CERT_PCR8 \
+	"0616d960b3567311cb3ace59add7a69020f260ef05775dfb93bd67ad24e59d85ade9de4c40b5d60141f758d9b6b54192"
+
 /* ---- helpers ---------------------------------------------------------- */
 
 static char diag_buf[4096];
@@ -126,7 +153,8 @@ static const char *error_names(unsigned int e)
 {
 	static const char *const names[] = {
 		"SHORT", "MAGIC", "VERSION", "NUM_SECTIONS", "BOUNDS", "SIZE",
-		"LAYOUT", "SEC_FLAGS", "SEC_TYPE", "SEC_SET", "CRC", "INTERNAL",
+		"LAYOUT", "SEC_FLAGS", "SEC_TYPE", "SEC_SET", "CRC", "SIGNATURE",
+		"INTERNAL",
 	};
 	static char buf[256];
 	unsigned int i;
@@ -728,22 +756,199 @@ static int t_section_set(void)
 	return f;
 }
 
+/* CBOR encoding as the AWS signer writes it (byte vectors as uint arrays). */
+static size_t cbor_put_head(uint8_t *p, unsigned int major, uint64_t v)
+{
+	if (v < 24) {
+		p[0] = (uint8_t)(major << 5 | v);
+		return 1;
+	}
+	if (v < 256) {
+		p[0] = (uint8_t)(major << 5 | 24);
+		p[1] = (uint8_t)v;
+		return 2;
+	}
+	p[0] = (uint8_t)(major << 5 | 25);
+	eif_put_be16(p + 1, (uint16_t)v);
+	return 3;
+}
+
+static size_t cbor_put_bytes_array(uint8_t *p, const char *s, size_t n)
+{
+	size_t o = cbor_put_head(p, 4, n), i;
+
+	for (i = 0; i < n; i++)
+		o += cbor_put_head(p + o, 0, (uint8_t)s[i]);
+	return o;
+}
+
+static size_t cbor_put_text(uint8_t *p, const char *s)
+{
+	size_t o = cbor_put_head(p, 3, strlen(s));
+
+	memcpy(p + o, s, strlen(s));
+	return o + strlen(s);
+}
+
+/* array(1) of map(2) {signing_certificate: cert, signature: cose}. */
+static size_t sig_section(uint8_t *p, const char *cert, size_t cert_len,
+			  const char *cose, size_t cose_len, bool swapped)
+{
+	size_t o = 0;
+
+	p[o++] = 0x81;
+	p[o++] = 0xa2;
+	if (swapped) {
+		o += cbor_put_text(p + o, "signature");
+		o += cbor_put_bytes_array(p + o, cose, cose_len);
+	}
+	o += cbor_put_text(p + o, "signing_certificate");
+	o += cbor_put_bytes_array(p + o, cert, cert_len);
+	if (!swapped) {
+		o += cbor_put_text(p + o, "signature");
+		o += cbor_put_bytes_array(p + o, cose, cose_len);
+	}
+	return o;
+}
+
+static uint8_t sig_buf[4096];
+static size_t sig_len;
+
+static int t_spec_signature_cbor(void)
+{
+	uint8_t *cert = NULL;
+	size_t len = 0, i;
+	const char *why = "";
+	int f = 0;
+
+	sig_len = sig_section(sig_buf, SPEC_CERT, 59, SPEC_COSE, 10, false);
+	f |= expect_u64("certificate length", strlen(SPEC_CERT), 59);
+	f |= expect_hex("signature section prefix", sig_buf,
+			strlen(SPEC_SIG_PREFIX) / 2, SPEC_SIG_PREFIX);
+	for (i = 0; i < 2; i++) {
+		if (i)
+			sig_len = sig_section(sig_buf, SPEC_CERT, 59, SPEC_COSE,
+					      10, true);
+		if (eif_signature_certificate(sig_buf, sig_len, &cert, &len,
+					      &why)) {
+			diag("decode (%s key order) failed: %s",
+			     i ? "swapped" : "spec", why);
+			f = 1;
+			continue;
+		}
+		if (len != 59 || memcmp(cert, SPEC_CERT, 59)) {
+			diag("decoded certificate differs (%zu bytes)", len);
+			f = 1;
+		}
+		free(cert);
+	}
+	/* The dummy certificate is not a real one: no PCR8. */
+	if (!eif_certificate_pcr((const uint8_t *)SPEC_CERT, 59,
+				 (uint8_t[EIF_PCR_SIZE]){ 0 })) {
+		diag("dummy PEM accepted as a certificate");
+		f = 1;
+	}
+	return f;
+}
+
+static int t_signature_cbor_malformed(void)
+{
+	static const struct {
+		const char *what, *bytes;
+		size_t len;
+	} bad[] = {
+		{ "empty", "", 0 },
+		{ "array(0)", "\x80", 1 },
+		{ "map instead of array", "\xa0", 1 },
+		{ "array of text", "\x81\x60", 2 },
+		{ "truncated map", "\x81\xa2\x73signing_cert", 15 },
+		{ "cert not an array", "\x81\xa1\x73signing_certificate\x41\x00", 23 },
+		{ "cert element 256", "\x81\xa1\x73signing_certificate\x81\x19\x01\x00", 25 },
+		{ "cert array too long", "\x81\xa1\x73signing_certificate\x9a\xff\xff\xff\xff", 26 },
+		{ "no certificate key", "\x81\xa1\x69signature\x80", 13 },
+		{ "indefinite array", "\x9f\xff", 2 },
+	};
+	uint8_t *cert = NULL;
+	size_t len, i;
+	const char *why;
+	int f = 0;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (!eif_signature_certificate((const uint8_t *)bad[i].bytes,
+					       bad[i].len, &cert, &len, &why)) {
+			diag("%s: accepted", bad[i].what);
+			free(cert);
+			f = 1;
+		} else if (!why) {
+			diag("%s: no reason given", bad[i].what);
+			f = 1;
+		}
+	}
+	return f;
+}
+
+static int t_certificate_pcr8(void)
+{
+	uint8_t pcr[EIF_PCR_SIZE];
+
+	if (eif_certificate_pcr((const uint8_t *)TEST_CERT, strlen(TEST_CERT),
+				pcr))
+		return diag("test certificate rejected"), 1;
+	return expect_hex("PCR8", pcr, EIF_PCR_SIZE, TEST_CERT_PCR8);
+}
+
+static int t_signed_image(void)
+{
+	const struct eif_build_section s[] = {
+		SEC(EIF_SEC_KERNEL, TOY_KERNEL),
+		SEC(EIF_SEC_CMDLINE, TOY_CMDLINE),
+		SEC(EIF_SEC_METADATA, TOY_A_METADATA),
+		SEC(EIF_SEC_RAMDISK, TOY_RAMDISK0),
+		SEC(EIF_SEC_RAMDISK, TOY_RAMDISK1),
+		{ EIF_SEC_SIGNATURE, sig_buf, 0 },
+	};
+	struct eif_build_section t[6];
+	int f;
+
+	memcpy(t, s, sizeof(s));
+	sig_len = sig_section(sig_buf, TEST_CERT, strlen(TEST_CERT),
+			      SPEC_COSE, 10, false);
+	t[5].len = sig_len;
+	f = build_check("toy A + signature", 4, t, 6, 0);
+	f |= expect_u64("has_pcr8", chk.has_pcr8, 1);
+	f |= expect_hex("PCR0", chk.pcr[0], EIF_PCR_SIZE, TOY_A_PCR0);
+	f |= expect_hex("PCR1", chk.pcr[1], EIF_PCR_SIZE, TOY_A_PCR1);
+	f |= expect_hex("PCR2", chk.pcr[2], EIF_PCR_SIZE, TOY_A_PCR2);
+	f |= expect_hex("PCR8", chk.pcr8, EIF_PCR_SIZE, TEST_CERT_PCR8);
+
+	/* The spec's dummy certificate decodes but is no certificate. */
+	sig_len = sig_section(sig_buf, SPEC_CERT, 59, SPEC_COSE, 10, false);
+	t[5].len = sig_len;
+	f |= build_check("signature with dummy certificate", 4, t, 6,
+			 EIF_E_SIGNATURE);
+	t[5].data = (const uint8_t *)"\x81\xa2";
+	t[5].len = 2;
+	f |= build_check("truncated signature CBOR", 4, t, 6, EIF_E_SIGNATURE);
+	return f;
+}
+
 static int t_signature(void)
 {
 	static uint8_t big[EIF_SIGNATURE_MAX_SIZE + 1];
-	const struct eif_build_section signed_img[] = {
+	struct eif_build_section signed_img[] = {
 		SEC(EIF_SEC_KERNEL, TOY_KERNEL),
 		SEC(EIF_SEC_CMDLINE, TOY_CMDLINE),
 		SEC(EIF_SEC_METADATA, "null"),
 		SEC(EIF_SEC_RAMDISK, TOY_RAMDISK0),
-		SEC(EIF_SEC_SIGNATURE, "\x81\xa2"),
+		{ EIF_SEC_SIGNATURE, sig_buf, 0 },
 	};
-	const struct eif_build_section two_sigs[] = {
+	struct eif_build_section two_sigs[] = {
 		SEC(EIF_SEC_KERNEL, TOY_KERNEL),
 		SEC(EIF_SEC_CMDLINE, TOY_CMDLINE),
 		SEC(EIF_SEC_RAMDISK, TOY_RAMDISK0),
-		SEC(EIF_SEC_SIGNATURE, "\x81"),
-		SEC(EIF_SEC_SIGNATURE, "\x81"),
+		{ EIF_SEC_SIGNATURE, sig_buf, 0 },
+		{ EIF_SEC_SIGNATURE, sig_buf, 0 },
 	};
 	const struct eif_build_section big_sig[] = {
 		SEC(EIF_SEC_KERNEL, TOY_KERNEL),
@@ -753,6 +958,10 @@ static int t_signature(void)
 	};
 	int f = 0;
 
+	sig_len = sig_section(sig_buf, TEST_CERT, strlen(TEST_CERT),
+			      SPEC_COSE, 10, false);
+	signed_img[4].len = two_sigs[3].len = two_sigs[4].len = sig_len;
+	memcpy(big, sig_buf, sig_len);
 	f |= build_check("v4 signed", 4, signed_img, 5, 0);
 	/* The signature is not part of PCR0..2. */
 	f |= expect_hex("PCR0 of signed image", chk.pcr[0], EIF_PCR_SIZE,
@@ -1083,6 +1292,38 @@ static int t_cli_describe_toy_b(void)
 	return f | expect_output("warning: ");
 }
 
+static int t_cli_describe_signed(void)
+{
+	const struct eif_build_section sec[] = {
+		SEC(EIF_SEC_KERNEL, TOY_KERNEL),
+		SEC(EIF_SEC_CMDLINE, TOY_CMDLINE),
+		SEC(EIF_SEC_METADATA, TOY_A_METADATA),
+		SEC(EIF_SEC_RAMDISK, TOY_RAMDISK0),
+		{ EIF_SEC_SIGNATURE, sig_buf, 0 },
+	};
+	struct eif_build_section t[5];
+	struct eif_build_params p = { .version = 4, .nsec = 5, .sec = t };
+	uint8_t *img;
+	size_t len;
+	int f;
+
+	memcpy(t, sec, sizeof(sec));
+	t[4].len = sig_section(sig_buf, TEST_CERT, strlen(TEST_CERT),
+			       SPEC_COSE, 10, false);
+	if (eif_build(&p, &img, &len))
+		return diag("eif_build failed"), 1;
+	f = write_tmp("signed.eif", img, len);
+	free(img);
+	if (f)
+		return diag("cannot write signed.eif"), 1;
+	f = expect_exit("describe signed.eif", run("describe signed.eif"), 0);
+	f |= expect_output("PCR8: " TEST_CERT_PCR8 "\n");
+	f |= expect_exit("describe --json signed.eif",
+			 run("describe --json signed.eif"), 0);
+	f |= expect_output("\"PCR8\":\"" TEST_CERT_PCR8 "\"");
+	return f | expect_output("\"IsSigned\":true");
+}
+
 static int t_cli_usage_errors(void)
 {
 	int f = 0;
@@ -1199,6 +1440,10 @@ static const struct test tests[] = {
 	{ "version 3 image without metadata is valid", t_v3_without_metadata, false },
 	{ "version 4 image without metadata is rejected", t_v4_without_metadata, false },
 	{ "section count/order rules (ramdisk, kernel, cmdline)", t_section_set, false },
+	{ "spec CBOR vector: signature section prefix and decoding", t_spec_signature_cbor, false },
+	{ "malformed signature CBOR is rejected with a reason", t_signature_cbor_malformed, false },
+	{ "PCR8 of a certificate = SHA-384(0^48 || SHA-384(DER))", t_certificate_pcr8, false },
+	{ "signed image: PCR0..2 unchanged, PCR8, bad signatures rejected", t_signed_image, false },
 	{ "signature section rules (version, count, size)", t_signature, false },
 	{ "section types 0 and 6 are rejected", t_section_type, false },
 	{ "non-zero section header flags are rejected", t_section_flags, false },
@@ -1215,6 +1460,7 @@ static const struct test tests[] = {
 	{ "cli: describe of a corrupted image exits 1 with CRC mismatch", t_cli_describe_corrupt, true },
 	{ "cli: describe of truncated images exits 1", t_cli_describe_truncated, true },
 	{ "cli: describe of toy B exits 0 with a warning", t_cli_describe_toy_b, true },
+	{ "cli: describe of a signed image prints PCR8", t_cli_describe_signed, true },
 	{ "cli: usage and I/O errors exit 2", t_cli_usage_errors, true },
 	{ "cli: --metadata JSON is compacted into CustomMetadata", t_cli_custom_metadata, true },
 	{ "cli: invalid --metadata JSON exits 2, no output file", t_cli_bad_metadata, true },
