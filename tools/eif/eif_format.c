@@ -406,13 +406,6 @@ int eif_check(const uint8_t *buf, size_t len, struct eif_image *img)
 			"bad magic %02x%02x%02x%02x, expected 2e656966 (\".eif\")",
 			h->magic[0], h->magic[1], h->magic[2], h->magic[3]);
 
-	img->crc_computed = eif_image_crc(buf, len);
-	img->crc_ok = img->crc_computed == h->crc32;
-	if (!img->crc_ok)
-		add_err(img, EIF_E_CRC,
-			"CRC mismatch: header says 0x%08x, computed 0x%08x",
-			h->crc32, img->crc_computed);
-
 	if (!known_version(h->version))
 		add_err(img, EIF_E_VERSION,
 			"unsupported version %u (supported: %u..%u)",
@@ -451,6 +444,14 @@ int eif_check(const uint8_t *buf, size_t len, struct eif_image *img)
 			img->pcrs_valid = true;
 		check_signature(img);
 	}
+
+	/* Last, so that a structural error is the first message. */
+	img->crc_computed = eif_image_crc(buf, len);
+	img->crc_ok = img->crc_computed == h->crc32;
+	if (!img->crc_ok)
+		add_err(img, EIF_E_CRC,
+			"CRC mismatch: header says 0x%08x, computed 0x%08x",
+			h->crc32, img->crc_computed);
 	return img->errors ? 1 : 0;
 }
 
