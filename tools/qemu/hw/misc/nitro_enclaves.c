@@ -466,6 +466,7 @@ static int ne_cmd_enclave_start(NitroEnclavesState *s, uint8_t *reply)
     slot->cid = cid;
     slot->flags = flags;
     ne_slot_set_state(slot, NE_STATE_RUNNING);
+    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
     stq_le_p(reply + NE_REPLY_ENCLAVE_CID, cid);
     return 0;
 }
@@ -793,6 +794,27 @@ static void ne_reply_post(NitroEnclavesState *s, uint32_t type,
     }
 }
 
+/*
+ * Requests that name a slot: their replies echo its uid, failures included,
+ * so that a driver can tell its reply from a stray one. NEXT_SLOT's uid is
+ * a cursor: its reply names the following slot instead.
+ */
+static bool ne_cmd_echoes_uid(uint32_t type)
+{
+    switch (type) {
+    case NE_CMD_ENCLAVE_START:
+    case NE_CMD_ENCLAVE_STOP:
+    case NE_CMD_SLOT_FREE:
+    case NE_CMD_SLOT_ADD_MEM:
+    case NE_CMD_SLOT_ADD_VCPU:
+    case NE_CMD_SLOT_INFO:
+    case NE_CMD_SLOT_ADD_BULK_VCPUS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Doorbell: run the command now, queue its reply. */
 static void ne_command(NitroEnclavesState *s, uint32_t type)
 {
@@ -857,8 +879,11 @@ static void ne_command(NitroEnclavesState *s, uint32_t type)
     }
 
     if (rc) {
-        /* A failed command reports nothing but its rc. */
+        /* A failed command reports its rc and the uid it was about. */
         memset(reply, 0, sizeof(reply));
+    }
+    if (ne_cmd_echoes_uid(type)) {
+        stq_le_p(reply + NE_REPLY_SLOT_UID, ne_req64(s, 0));
     }
     stl_le_p(reply + NE_REPLY_RC, rc);
     ne_reply_post(s, type, reply);
