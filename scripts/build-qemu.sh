@@ -155,14 +155,29 @@ prepare_tree() {
 	done
 }
 
+# Keep the binaries of the last few inputs, drop older ones.
+prune_cache() {
+	local keep=$1 d
+
+	ls -dt "$NE_CACHE"/qemu-*/ 2>/dev/null |
+		grep -E '/qemu-[0-9a-f]{16}/$' | tail -n +"$((keep + 1))" |
+		while read -r d; do
+			rm -rf "$d"
+		done
+}
+
 main() {
 	local src version hash out tree bld start
+
+	mkdir -p "$NE_CACHE" "$NE_BUILD"
+	# One fetch or build at a time per cache.
+	exec 9>"$NE_CACHE/.build-qemu.lock"
+	flock 9
 
 	src=$(fetch_source)
 	version=$(cd "$src" && dpkg-parsechangelog -S Version)
 	hash=$(compute_hash "$version")
 	out=$NE_CACHE/qemu-$hash
-	mkdir -p "$NE_BUILD"
 
 	if [ -x "$out/qemu-system-x86_64" ] && [ "${NE_QEMU_FORCE:-0}" != 1 ]; then
 		log "using cached build $hash"
@@ -193,6 +208,7 @@ main() {
 	mv "$out.tmp" "$out"
 	ln -sfn "$out/qemu-system-x86_64" "$NE_BUILD/qemu-system-x86_64"
 	log "built $hash in $(( $(date +%s) - start )) s: $out/qemu-system-x86_64"
+	prune_cache 4
 }
 
 main "$@"
