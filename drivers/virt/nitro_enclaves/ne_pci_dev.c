@@ -234,9 +234,9 @@ static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 			return 0;
 
 		dev_warn_ratelimited(&ndev->pdev->dev,
-				     "%s: ignoring stray reply (counter %u -> %u, slot uid %llu, expected %llu)\n",
+				     "%s: ignoring stray reply (counter %u -> %u, rc %d, slot uid %llu, expected %llu)\n",
 				     ne_cmd_name[type], window_start,
-				     count_after, reply->slot_uid, uid);
+				     count_after, reply->rc, reply->slot_uid, uid);
 		window_start = count_after;
 
 		/* A device that keeps replying must not keep us here. */
