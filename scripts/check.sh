@@ -121,7 +121,7 @@ vm_runner() {
 	else echo "not ok 2 runner: kernel WARNING fails the run (got $rc, want 122)"; fi
 
 	echo "# a guest that hangs must be killed at --timeout (exit 124)"
-	rc=0; "$NE_VM" run --timeout 30 -- sleep 1000 || rc=$?
+	rc=0; "$NE_VM" run --timeout 15 -- sleep 1000 || rc=$?
 	if [[ $rc -eq 124 ]]; then echo "ok 3 runner: hung guest times out"
 	else echo "not ok 3 runner: hung guest times out (got $rc, want 124)"; fi
 }
