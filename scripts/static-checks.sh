@@ -54,10 +54,10 @@ tap_result() {
 	return 0
 }
 
-# Our sources, relative to NE_ROOT.
+# Our sources, relative to NE_ROOT (not the *.mod.c an in-place build makes).
 our_files() {
 	(cd "$NE_ROOT" && ls $DRV/*.c $DRV/*.h include/linux/nitro_enclaves.h \
-		include/uapi/linux/nitro_enclaves.h 2>/dev/null)
+		include/uapi/linux/nitro_enclaves.h 2>/dev/null) | grep -v '\.mod\.c$'
 }
 
 check_build() {
