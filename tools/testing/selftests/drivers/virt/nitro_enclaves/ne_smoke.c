@@ -201,7 +201,6 @@ FIXTURE_TEARDOWN(removal)
 
 TEST_F_TIMEOUT(removal, remove_with_enclave_open_then_rescan, 60)
 {
-	struct ne_image_load_info ili = { .flags = NE_EIF_IMAGE };
 	char path[256], *spare;
 	uint64_t cid = 0, uid;
 	uint32_t id = 0;
@@ -227,7 +226,7 @@ TEST_F_TIMEOUT(removal, remove_with_enclave_open_then_rescan, 60)
 	/* ioctls: ENODEV; poll: EPOLLHUP. */
 	EXPECT_ERRNO(ENODEV, ne_add_vcpu(self->efd, &id));
 	EXPECT_ERRNO(ENODEV, ne_add_mem(self->efd, spare, SZ_2M));
-	EXPECT_ERRNO(ENODEV, ne_ioctl(self->efd, NE_GET_IMAGE_LOAD_INFO, &ili));
+	EXPECT_ERRNO(ENODEV, ne_image_info(self->efd, NE_EIF_IMAGE, NULL));
 	EXPECT_ERRNO(ENODEV, ne_start(self->efd, 0, NULL));
 	rev = ne_poll(self->efd, 1000);
 	EXPECT_EQ(POLLHUP, rev & POLLHUP) TH_LOG("revents 0x%x", rev);

@@ -119,15 +119,15 @@ static inline long ne_ioctl(int fd, unsigned long cmd, void *arg)
  * it must be -@expected. Both sides are printed by name on failure.
  */
 #define __NE_CHECK_ERRNO(is_assert, expected, call) do {		\
-	long __exp = -(long)(expected);					\
-	long __got = (call);						\
-	if (__got != __exp)						\
+	long __ne_exp = -(long)(expected);					\
+	long __ne_got = (call);						\
+	if (__ne_got != __ne_exp)						\
 		TH_LOG("%s: expected %s (%ld), got %s (%ld)", #call,	\
-		       ne_err_name(__exp), __exp, ne_err_name(__got), __got); \
+		       ne_err_name(__ne_exp), __ne_exp, ne_err_name(__ne_got), __ne_got); \
 	if (is_assert) {						\
-		ASSERT_EQ(__exp, __got);				\
+		ASSERT_EQ(__ne_exp, __ne_got);				\
 	} else {							\
-		EXPECT_EQ(__exp, __got);				\
+		EXPECT_EQ(__ne_exp, __ne_got);				\
 	}								\
 } while (0)
 #define EXPECT_ERRNO(expected, call)	__NE_CHECK_ERRNO(0, expected, call)
