@@ -74,7 +74,7 @@ stage() {	# name command...
 	secs=$(( ($(date +%s%N) - start) / 1000000 ))
 	secs=$(printf '%d.%d' $((secs / 1000)) $((secs % 1000 / 100)))
 	echo "=== $name: exit $rc, ${secs} s"
-	TIMES+=("$(printf '%-16s %7s s  exit %d' "$name" "$secs" "$rc")")
+	TIMES+=("$(printf '%-20s %7s s  exit %d' "$name" "$secs" "$rc")")
 	count_results "$name" "$log" "$rc"
 }
 
@@ -130,8 +130,15 @@ vm_conformance() {
 	"$NE_VM" run --add "$NE_BUILD/ne_pci_conformance" -- ./ne_pci_conformance
 }
 
+# The same test driving the device's QOM controls from the host over QMP.
+vm_conformance_qmp() {
+	"$NE_VM" run --add "$NE_BUILD/ne_pci_conformance" --host-hook "$1" \
+		-- ./ne_pci_conformance --qmp
+}
+
 main() {
 	local run_vm_tests=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves/run_vm_tests.sh
+	local qmp_hook=$NE_ROOT/tools/testing/ne_pci_conformance/qmp-hook.py
 	local t0=$SECONDS
 
 	stage deps scripts/deps.sh
@@ -142,6 +149,9 @@ main() {
 	stage selftests make_target selftests
 	stage sample make_target sample
 	stage vm-conformance vm_conformance
+	if [[ -f $qmp_hook ]]; then
+		stage vm-conformance-qmp vm_conformance_qmp "$qmp_hook"
+	fi
 	stage vm-lspci vm_lspci
 	stage vm-runner vm_runner
 	if [[ -x $run_vm_tests ]]; then
