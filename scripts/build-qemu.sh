@@ -20,6 +20,7 @@
 
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=ne-env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/ne-env.sh"
 
 JOBS=${NE_QEMU_JOBS:-2}
@@ -57,13 +58,18 @@ apt_private() {
 	apt-get "${opts[@]}" "$@"
 }
 
+newest_source() {
+	find "$SRC_DIR" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*' \
+		2>/dev/null | sort -V | tail -n1
+}
+
 # Print the directory of the unpacked QEMU source, fetching it if needed.
 fetch_source() {
 	local dir
 
-	dir=$(ls -d "$SRC_DIR"/qemu-*/ 2>/dev/null | sort -V | tail -n1)
+	dir=$(newest_source)
 	if [ -n "$dir" ] && [ -f "$dir/.ne-unpacked" ]; then
-		echo "${dir%/}"
+		echo "$dir"
 		return
 	fi
 
@@ -79,21 +85,16 @@ fetch_source() {
 	# A half-unpacked tree from an interrupted run is thrown away.
 	rm -rf "$SRC_DIR"/qemu-*/
 	(cd "$SRC_DIR" && apt_private -q source qemu) >&2
-	dir=$(ls -d "$SRC_DIR"/qemu-*/ 2>/dev/null | sort -V | tail -n1)
+	dir=$(newest_source)
 	[ -n "$dir" ] || die "apt-get source qemu left no qemu-* directory"
 	touch "$dir/.ne-unpacked"
-	echo "${dir%/}"
+	echo "$dir"
 }
 
 # Files of tools/qemu laid over the QEMU tree (all but docs and patches).
 overlay_files() {
 	(cd "$QEMU_DIR" && find . -type f ! -name '*.patch' ! -name '*.rst' \
 		-printf '%P\n' | LC_ALL=C sort)
-}
-
-# Concatenate the files of the current directory in name order.
-cat_sorted() {
-	ls | LC_ALL=C sort | xargs -r cat
 }
 
 patch_files() {
@@ -113,9 +114,29 @@ compute_hash() {
 	} | sha256sum | cut -c1-16
 }
 
-# Bring the persistent work tree up to date with tools/qemu.
+# Files of the QEMU tree that the patches change.
+patched_paths() {
+	local f
+
+	for f in $(patch_files); do
+		sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$QEMU_DIR/$f"
+	done | LC_ALL=C sort -u
+}
+
+# Copy $1 over $2 unless they are equal, so that ninja sees real changes only.
+sync_file() {
+	if ! cmp -s "$1" "$2"; then
+		log "updating ${2#"$3"/}"
+		mkdir -p "$(dirname "$2")"
+		cp "$1" "$2"
+	fi
+}
+
+# Bring the persistent work tree up to date with tools/qemu. The patches are
+# applied to pristine copies of the files they touch, and only files whose
+# content differs are written; files no longer touched are restored.
 prepare_tree() {
-	local src=$1 tree=$2 applied=$2/.ne-patches f
+	local src=$1 tree=$2 tmp f list
 
 	if [ ! -f "$tree/.ne-copied" ]; then
 		log "copying $src to $tree"
@@ -126,42 +147,48 @@ prepare_tree() {
 		touch "$tree/.ne-copied"
 	fi
 
-	# Patches: when the set changed, take the old one out and put the new
-	# one in, so a tree can follow edits of the hunks.
-	mkdir -p "$applied"
-	if ! cmp -s <(cd "$applied" && cat_sorted) <(cd "$QEMU_DIR" &&
-		patch_files | xargs -r cat); then
-		for f in $(ls "$applied" | LC_ALL=C sort -r); do
-			log "reverting $f"
-			patch -d "$tree" -p1 -R -s <"$applied/$f" ||
-				die "cannot revert $f; remove $tree to start over"
-			rm -f "$applied/$f"
-		done
-		for f in $(patch_files); do
-			log "applying $f"
-			patch -d "$tree" -p1 -s -N <"$QEMU_DIR/$f" ||
-				die "$f does not apply to $(basename "$src")"
-			cp "$QEMU_DIR/$f" "$applied/$f"
+	tmp=$(mktemp -d)
+	for f in $(patched_paths); do
+		[ -f "$src/$f" ] || die "patches touch $f, which $src lacks"
+		mkdir -p "$(dirname "$tmp/$f")"
+		cp "$src/$f" "$tmp/$f"
+	done
+	for f in $(patch_files); do
+		patch -d "$tmp" -p1 -s -N <"$QEMU_DIR/$f" ||
+			die "$f does not apply to $(basename "$src")"
+	done
+	for f in $(patched_paths); do
+		sync_file "$tmp/$f" "$tree/$f" "$tree"
+	done
+	rm -rf "$tmp"
+
+	for f in $(overlay_files); do
+		sync_file "$QEMU_DIR/$f" "$tree/$f" "$tree"
+	done
+
+	# What an earlier run changed and this one does not: back to pristine.
+	list=$( (patched_paths; overlay_files) | LC_ALL=C sort -u)
+	if [ -f "$tree/.ne-files" ]; then
+		for f in $(LC_ALL=C comm -23 "$tree/.ne-files" <(echo "$list")); do
+			if [ -f "$src/$f" ]; then
+				sync_file "$src/$f" "$tree/$f" "$tree"
+			else
+				log "removing $f"
+				rm -f "$tree/$f"
+			fi
 		done
 	fi
-
-	# Overlay files: copy only what changed, keeping ninja's view exact.
-	for f in $(overlay_files); do
-		if ! cmp -s "$QEMU_DIR/$f" "$tree/$f"; then
-			log "updating $f"
-			mkdir -p "$(dirname "$tree/$f")"
-			cp "$QEMU_DIR/$f" "$tree/$f"
-		fi
-	done
+	echo "$list" >"$tree/.ne-files"
 }
 
 # Keep the binaries of the last few inputs, drop older ones.
 prune_cache() {
 	local keep=$1 d
 
-	ls -dt "$NE_CACHE"/qemu-*/ 2>/dev/null |
-		grep -E '/qemu-[0-9a-f]{16}/$' | tail -n +"$((keep + 1))" |
-		while read -r d; do
+	find "$NE_CACHE" -mindepth 1 -maxdepth 1 -type d \
+		-regextype posix-extended -regex '.*/qemu-[0-9a-f]{16}' \
+		-printf '%T@ %p\n' | sort -rn | tail -n +"$((keep + 1))" |
+		cut -d' ' -f2- | while read -r d; do
 			rm -rf "$d"
 		done
 }
