@@ -15,6 +15,7 @@
 #include <linux/cpu.h>
 #include <linux/cpumask.h>
 #include <linux/ctype.h>
+#include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
@@ -317,6 +318,17 @@ static bool ne_cpus_is_blank(const char *val)
 static int ne_cpus_set(const char *val, const struct kernel_param *kp)
 {
 	int rc = 0;
+
+	/*
+	 * Built in, ne_cpus= on the kernel command line is parsed before the
+	 * allocator and the secondary CPUs are up: nothing can be set then.
+	 * User space, and so any module load, only runs once the system is
+	 * running.
+	 */
+	if (system_state < SYSTEM_RUNNING) {
+		pr_err("ne_cpus: cannot be set on the kernel command line\n");
+		return -EINVAL;
+	}
 
 	if (!capable(CAP_SYS_ADMIN)) {
 		pr_err_ratelimited("ne_cpus: CAP_SYS_ADMIN is required\n");
