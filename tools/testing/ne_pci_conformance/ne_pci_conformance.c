@@ -61,6 +61,8 @@ enum {
 #define GiB			(1024 * MiB)
 #define CHUNK			(2 * MiB)
 
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
 #define REPLY_TIMEOUT_MS	3000
 #define NR_TESTS		54
 #define NR_TESTS_QMP		9
@@ -523,9 +525,9 @@ static void test_setup(void)
 	if (rc == -ENOENT) {
 		skip("test BAR mapped", "no test BAR (real device?)");
 	} else {
-		if (rc)
+		if (rc) {
 			fail("ne_tb_open: %s", strerror(-rc));
-		else {
+		} else {
 			EXPECT("NE_TB_MAGIC", ne_tb_read32(&tb, NE_TB_MAGIC),
 			       NE_TB_MAGIC_VALUE);
 			EXPECT("NE_TB_VERSION",
@@ -565,8 +567,8 @@ static void test_handshake(void)
 	t1 = now_us();
 	/* The disable settles 1 ms later; a busy host may let that pass. */
 	if (v != 1 && t1 - t0 < 1000)
-		fail("NE_ENABLE read %u %" PRId64 " us after writing 0, "
-		     "expected 1 until the disable settles", v, t1 - t0);
+		fail("NE_ENABLE %u %" PRId64 " us after writing 0, not 1 (settling)",
+		     v, t1 - t0);
 	for (i = 0; i < 1000 && rd8(NE_ENABLE) != 0; i++)
 		sleep_ms(1);
 	EXPECT("NE_ENABLE after the disable settled", rd8(NE_ENABLE), 0);
@@ -778,10 +780,10 @@ static void test_happy_path(void)
 
 	begin();
 	EXPECT_RC("SLOT_ADD_MEM 64 MiB", add_mem(a, ram_base, 64 * MiB), 0);
-	EXPECT_RC("SLOT_ADD_MEM 2 MiB", add_mem(a, ram_base + 128 * MiB,
-						 CHUNK), 0);
-	EXPECT_RC("SLOT_ADD_MEM slot b", add_mem(b, ram_base + 256 * MiB,
-						  4 * MiB), 0);
+	EXPECT_RC("SLOT_ADD_MEM 2 MiB",
+		  add_mem(a, ram_base + 128 * MiB, CHUNK), 0);
+	EXPECT_RC("SLOT_ADD_MEM slot b",
+		  add_mem(b, ram_base + 256 * MiB, 4 * MiB), 0);
 	EXPECT_RC("SLOT_INFO", info(a, &r), 0);
 	EXPECT("mem_regions", r.mem_regions, 2);
 	EXPECT("mem_size", r.mem_size, 66 * MiB);
@@ -932,7 +934,7 @@ static void test_unknown(void)
 		char what[64];
 		unsigned int i;
 
-		for (i = 0; i < sizeof(echo) / sizeof(echo[0]); i++) {
+		for (i = 0; i < ARRAY_SIZE(echo); i++) {
 			snprintf(what, sizeof(what), "command %u rc", echo[i]);
 			EXPECT_RC(what, cmd(echo[i], req3, sizeof(req3), &r),
 				  -ENOENT);
@@ -1040,8 +1042,8 @@ static void test_mem_rules(void)
 	rc = slot_alloc(&a);
 	EXPECT_RC("SLOT_ALLOC", rc, 0);
 	if (mem_regions_max == 0 || mem_regions_max > 512) {
-		fail("mem_regions %" PRIu64 " too large to fill in 1 GiB "
-		     "(run with mem-regions=N, N <= 512)", mem_regions_max);
+		fail("mem_regions %" PRIu64 " > 512: too many to fill (mem-regions=N)",
+		     mem_regions_max);
 	} else {
 		if (have_tb)
 			ne_tb_counters(&tb, &c0);
@@ -1068,8 +1070,8 @@ static void test_mem_rules(void)
 		}
 		/* another slot still gets its own ranges */
 		EXPECT_RC("SLOT_ALLOC b", slot_alloc(&b), 0);
-		EXPECT_RC("b's first range", add_mem(b, ram_base + i * CHUNK,
-						      CHUNK), 0);
+		EXPECT_RC("b's first range",
+			  add_mem(b, ram_base + i * CHUNK, CHUNK), 0);
 		slot_free(b);
 	}
 	slot_free(a);
@@ -1561,7 +1563,7 @@ int main(int argc, char **argv)
 		test_hook_replies();
 		test_hook_events_counters();
 	} else {
-		for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
+		for (i = 0; i < ARRAY_SIZE(hooks); i++)
 			skip(hooks[i], "no test BAR");
 	}
 out:
