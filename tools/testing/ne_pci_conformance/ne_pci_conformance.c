@@ -64,7 +64,7 @@ enum {
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
 #define REPLY_TIMEOUT_MS	3000
-#define NR_TESTS		54
+#define NR_TESTS		55
 #define NR_TESTS_QMP		9
 #define QMP_WAIT_MS		120000
 
@@ -1500,6 +1500,62 @@ static void test_qmp(void)
 	end("host-side controls over QMP");
 }
 
+/*
+ * A PCI reset needs a reset method: on the root bus this device has none;
+ * behind a pci-bridge the kernel uses a secondary bus reset.
+ */
+static void test_pci_reset(void)
+{
+	const char *name = "PCI reset: slots gone, device off, registers zeroed";
+	uint64_t a, b, c;
+	char path[256];
+	uint8_t req = 0;
+	struct stat st;
+	int i;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset", bdf);
+	if (stat(path, &st)) {
+		skip(name, "no reset method (put the device behind a pci-bridge)");
+		return;
+	}
+
+	begin();
+	make_slot(&a, 0, 0);
+	start(a, 0, 0, NULL);
+	make_slot(&b, 1, 1);
+	if (have_tb)
+		ne_tb_reply_mode(&tb, NE_TB_REPLY_LATE, 300);
+	ring(SLOT_COUNT, &req, 1);	/* its reply is still pending */
+	EXPECT_RC("write 1 to reset", sysfs_write("reset", "1"), 0);
+	EXPECT("NE_ENABLE", rd8(NE_ENABLE), 0);
+	EXPECT("NE_VERSION", rd16(NE_VERSION), 0);
+	EXPECT("NE_EVTCNT", rd32(NE_EVTCNT), 0);
+	for (i = 0; i < NE_DATA_SIZE; i += 8) {
+		EXPECT("SEND_DATA", rd64(NE_SEND_DATA + i), 0);
+		EXPECT("RECV_DATA", rd64(NE_RECV_DATA + i), 0);
+	}
+	if (have_tb) {
+		EXPECT("test BAR live slots", ne_tb_read32(&tb, NE_TB_LIVE_SLOTS), 0);
+		EXPECT("test BAR vcpus", ne_tb_read32(&tb, NE_TB_VCPUS), 0);
+		EXPECT("test BAR mem bytes", ne_tb_read64(&tb, NE_TB_MEM_BYTES), 0);
+		sleep_ms(500);
+		EXPECT("NE_EVTCNT after the late reply's time (discarded)",
+		       rd32(NE_EVTCNT), 0);
+		ne_tb_write32(&tb, NE_TB_DELAY_MS, 100);
+	}
+	EXPECT_RC("SLOT_COUNT before enabling", (int)slot_count(), -EIO);
+	wr16(NE_VERSION, 1);
+	wr8(NE_ENABLE, 1);
+	EXPECT("NE_VERSION", rd16(NE_VERSION), 1);
+	EXPECT("SLOT_COUNT after enabling", slot_count(), 0);
+	EXPECT_RC("SLOT_INFO of a slot from before", info(a, NULL), -ENOENT);
+	EXPECT_RC("its memory and vCPU are free", make_slot(&c, 0, 0), 0);
+	if (c <= b)
+		fail("uid %" PRIu64 " after the reset is not above %" PRIu64, c, b);
+	slot_free(c);
+	end(name);
+}
+
 static void cleanup(void)
 {
 	begin();
@@ -1566,6 +1622,7 @@ int main(int argc, char **argv)
 		for (i = 0; i < ARRAY_SIZE(hooks); i++)
 			skip(hooks[i], "no test BAR");
 	}
+	test_pci_reset();
 out:
 	cleanup();
 
