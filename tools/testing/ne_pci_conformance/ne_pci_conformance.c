@@ -1454,6 +1454,8 @@ static void test_hook_events_counters(void)
 	EXPECT("NE_TB_EVENTS", ne_tb_read32(&tb, NE_TB_EVENTS), 3);
 	EXPECT_RC("raise 0", ne_tb_raise_events(&tb, 0), 0);
 	EXPECT("EVTCNT event counter", event_counter(), (uint16_t)(ev + 3));
+	EXPECT_RC("raise 65536", ne_tb_raise_events(&tb, 65536), -EINVAL);
+	EXPECT("EVTCNT event counter", event_counter(), (uint16_t)(ev + 3));
 	end("raise events: event counter + N");
 
 	begin();

@@ -139,6 +139,7 @@ enum {
 #define NE_TB_DELAY_MS              0x024
 #define NE_TB_DELAY_MS_DEFAULT      100
 #define NE_TB_EVENTS                0x028
+#define NE_TB_EVENTS_MAX            0xffff      /* one EVTCNT wrap */
 #define NE_TB_CMD_COUNT             0x040
 #define NE_TB_LIVE_SLOTS            0x080
 #define NE_TB_VCPUS                 0x084
@@ -1108,6 +1109,9 @@ static int ne_tb_raise_events(NitroEnclavesState *s, uint32_t n)
 {
     uint32_t i;
 
+    if (n > NE_TB_EVENTS_MAX) {
+        return -NE_EINVAL;
+    }
     trace_nitro_enclaves_tb_raise_events(n);
     for (i = 0; i < n; i++) {
         ne_raise_event(s);
@@ -1123,6 +1127,12 @@ static void ne_tb_action(NitroEnclavesState *s, uint32_t action)
         break;
     case NE_TB_ACTION_EVENTS:
         s->tb_status = ne_tb_raise_events(s, s->tb_events);
+        if (s->tb_status) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "%s: NE_TB_EVENTS: %u events is more than %u\n",
+                          TYPE_NITRO_ENCLAVES_PCI, s->tb_events,
+                          NE_TB_EVENTS_MAX);
+        }
         break;
     case NE_TB_ACTION_RESET:
         memset(s->tb_cmd_count, 0, sizeof(s->tb_cmd_count));
@@ -1345,6 +1355,9 @@ static void ne_prop_set_raise_events(Object *obj, Visitor *v,
     }
     s->tb_events = n;
     s->tb_status = ne_tb_raise_events(s, n);
+    if (s->tb_status) {
+        error_setg(errp, "raise-events is at most %u", NE_TB_EVENTS_MAX);
+    }
 }
 
 static void ne_prop_get_fail_cmd(Object *obj, Visitor *v, const char *name,
