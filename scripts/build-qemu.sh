@@ -81,7 +81,9 @@ fetch_source() {
 	deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
 	EOF
 	log "fetching Debian's QEMU source into $SRC_DIR" >&2
-	apt_private -q update >&2
+	# A mirror that fails (say, security) need not stop us: the source
+	# fetch below says whether what we got is enough.
+	apt_private -q update >&2 || log "apt-get update reported errors" >&2
 	# A half-unpacked tree from an interrupted run is thrown away.
 	rm -rf "$SRC_DIR"/qemu-*/
 	(cd "$SRC_DIR" && apt_private -q source qemu) >&2
