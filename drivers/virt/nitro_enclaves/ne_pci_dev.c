@@ -14,6 +14,7 @@
 #include <linux/io.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
+#include <linux/lockdep.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/nitro_enclaves.h>
@@ -167,6 +168,54 @@ static bool ne_cmd_wait_done(struct ne_pci_dev *ndev, u16 window_start)
 }
 
 /*
+ * ne_cmd_owe_reply() - Remember that a timed-out command's reply may come.
+ *
+ * The device gets one more timeout period to deliver it; the next command
+ * waits for it before using the mailbox.
+ */
+static void ne_cmd_owe_reply(struct ne_pci_dev *ndev, u16 count)
+{
+	lockdep_assert_held(&ndev->cmd_lock);
+
+	ndev->reply_owed = true;
+	ndev->owed_count = count;
+	ndev->reply_seen = count;
+	ndev->owed_deadline = jiffies +
+			      msecs_to_jiffies(READ_ONCE(cmd_timeout_ms));
+}
+
+/*
+ * ne_cmd_drain_owed_reply() - Let the reply of a timed-out command arrive.
+ *
+ * Without a sequence number in the replies, a late reply that lands while
+ * the next command waits cannot be told apart from that command's own if
+ * both are about the same slot. So the mailbox stays idle until the owed
+ * reply has come (the reply counter moved) or its deadline has passed; a
+ * reply that came is then absorbed by the next command's counter snapshot.
+ */
+static void ne_cmd_drain_owed_reply(struct ne_pci_dev *ndev)
+{
+	long left;
+
+	lockdep_assert_held(&ndev->cmd_lock);
+
+	if (!ndev->reply_owed)
+		return;
+	ndev->reply_owed = false;
+
+	left = (long)(ndev->owed_deadline - jiffies);
+	if (left <= 0)
+		return;
+
+	/* Same TASK_IDLE reasoning as in ne_cmd_wait_reply(). */
+	if (!wait_event_idle_timeout(ndev->cmd_wq,
+				     ne_cmd_wait_done(ndev, ndev->owed_count),
+				     left))
+		dev_warn_ratelimited(&ndev->pdev->dev,
+				     "late reply never came, taking it as lost\n");
+}
+
+/*
  * ne_cmd_wait_reply() - Wait for the reply to the command just submitted.
  *
  * Replies are told apart by the reply counter: the window opens at the
@@ -180,14 +229,19 @@ static bool ne_cmd_wait_done(struct ne_pci_dev *ndev, u16 window_start)
  * - for commands whose request carries a slot uid, the reply must echo
  *   that uid; a reply naming another slot is dropped the same way.
  *
+ * In addition, ne_cmd_drain_owed_reply() keeps the mailbox idle after a
+ * timeout until the late reply has come, for up to one more timeout.
+ *
  * Limitation: a stray reply that moves the counter by exactly one before
  * ours arrives is still taken for ours when the command has no uid to
  * echo (SLOT_ALLOC, SLOT_COUNT, ENCLAVE_GET_SLOT, NEXT_SLOT), or when it
- * answered an earlier command about the same slot. Our own reply then
- * becomes a stray for a later command. Conversely, when our reply and a
- * stray land in the same window, ours is dropped and the command fails
- * with -ETIMEDOUT even though the device may have run it. A device
- * sequence number in the reply would close both gaps; this one has none.
+ * answered an earlier command about the same slot. That needs a reply
+ * later than twice the timeout, or a device that answers one command
+ * twice. Our own reply then becomes a stray for a later command.
+ * Conversely, when our reply and a stray land in the same window, ours is
+ * dropped and the command fails with -ETIMEDOUT even though the device
+ * may have run it. A device sequence number in the reply would close
+ * both gaps; this one has none.
  */
 static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 			     enum ne_pci_dev_cmd_type type, u64 uid,
@@ -213,8 +267,10 @@ static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 		 */
 		if (!wait_event_idle_timeout(ndev->cmd_wq,
 					     ne_cmd_wait_done(ndev, window_start),
-					     left))
+					     left)) {
+			ne_cmd_owe_reply(ndev, window_start);
 			return -ETIMEDOUT;
+		}
 
 		if (READ_ONCE(ndev->removed))
 			return -ENODEV;
@@ -240,8 +296,10 @@ static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 		window_start = count_after;
 
 		/* A device that keeps replying must not keep us here. */
-		if (time_after_eq(jiffies, deadline))
+		if (time_after_eq(jiffies, deadline)) {
+			ne_cmd_owe_reply(ndev, window_start);
 			return -ETIMEDOUT;
+		}
 	}
 }
 
@@ -312,6 +370,7 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 {
 	struct device *dev = &ndev->pdev->dev;
 	u16 window_start;
+	u32 evtcnt;
 	u64 uid = 0;
 	int rc;
 
@@ -327,12 +386,20 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 
 	mutex_lock(&ndev->cmd_lock);
 
+	ne_cmd_drain_owed_reply(ndev);
+
 	if (READ_ONCE(ndev->removed)) {
 		rc = -ENODEV;
 		goto unlock;
 	}
 
-	window_start = ne_reply_count(ne_read32(ndev, NE_EVTCNT));
+	evtcnt = ne_read32(ndev, NE_EVTCNT);
+	if (ne_pci_dev_gone(ndev, evtcnt, U32_MAX)) {
+		rc = -ENODEV;
+		goto unlock;
+	}
+
+	window_start = ne_reply_count(evtcnt);
 	if (window_start != ndev->reply_seen) {
 		dev_warn_ratelimited(dev, "%u stray replies between commands\n",
 				     (u16)(window_start - ndev->reply_seen));

@@ -257,6 +257,13 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  *			remove wake them.
  * @reply_seen:		Reply counter value (NE_EVTCNT bits 0-15) the last
  *			command ended with. Protected by @cmd_lock.
+ * @reply_owed:		The last command timed out, so its reply may still
+ *			come; the next command first waits for it, until
+ *			@owed_deadline. Protected by @cmd_lock.
+ * @owed_count:		Reply counter value when that command timed out.
+ *			Protected by @cmd_lock.
+ * @owed_deadline:	Time (jiffies) after which the owed reply is taken
+ *			as lost. Protected by @cmd_lock.
  * @removed:		Set once at remove; commands then fail with -ENODEV.
  *			Written without lock (WRITE_ONCE) and followed by a
  *			wake-up of @cmd_wq; read with READ_ONCE.
@@ -277,6 +284,9 @@ struct ne_pci_dev {
 	struct mutex cmd_lock;		/* one command at a time in the mailbox */
 	wait_queue_head_t cmd_wq;
 	u16 reply_seen;
+	bool reply_owed;
+	u16 owed_count;
+	unsigned long owed_deadline;
 	bool removed;
 	bool misc_ready;
 	struct workqueue_struct *event_wq;
