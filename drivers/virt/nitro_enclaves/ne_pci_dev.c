@@ -349,20 +349,19 @@ static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
  * @reply:	Filled with the device's reply.
  *
  * Failures are logged here (rate limited), with the command's name, so
- * callers need not log them again.
+ * callers need not log them again. On any failure @reply is zeroed.
  *
  * Context: Process context. Takes and releases &ne_pci_dev.cmd_lock, so it
  * may be called with &ne_pci_dev.enclaves_lock or an enclave lock held.
- * Sleeps up to the cmd_timeout_ms module parameter, or longer if stray
- * replies restart the wait.
+ * Sleeps up to the cmd_timeout_ms module parameter for the reply, after
+ * up to one more such period if the previous command timed out and its
+ * reply is still owed.
  * Return:
  * * 0 - the device ran the command; @reply holds its answer.
  * * -EINVAL - bad @type, @req, @req_size or @reply.
  * * -ENODEV - the device is removed or went away, also while waiting.
  * * -ETIMEDOUT - no reply within cmd_timeout_ms.
  * * The negative rc of the reply, if the device refused the command.
- *
- * @reply is zeroed on any failure.
  */
 int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 		   const void *req, size_t req_size,
