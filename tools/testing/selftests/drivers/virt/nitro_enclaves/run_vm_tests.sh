@@ -151,7 +151,10 @@ parse_log() {
 			echo "# $line"
 			continue
 		fi
-		if [[ $line =~ ^1\.\.([0-9]+) ]]; then
+		if [[ $line =~ ^1\.\.0\ *#\ *[Ss][Kk][Ii][Pp]\ *(.*)$ ]]; then
+			result ok "$name/$item # SKIP ${BASH_REMATCH[1]}"
+			echo "# [$item] $line"
+		elif [[ $line =~ ^1\.\.([0-9]+) ]]; then
 			plan=${BASH_REMATCH[1]}
 			echo "# [$item] $line"
 		elif [[ $line =~ ^#\ +RUN\ +([^ ]+) ]]; then
