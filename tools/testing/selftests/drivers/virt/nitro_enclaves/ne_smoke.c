@@ -151,6 +151,112 @@ TEST_F(smoke, enclave_runs_exits_and_is_freed)
 		EXPECT_EQ(0, ne_cpu_is_online(self->env.pool[i]));
 }
 
+static int rescan(void)
+{
+	int ret = ne_write_file("/sys/bus/pci/rescan", "1");
+
+	if (ret)
+		return ret;
+	return wait_path(NE_DEV_PATH, true, 10000) ? 0 : -ETIMEDOUT;
+}
+
+/* Remove and rediscover the device: the driver's probe resets it. */
+static int reset_device(const char *bdf)
+{
+	char path[256];
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", bdf);
+	ret = ne_write_file(path, "1");
+	if (ret)
+		return ret;
+	if (!wait_path(NE_DEV_PATH, false, 2000))
+		return -EBUSY;
+	return rescan();
+}
+
+/*
+ * Release when the device refuses ENCLAVE_STOP or SLOT_FREE: the host's
+ * pages and cores still come back. The device keeps the slot (and, with
+ * it, the memory ranges and vCPU ids), so teardown resets the device.
+ */
+FIXTURE(release_fault) {
+	struct ne_env env;
+	int efd;
+	uint64_t uid;
+	char bdf[64];
+};
+
+FIXTURE_VARIANT(release_fault) {
+	bool start;
+	uint32_t fail_cmd;
+};
+
+FIXTURE_VARIANT_ADD(release_fault, init_slot_free_fails) {
+	.start = false, .fail_cmd = NE_CMD_SLOT_FREE,
+};
+FIXTURE_VARIANT_ADD(release_fault, running_stop_fails) {
+	.start = true, .fail_cmd = NE_CMD_ENCLAVE_STOP,
+};
+FIXTURE_VARIANT_ADD(release_fault, running_slot_free_fails) {
+	.start = true, .fail_cmd = NE_CMD_SLOT_FREE,
+};
+
+FIXTURE_SETUP(release_fault)
+{
+	self->efd = -1;
+	ASSERT_EQ(0, ne_env_setup(&self->env));
+	ASSERT_EQ(0, ne_tb_find(self->bdf, sizeof(self->bdf)));
+}
+
+FIXTURE_TEARDOWN(release_fault)
+{
+	bool reset = self->env.have_tb;
+
+	if (self->efd >= 0)
+		close(self->efd);
+	ne_env_release(&self->env);
+	ne_env_close_tb(&self->env);
+	if (reset) {
+		EXPECT_EQ(0, reset_device(self->bdf));
+		self->env.have_tb = ne_tb_open(&self->env.tb) == 0;
+	}
+	NE_EXPECT_BASELINE(&self->env.base,
+			   self->env.have_tb ? &self->env.tb : NULL);
+	ne_env_close_tb(&self->env);
+}
+
+TEST_F_TIMEOUT(release_fault, pages_and_cores_come_back, 60)
+{
+	uint64_t cid = 0, uid2;
+	int efd2;
+
+	NE_NEED_TB(&self->env);
+	NE_NEED_HUGEPAGES(SZ_2M, NE_MIN_MEM / SZ_2M);
+	self->efd = ne_create_vm(self->env.dev, &self->uid);
+	ASSERT_LE(0, self->efd);
+	ASSERT_OK(ne_make_ready(&self->env, self->efd, NE_MIN_MEM, 2));
+	if (variant->start)
+		ASSERT_OK(ne_start(self->efd, 0, &cid));
+	ne_tb_fail_next(&self->env.tb, variant->fail_cmd, -EIO);
+	close(self->efd);
+	self->efd = -1;
+	EXPECT_EQ(0, ne_tb_read32(&self->env.tb, NE_TB_FAIL_CMD))
+		TH_LOG("release did not send the failing command");
+	/* Host side: the pages are unpinned, the core is back in the pool. */
+	ne_unmap_all(&self->env.maps);
+	EXPECT_EQ(self->env.base.hp2m_free, ne_hp_free(SZ_2M));
+	efd2 = ne_create_vm(self->env.dev, &uid2);
+	EXPECT_LE(0, efd2) TH_LOG("pool core not returned: %s", ne_err_name(efd2));
+	if (efd2 >= 0) {
+		/* The driver hands the core out (the device may refuse the id). */
+		int ret = ne_add_vcpu_id(efd2, 0);
+
+		EXPECT_NE(-NE_ERR_NO_CPUS_AVAIL_IN_POOL, ret);
+		close(efd2);
+	}
+}
+
 /* Surprise removal with an enclave fd open, then rescan. */
 FIXTURE(removal) {
 	struct ne_env env;
@@ -166,15 +272,6 @@ FIXTURE_VARIANT(removal) {
 
 FIXTURE_VARIANT_ADD(removal, init) { .start = false };
 FIXTURE_VARIANT_ADD(removal, running) { .start = true };
-
-static int rescan(void)
-{
-	int ret = ne_write_file("/sys/bus/pci/rescan", "1");
-
-	if (ret)
-		return ret;
-	return wait_path(NE_DEV_PATH, true, 10000) ? 0 : -ETIMEDOUT;
-}
 
 FIXTURE_SETUP(removal)
 {
@@ -238,6 +335,11 @@ TEST_F_TIMEOUT(removal, remove_with_enclave_open_then_rescan, 60)
 	self->efd = -1;
 	ne_unmap_all(&self->env.maps);
 	EXPECT_EQ(self->env.base.hp2m_free, ne_hp_free(SZ_2M));
+	/* With the core back in the pool, the old misc fd still refuses. */
+	efd2 = ne_create_vm(self->env.dev, &uid);
+	EXPECT_ERRNO(ENODEV, efd2 < 0 ? efd2 : 0);
+	if (efd2 >= 0)
+		close(efd2);
 	close(self->env.dev);
 	self->env.dev = -1;
 
