@@ -53,6 +53,8 @@
 #define NE_HEARTBEAT_PORT	9000
 #define NE_HEARTBEAT_VALUE	0xb7
 
+#define NE_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
 #define SZ_2M			(2ULL << 20)
 #define SZ_1G			(1ULL << 30)
 
@@ -70,7 +72,7 @@ static const struct ne_err_info ne_errors[] = {
 	  "list each CPU id once" },
 	{ NE_ERR_VCPU_NOT_IN_CPU_POOL, "NE_ERR_VCPU_NOT_IN_CPU_POOL",
 	  "the CPU is not in the NE CPU pool, or another enclave holds its core",
-	  "pick ids from /sys/module/nitro_enclaves/parameters/ne_cpus that no other enclave uses" },
+	  "pick ids from the ne_cpus module parameter that no enclave uses" },
 	{ NE_ERR_VCPU_INVALID_CPU_CORE, "NE_ERR_VCPU_INVALID_CPU_CORE",
 	  "the CPU's core is outside the pool known to this enclave",
 	  "reconfigure ne_cpus while no enclave exists, then retry" },
@@ -91,7 +93,7 @@ static const struct ne_err_info ne_errors[] = {
 	  "mmap with MAP_HUGETLB and reserve pages in /sys/kernel/mm/hugepages" },
 	{ NE_ERR_MEM_DIFFERENT_NUMA_NODE, "NE_ERR_MEM_DIFFERENT_NUMA_NODE",
 	  "the memory is on another NUMA node than the CPU pool",
-	  "reserve hugepages on the pool's node (per-node nr_hugepages) or bind with mbind()/numactl" },
+	  "reserve hugepages on the pool's node, or bind with mbind()" },
 	{ NE_ERR_MEM_MAX_REGIONS, "NE_ERR_MEM_MAX_REGIONS",
 	  "the enclave has reached the device's limit of memory regions",
 	  "use fewer, larger regions (e.g. 1 GiB pages with --1g)" },
@@ -115,7 +117,7 @@ static const struct ne_err_info ne_errors[] = {
 	  "use a CPU id from the pool" },
 	{ NE_ERR_NO_CPUS_AVAIL_IN_POOL, "NE_ERR_NO_CPUS_AVAIL_IN_POOL",
 	  "the NE CPU pool is empty or all its cores are in use",
-	  "echo <cpu list> > /sys/module/nitro_enclaves/parameters/ne_cpus, or stop another enclave" },
+	  "write a cpu-list to the ne_cpus module parameter, or stop an enclave" },
 	{ NE_ERR_INVALID_PAGE_SIZE, "NE_ERR_INVALID_PAGE_SIZE",
 	  "the region does not consist of whole hugepages of a supported size",
 	  "register whole 2 MiB or 1 GiB pages, starting at a page boundary" },
@@ -127,13 +129,12 @@ static const struct ne_err_info ne_errors[] = {
 	  "pass 0 for an automatic CID, or a value from 4 to 0xfffffffe" },
 };
 
-
 /* Print why @what failed: the NE_ERR table, else strerror(). */
 static void ne_report(const char *what, int err)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(ne_errors) / sizeof(ne_errors[0]); i++) {
+	for (i = 0; i < NE_ARRAY_SIZE(ne_errors); i++) {
 		if (ne_errors[i].code != err)
 			continue;
 		fprintf(stderr, "Error: %s failed: %s (%d): %s.\n  Fix: %s.\n",
@@ -143,7 +144,7 @@ static void ne_report(const char *what, int err)
 	}
 	fprintf(stderr, "Error: %s failed: %s (%d)\n", what, strerror(err), err);
 	if (err == ENOENT && !strcmp(what, "open " NE_DEV_NAME))
-		fprintf(stderr, "  Fix: load the nitro_enclaves module on an NE-capable instance.\n");
+		fprintf(stderr, "  Fix: load nitro_enclaves on an NE-capable instance.\n");
 	if (err == ENOMEM && strstr(what, "mmap"))
 		fprintf(stderr, "  Fix: reserve more hugepages (/sys/kernel/mm/hugepages/*/nr_hugepages).\n");
 	if (err == ETIMEDOUT && strstr(what, "heartbeat"))
@@ -176,7 +177,7 @@ struct enclave {
 	int stop_pipe[2];
 	pthread_t poller;
 	bool poller_started;
-	volatile bool exited;
+	bool exited;		/* set by the poll thread (atomic access) */
 };
 
 static void usage(const char *prog)
@@ -311,7 +312,7 @@ static void *poll_enclave(void *arg)
 			return NULL;
 		if (fds[0].revents & POLLHUP) {
 			printf("Enclave exited (POLLHUP on the enclave fd)\n");
-			e->exited = true;
+			__atomic_store_n(&e->exited, true, __ATOMIC_RELEASE);
 			return NULL;
 		}
 		if (fds[0].revents & POLLNVAL)
@@ -391,7 +392,8 @@ static int load_image(struct enclave *e, const char *path)
 	printf("Image %s: %lld bytes, load offset 0x%llx\n", path,
 	       (long long)st.st_size, (unsigned long long)info.memory_offset);
 	if ((uint64_t)st.st_size + info.memory_offset > total) {
-		fprintf(stderr, "Error: image (%lld bytes at offset %llu) does not fit in %llu bytes of enclave memory\n",
+		fprintf(stderr,
+			"Error: image (%lld bytes at offset %llu) does not fit in %llu bytes of memory\n",
 			(long long)st.st_size, (unsigned long long)info.memory_offset,
 			(unsigned long long)total);
 		close(fd);
@@ -553,7 +555,7 @@ static void keep_running(struct enclave *e, unsigned int sec)
 	unsigned int ticks = sec * 10;
 
 	printf("Enclave running; terminating in %u s\n", sec);
-	while (ticks-- && !e->exited)
+	while (ticks-- && !__atomic_load_n(&e->exited, __ATOMIC_ACQUIRE))
 		nanosleep(&ts, NULL);
 }
 

@@ -229,7 +229,9 @@ static void *churn_thread(void *p)
 		/* Another thread may have taken the last core meanwhile. */
 		if (c->err == -NE_ERR_NO_CPUS_AVAIL_IN_POOL)
 			c->err = 0;
-		else if (!c->err && !(c->err = ne_add_vcpu_id(efd, 0)))
+		else if (!c->err)
+			c->err = ne_add_vcpu_id(efd, 0);
+		if (!c->err && id)
 			c->err = ne_start(efd, 0, &cid);
 		close(efd);
 		c->done++;
