@@ -16,6 +16,9 @@
 #                    else samples/nitro_enclaves/ne_ioctl_sample)
 #   NE_VM            the VM runner (scripts/ne-vm)
 #   NE_VM_LOGDIR     keep each run's console log here
+#   NE_VM_OPTS       extra ne-vm options for every run, e.g. another kernel:
+#                    "--kernel VMLINUZ --modules DIR" (with NE_VM_MODULE=
+#                    the nitro_enclaves.ko built for it)
 #
 # Exit status: 0 if every test passed or skipped, 1 otherwise.
 set -uo pipefail
@@ -29,6 +32,7 @@ BIN=${NE_SELFTEST_BIN:-$NE_BUILD/selftests}
 VM=${NE_VM:-$ROOT/scripts/ne-vm}
 SAMPLE=${NE_SAMPLE:-}
 LOGDIR=${NE_VM_LOGDIR:-}
+read -ra VM_OPTS <<< "${NE_VM_OPTS:-}"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ne-selftests.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
@@ -116,7 +120,7 @@ run_vm() {
 	log=$TMP/$name.log
 	say "=== VM run '$name': $*"
 	t0=$(date +%s)
-	"$VM" run "$@" -- sh -c "$GUEST_LIB
+	"$VM" run "${VM_OPTS[@]}" "$@" -- sh -c "$GUEST_LIB
 $script" > "$log" 2> "$TMP/$name.err"
 	rc=$?
 	say "VM run '$name' took $(( $(date +%s) - t0 )) s, ne-vm exit $rc"
