@@ -7,6 +7,7 @@
  * that touches the device registers.
  */
 
+#include <linux/atomic.h>
 #include <linux/bitfield.h>
 #include <linux/delay.h>
 #include <linux/device.h>
@@ -34,6 +35,13 @@
 #define NE_BAR_MIN_SIZE			(NE_RECV_DATA + NE_RECV_DATA_SIZE)
 
 static unsigned int cmd_timeout_ms = NE_DEFAULT_TIMEOUT_MSECS;
+
+/*
+ * The misc device has a fixed name (/dev/nitro_enclaves, which launchers
+ * expect), so one NE device is driven at a time; a parent VM has one.
+ * Set while a device is bound, so a second one is refused cleanly.
+ */
+static atomic_t ne_pci_dev_bound = ATOMIC_INIT(0);
 
 static int ne_cmd_timeout_set(const char *val, const struct kernel_param *kp)
 {
@@ -351,8 +359,8 @@ static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
  * Failures are logged here (rate limited), with the command's name, so
  * callers need not log them again. On any failure @reply is zeroed.
  *
- * Context: Process context. Takes and releases &ne_pci_dev.cmd_lock, so it
- * may be called with &ne_pci_dev.enclaves_lock or an enclave lock held.
+ * Context: Process context. Takes and releases @ndev->cmd_lock, so it may
+ * be called with @ndev->enclaves_lock or an enclave lock held.
  * Sleeps up to the cmd_timeout_ms module parameter for the reply, after
  * up to one more such period if the previous command timed out and its
  * reply is still owed.
@@ -597,9 +605,16 @@ static int ne_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	struct ne_pci_dev *ndev;
 	int rc;
 
+	if (atomic_cmpxchg(&ne_pci_dev_bound, 0, 1)) {
+		dev_err(&pdev->dev, "another NE device is bound, only one is supported\n");
+		return -EBUSY;
+	}
+
 	ndev = kzalloc(sizeof(*ndev), GFP_KERNEL);
-	if (!ndev)
-		return -ENOMEM;
+	if (!ndev) {
+		rc = -ENOMEM;
+		goto err_unbind_instance;
+	}
 
 	kref_init(&ndev->kref);
 	/* Enclaves may log through @ndev after the device is gone. */
@@ -700,6 +715,8 @@ err_disable_device:
 	pci_disable_device(pdev);
 err_free_ndev:
 	ne_pci_dev_put(ndev);
+err_unbind_instance:
+	atomic_set(&ne_pci_dev_bound, 0);
 	return rc;
 }
 
@@ -740,6 +757,7 @@ static void ne_pci_teardown(struct pci_dev *pdev)
 	pci_release_selected_regions(pdev, BIT(PCI_BAR_NE));
 	pci_disable_device(pdev);
 	ne_pci_dev_put(ndev);
+	atomic_set(&ne_pci_dev_bound, 0);
 }
 
 static void ne_pci_remove(struct pci_dev *pdev)
