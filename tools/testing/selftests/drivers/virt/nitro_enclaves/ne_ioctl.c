@@ -345,6 +345,24 @@ TEST_F(enclave, forked_child_add_vcpu_and_memory_eio)
 	EXPECT_OK(ne_add_mem(self->efd, a.mem, SZ_2M));
 }
 
+static int child_start(void *p)
+{
+	struct ne_child_args *a = p;
+	uint64_t cid = 0;
+
+	return ne_start(a->efd, 0, &cid);
+}
+
+TEST_F(enclave, forked_child_may_start)
+{
+	struct ne_child_args a = { .efd = self->efd };
+
+	/* NE_START_ENCLAVE has no mm check (spec 2.6). */
+	ASSERT_OK(enclave_ready(&self->env, self->efd));
+	EXPECT_OK(ne_in_child(child_start, &a));
+	EXPECT_ERRNO(NE_ERR_NOT_IN_INIT_STATE, ne_start(self->efd, 0, NULL));
+}
+
 static int send_fd(int sock, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
@@ -455,8 +473,9 @@ TEST_F(enclave, set_mem_2m_regions_accumulate)
 	EXPECT_OK(ne_add_mem(self->efd, p + 4 * SZ_2M, 4 * SZ_2M));
 	EXPECT_OK(ne_add_mem(self->efd, p, SZ_2M));
 	EXPECT_OK(ne_add_mem(self->efd, p + SZ_2M, 3 * SZ_2M));
+	/* Pinned now; the device gets the memory only at start. */
 	if (self->env.have_tb)
-		EXPECT_EQ(self->env.base.tb.mem_bytes + 8 * SZ_2M,
+		EXPECT_EQ(self->env.base.tb.mem_bytes,
 			  ne_tb_read64(&self->env.tb, NE_TB_MEM_BYTES));
 	EXPECT_EQ(self->env.base.hp2m_free - 8, ne_hp_free(SZ_2M));
 }
@@ -482,20 +501,28 @@ TEST_F(enclave, set_mem_overlap_already_used)
 
 TEST_F(enclave, set_mem_same_pages_other_enclave_rejected)
 {
-	char *p = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
+	char *p = ne_map_huge(&self->env.maps, NE_MIN_MEM, SZ_2M);
 	uint64_t uid2;
-	int ret;
 
 	/*
-	 * The same physical page in two enclaves: the driver has no per-page
-	 * ownership check (upstream), so the device refuses it (-EEXIST).
+	 * The same physical pages in two enclaves: the driver has no
+	 * per-page ownership check (upstream), so the device refuses them
+	 * (-EEXIST). Memory reaches the device at start, so the second
+	 * registration is accepted and the second start fails.
 	 */
 	ASSERT_NE(NULL, p);
 	self->extra[0] = ne_create_vm(self->env.dev, &uid2);
 	ASSERT_LE(0, self->extra[0]);
-	ASSERT_OK(ne_add_mem(self->efd, p, SZ_2M));
-	ret = ne_add_mem(self->extra[0], p, SZ_2M);
-	EXPECT_ERRNO(EEXIST, ret);
+	ASSERT_OK(ne_add_mem(self->efd, p, NE_MIN_MEM));
+	ASSERT_OK(ne_add_mem(self->extra[0], p, NE_MIN_MEM));
+	ASSERT_OK(ne_add_vcpu_id(self->efd, 0));
+	ASSERT_OK(ne_add_vcpu_id(self->efd, 0));
+	ASSERT_OK(ne_start(self->efd, 0, NULL));
+	if (self->env.pool_n < 4)
+		SKIP(return, "second start needs a second pool core");
+	ASSERT_OK(ne_add_vcpu_id(self->extra[0], 0));
+	ASSERT_OK(ne_add_vcpu_id(self->extra[0], 0));
+	EXPECT_ERRNO(EEXIST, ne_start(self->extra[0], 0, NULL));
 }
 
 TEST_F(enclave, set_mem_normal_pages_not_huge)
@@ -565,18 +592,15 @@ TEST_F_TIMEOUT(enclave, set_mem_1g_page_slices_refused_whole_page_starts, 150)
 	EXPECT_ERRNO(NE_ERR_INVALID_PAGE_SIZE,
 		     ne_add_mem(self->efd, p + SZ_1G - 4 * SZ_2M, 4 * SZ_2M));
 	EXPECT_ERRNO(NE_ERR_INVALID_PAGE_SIZE, ne_add_mem(self->efd, p, SZ_2M));
-	if (self->env.have_tb)
-		EXPECT_EQ(self->env.base.tb.mem_bytes,
-			  ne_tb_read64(&self->env.tb, NE_TB_MEM_BYTES));
-	/* The whole page is accepted and counts as 1 GiB. */
+	/* The whole page is accepted; 1 GiB is enough to start. */
 	EXPECT_OK(ne_add_mem(self->efd, p, SZ_1G));
-	if (self->env.have_tb)
-		EXPECT_EQ(self->env.base.tb.mem_bytes + SZ_1G,
-			  ne_tb_read64(&self->env.tb, NE_TB_MEM_BYTES));
-	/* 1 GiB is enough to start. */
 	ASSERT_OK(ne_add_vcpu_id(self->efd, 0));
 	ASSERT_OK(ne_add_vcpu_id(self->efd, 0));
 	EXPECT_OK(ne_start(self->efd, 0, NULL));
+	/* The device got it at start, as one range of 1 GiB. */
+	if (self->env.have_tb)
+		EXPECT_EQ(self->env.base.tb.mem_bytes + SZ_1G,
+			  ne_tb_read64(&self->env.tb, NE_TB_MEM_BYTES));
 }
 
 /* Bad region arguments as a case table (checked before any pinning). */
@@ -1045,13 +1069,24 @@ TEST_F(enclave, dropped_reply_times_out_and_next_command_works)
 
 TEST_F(enclave, add_mem_device_failure_passed_through)
 {
-	char *p = ne_map_huge(&self->env.maps, 2 * SZ_2M, SZ_2M);
+	struct ne_tb_counters before, after;
 
+	/*
+	 * Memory reaches the device at start: a SLOT_ADD_MEM failure comes
+	 * from NE_START_ENCLAVE, the enclave stays in init state, and a retry
+	 * sends the ranges the device has not accepted.
+	 */
 	NE_NEED_TB(&self->env);
-	ASSERT_NE(NULL, p);
+	ASSERT_OK(enclave_ready(&self->env, self->efd));
 	ne_tb_fail_next(&self->env.tb, NE_CMD_SLOT_ADD_MEM, -EFAULT);
-	EXPECT_ERRNO(EFAULT, ne_add_mem(self->efd, p, SZ_2M));
-	EXPECT_OK(ne_add_mem(self->efd, p + SZ_2M, SZ_2M));
+	EXPECT_ERRNO(EFAULT, ne_start(self->efd, 0, NULL));
+	EXPECT_OK(ne_image_info(self->efd, NE_EIF_IMAGE, NULL));
+	ne_tb_counters(&self->env.tb, &before);
+	EXPECT_OK(ne_start(self->efd, 0, NULL));
+	ne_tb_counters(&self->env.tb, &after);
+	EXPECT_LE(1, after.cmd[NE_CMD_SLOT_ADD_MEM] - before.cmd[NE_CMD_SLOT_ADD_MEM]);
+	EXPECT_EQ(self->env.base.tb.mem_bytes + NE_MIN_MEM,
+		  ne_tb_read64(&self->env.tb, NE_TB_MEM_BYTES));
 }
 
 TEST_F(enclave, add_vcpu_device_failure_passed_through)
@@ -1185,6 +1220,22 @@ TEST_F(cpu_pool, write_while_enclave_exists_eperm)
 	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
 }
 
+TEST_F(cpu_pool, list_longer_than_param_buffer_enospc)
+{
+	char buf[700], *p = buf;
+	int i;
+
+	/* A valid list of 600+ bytes: set up, then refused as too long. */
+	for (i = 0; i < self->env.pool_n && p < buf + 500; i++)
+		p += sprintf(p, "%s%0300d", i ? "," : "", self->env.pool[i]);
+	ASSERT_LE(512, p - buf);
+	EXPECT_ERRNO(ENOSPC, ne_pool_set(buf));
+	/* Nothing is left: empty pool, CPUs online. */
+	ASSERT_EQ(0, ne_pool_get(buf, sizeof(buf)));
+	EXPECT_STREQ("", buf);
+	expect_pool_cpus(_metadata, &self->env, 1);
+}
+
 TEST_F(cpu_pool, offline_cpu_rejected)
 {
 	char buf[64];
@@ -1304,10 +1355,12 @@ TEST_F_TIMEOUT(stray_reply, late_reply_not_taken_for_next_command, 60)
 	ASSERT_EQ(0, ne_env_timeout(&self->env, 1000));
 	ne_tb_reply_mode(&self->env.tb, NE_TB_REPLY_LATE, 1500);
 	EXPECT_ERRNO(ETIMEDOUT, ne_add_vcpu_id(self->efd, self->env.pool[0]));
-	ne_tb_fail_next(&self->env.tb, NE_CMD_SLOT_ADD_MEM, -E2BIG);
+	/* Command 2 is a vCPU too: memory commands wait for the start. */
+	ne_tb_fail_next(&self->env.tb, NE_CMD_SLOT_ADD_VCPU, -E2BIG);
 	ne_tb_reply_mode(&self->env.tb, NE_TB_REPLY_LATE, 800);
-	EXPECT_ERRNO(E2BIG, ne_add_mem(self->efd, p, SZ_2M));
-	EXPECT_OK(ne_add_mem(self->efd, p + SZ_2M, SZ_2M));
+	EXPECT_ERRNO(E2BIG, ne_add_vcpu_id(self->efd, self->env.pool[1]));
+	EXPECT_OK(ne_add_vcpu_id(self->efd, self->env.pool[1]));
+	EXPECT_OK(ne_add_mem(self->efd, p, SZ_2M));
 }
 
 TEST_F(stray_reply, duplicate_reply_between_commands_ignored)
@@ -1320,11 +1373,13 @@ TEST_F(stray_reply, duplicate_reply_between_commands_ignored)
 	 */
 	NE_NEED_TB(&self->env);
 	ASSERT_NE(NULL, p);
+	/* vCPU commands: memory commands wait for the start. */
 	ne_tb_reply_mode(&self->env.tb, NE_TB_REPLY_TWICE, 100);
-	EXPECT_OK(ne_add_mem(self->efd, p, SZ_2M));
+	EXPECT_OK(ne_add_vcpu_id(self->efd, self->env.pool[0]));
 	usleep(400 * 1000);
-	ne_tb_fail_next(&self->env.tb, NE_CMD_SLOT_ADD_MEM, -E2BIG);
-	EXPECT_ERRNO(E2BIG, ne_add_mem(self->efd, p + SZ_2M, SZ_2M));
+	ne_tb_fail_next(&self->env.tb, NE_CMD_SLOT_ADD_VCPU, -E2BIG);
+	EXPECT_ERRNO(E2BIG, ne_add_vcpu_id(self->efd, self->env.pool[1]));
+	EXPECT_OK(ne_add_mem(self->efd, p, SZ_2M));
 	EXPECT_OK(ne_image_info(self->efd, NE_EIF_IMAGE, NULL));
 }
 

@@ -105,6 +105,11 @@ sample_check() {
 		grep -q "$want" /tmp/out || { echo "# sample output lacks \"$want\""; ok=0; }
 	done
 	[ "$before" = "$after" ] || { echo "# hugepages free $before before, $after after"; ok=0; }
+	# Explicit vCPU ids, debug mode, a requested CID.
+	ne_ioctl_sample --no-heartbeat --memory 64 --cpu-ids 2,3 --debug --cid 77 --time 0 \
+		/tmp/dummy.eif > /tmp/out 2>&1 || { echo "# second run failed"; ok=0; }
+	sed "s/^/# /" /tmp/out
+	grep -q "CID 77 (debug mode)" /tmp/out || { echo "# no \"CID 77 (debug mode)\""; ok=0; }
 	if [ $ok = 1 ]; then echo "ok 1 ne_ioctl_sample launches and closes an enclave"
 	else echo "not ok 1 ne_ioctl_sample launches and closes an enclave"; fi
 	# The error table: a start with no memory names the NE_ERR code.
