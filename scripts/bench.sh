@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Launch-path benchmark: run ne_bench in the test VM and print its table.
+#
+#   scripts/bench.sh [--check] [-- NE_BENCH_ARGS...]
+#
+# Without --check (make bench): a larger VM (8 GiB, 10 CPUs = 5 cores of
+# 2 threads, pool 2-9, 1400 2 MiB hugepages, 2 of 1 GiB, mem-regions=2048
+# so that per-page launches of 2 GiB fit) runs ne_bench with its default
+# cases: 512 MiB and 2 GiB in every memory style, 3 reps, and 1, 2 and 4
+# parallel launches. Only the table is printed.
+#
+# With --check (a make check stage): the default test VM runs
+# "ne_bench --check --sizes 128" and the TAP it prints: a launch must send
+# no more SLOT_ADD_MEM commands than its memory has physically contiguous
+# extents, in either memory style.
+#
+# Environment: NE_SELFTEST_BIN (where ne_bench is built, default
+# $NE_BUILD/selftests), NE_VM_HUGEPAGES, NE_BENCH_TIMEOUT (seconds, full
+# run; default 1800), NE_VM_MODULE (see scripts/ne-vm). Exit status: that
+# of ne_bench, or ne-vm's when the VM failed.
+set -uo pipefail
+
+# shellcheck source=ne-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ne-env.sh"
+
+SELFTESTS=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves
+BIN=${NE_SELFTEST_BIN:-$NE_BUILD/selftests}
+CHECK=
+ARGS=()
+
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--check) CHECK=1; shift ;;
+	--) shift; ARGS=("$@"); break ;;
+	*) echo "usage: $0 [--check] [-- NE_BENCH_ARGS...]" >&2; exit 2 ;;
+	esac
+done
+
+make -s -C "$SELFTESTS" O="$BIN" "$BIN/ne_bench" >&2 || exit 1
+
+# The guest: load the driver, set the pool, run the bench between markers.
+guest_script() {	# pool
+	cat <<-EOF
+	echo 1 > /proc/sys/kernel/printk
+	insmod /opt/ne/nitro_enclaves.ko || exit 1
+	echo $1 > /sys/module/nitro_enclaves/parameters/ne_cpus || exit 1
+	echo 2 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages 2>/dev/null
+	echo NE-BENCH-BEGIN
+	./ne_bench $(printf '%q ' "$@")
+	rc=\$?
+	echo NE-BENCH-END
+	rmmod nitro_enclaves
+	exit \$rc
+	EOF
+}
+
+LOG=$(mktemp "${TMPDIR:-/tmp}/ne-bench.XXXXXX.log")
+trap 'rm -f "$LOG"' EXIT
+
+if [[ -n $CHECK ]]; then
+	[[ ${#ARGS[@]} -gt 0 ]] || ARGS=(--sizes 128)
+	"$NE_ROOT/scripts/ne-vm" run --add "$BIN/ne_bench" --timeout 300 \
+		-- sh -c "$(guest_script 2,3 --check "${ARGS[@]}")" > "$LOG" 2>&1
+	rc=$?
+else
+	NE_VM_HUGEPAGES=${NE_VM_HUGEPAGES:-1400} \
+	"$NE_ROOT/scripts/ne-vm" run --add "$BIN/ne_bench" \
+		--timeout "${NE_BENCH_TIMEOUT:-1800}" \
+		--ne-opts mem-regions=2048 \
+		--qemu-arg -m --qemu-arg 8G \
+		--qemu-arg -smp --qemu-arg 10,sockets=1,cores=5,threads=2 \
+		-- sh -c "$(guest_script 2-9 "${ARGS[@]}")" > "$LOG" 2>&1
+	rc=$?
+fi
+
+tr -d '\r' < "$LOG" | sed -n '/^NE-BENCH-BEGIN/,/^NE-BENCH-END/{/^NE-BENCH-/d;p}'
+if [[ $rc -ne 0 ]]; then
+	echo "# bench.sh: exit $rc; last lines of the VM log:"
+	tr -d '\r' < "$LOG" | tail -n 30 | sed 's/^/# /'
+fi
+exit "$rc"
