@@ -21,12 +21,12 @@ SAMPLE_DIR := samples/nitro_enclaves
 need = @test -e $(1) || { echo "make $@: $(1) does not exist (not written yet)" >&2; exit 1; }
 
 .PHONY: all deps qemu modules static-checks conformance selftests sample \
-	check demo clean help
+	check bench demo clean help
 
 all: modules conformance selftests sample
 
 help:
-	@echo "make demo | check | deps | qemu | modules | static-checks |"
+	@echo "make demo | check | bench | deps | qemu | modules | static-checks |"
 	@echo "     conformance | selftests | sample | all | clean"
 
 deps:
@@ -58,6 +58,10 @@ sample:
 
 check:
 	scripts/check.sh
+
+# Launch-path benchmark in a larger test VM: prints one table.
+bench: modules selftests
+	scripts/bench.sh
 
 demo: deps qemu conformance
 	scripts/demo.sh
