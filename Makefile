@@ -21,13 +21,14 @@ SAMPLE_DIR := samples/nitro_enclaves
 need = @test -e $(1) || { echo "make $@: $(1) does not exist (not written yet)" >&2; exit 1; }
 
 .PHONY: all deps qemu modules static-checks conformance selftests sample \
-	check bench demo clean help
+	check bench demo clean help install dkms-source dkms-install dkms-uninstall
 
 all: modules conformance selftests sample
 
 help:
 	@echo "make demo | check | bench | deps | qemu | modules | static-checks |"
-	@echo "     conformance | selftests | sample | all | clean"
+	@echo "     conformance | selftests | sample | all | clean |"
+	@echo "     install | dkms-install | dkms-uninstall"
 
 deps:
 	scripts/deps.sh
@@ -55,6 +56,45 @@ selftests:
 sample:
 	$(call need,$(SAMPLE_DIR)/Makefile)
 	$(MAKE) -C $(SAMPLE_DIR) O=$(NE_BUILD)/samples
+
+# Install the module built against KDIR into
+# $(INSTALL_MOD_PATH)/lib/modules/<its release>/updates (INSTALL_MOD_PATH
+# defaults to DESTDIR, i.e. /), where depmod ranks it above an in-kernel
+# nitro_enclaves.ko, then run depmod -b there. For the running kernel:
+#   make install KDIR=/lib/modules/$$(uname -r)/build
+# Signed with the kernel's key only if KDIR has that key.
+NE_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(CURDIR)/dkms.conf)
+INSTALL_MOD_PATH ?= $(DESTDIR)
+NE_NOSIGN = $(if $(wildcard $(KDIR)/certs/signing_key.pem $(KDIR)/output/signing_key.pem),,CONFIG_MODULE_SIG_ALL=)
+
+install: modules
+	$(MAKE) -C $(KDIR) M=$(DRIVER_DIR) CONFIG_NITRO_ENCLAVES=m $(NE_NOSIGN) \
+		INSTALL_MOD_PATH=$(abspath $(INSTALL_MOD_PATH)) INSTALL_MOD_DIR=updates modules_install
+	kver=$$(modinfo -F vermagic $(DRIVER_DIR)/nitro_enclaves.ko | cut -d' ' -f1) && \
+		depmod -b $(or $(abspath $(INSTALL_MOD_PATH)),/) $$kver
+
+# DKMS (see dkms.conf): the sources go to $(DKMS_SOURCE_TREE)/nitro_enclaves-<version>.
+DKMS_SOURCE_TREE ?= $(DESTDIR)/usr/src
+DKMS_SRC := $(DKMS_SOURCE_TREE)/nitro_enclaves-$(NE_VERSION)
+
+dkms-source:
+	rm -rf $(DKMS_SRC)
+	install -d $(DKMS_SRC)/drivers/virt/nitro_enclaves $(DKMS_SRC)/include/uapi/linux
+	install -m 644 dkms.conf $(DKMS_SRC)/
+	install -m 644 $(addprefix $(DRIVER_DIR)/,Makefile Kconfig) $(wildcard $(DRIVER_DIR)/*.[ch]) \
+		$(DKMS_SRC)/drivers/virt/nitro_enclaves/
+	rm -f $(DKMS_SRC)/drivers/virt/nitro_enclaves/*.mod.c
+	install -m 644 include/uapi/linux/nitro_enclaves.h $(DKMS_SRC)/include/uapi/linux/
+
+# Builds and installs for the running kernel (dkms -k KVER for another);
+# later kernels get it through DKMS' autoinstall.
+dkms-install: dkms-source
+	dkms add -m nitro_enclaves -v $(NE_VERSION)
+	dkms install -m nitro_enclaves -v $(NE_VERSION)
+
+dkms-uninstall:
+	-dkms remove -m nitro_enclaves -v $(NE_VERSION) --all
+	rm -rf $(DKMS_SRC)
 
 check:
 	scripts/check.sh

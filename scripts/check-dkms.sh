@@ -1,0 +1,111 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check's "dkms" stage (TAP): the packaging works, without modifying
+# the machine.
+#
+#  1-3  `dkms add` / `dkms build -k $KVER` / `dkms remove --all` of the
+#       sources `make dkms-source` lays out, built by Debian's dkms against
+#       the installed linux-headers-$KVER. dkms runs in a private mount
+#       namespace whose /etc/dkms/framework.conf points its trees (and the
+#       MOK signing key it would create) into a temp dir, so /usr/src,
+#       /var/lib/dkms and /lib/modules are never written.
+#  4-6  `make install INSTALL_MOD_PATH=<scratch root>`: the module lands in
+#       lib/modules/$KVER/updates, and with a stand-in for the kernel's own
+#       kernel/drivers/virt/nitro_enclaves/nitro_enclaves.ko (Debian's 6.12
+#       and Amazon Linux kernels ship one) modprobe and modinfo resolve
+#       nitro_enclaves to ours.
+set -uo pipefail
+
+# shellcheck source=ne-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ne-env.sh"
+cd "$NE_ROOT" || exit 1
+
+MOD=nitro_enclaves
+VERSION=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ne-dkms.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+N=0
+FAILED=0
+
+tap() {	# rc description
+	N=$((N + 1))
+	if [[ $1 -eq 0 ]]; then
+		echo "ok $N $2"
+	else
+		echo "not ok $N $2"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+# Run "$@" (a dkms command line) with dkms' trees in $TMP.
+dkms_private() {
+	cat > "$TMP/framework.conf" <<-EOF
+	dkms_tree="$TMP/dkms"
+	source_tree="$TMP/src"
+	install_tree="$TMP/install"
+	mok_signing_key="$TMP/mok.key"
+	mok_certificate="$TMP/mok.pub"
+	EOF
+	mkdir -p "$TMP/dkms" "$TMP/src" "$TMP/install"
+	unshare -m --propagation private sh -c \
+		'mount --bind "$0" /etc/dkms/framework.conf && exec "$@"' \
+		"$TMP/framework.conf" "$@"
+}
+
+echo "1..6"
+echo "# dkms $(dpkg-query -W -f='${Version}' dkms 2>/dev/null), $MOD $VERSION, kernel $KVER"
+
+# Nothing of ours must exist before, so "unchanged" below means something.
+before=$(ls -d /usr/src/$MOD-* /var/lib/dkms/$MOD /lib/modules/*/updates/dkms/$MOD.ko* 2>/dev/null)
+
+make --no-print-directory -s dkms-source DKMS_SOURCE_TREE="$TMP/src" > /dev/null
+rc=0
+dkms_private dkms add -m $MOD -v "$VERSION" 2>&1 | sed 's/^/# /'
+rc=${PIPESTATUS[0]}
+if [[ $rc -eq 0 ]]; then
+	dkms_private dkms build -m $MOD -v "$VERSION" -k "$KVER" 2>&1 | sed 's/^/# /'
+	rc=${PIPESTATUS[0]}
+fi
+[[ $rc -eq 0 ]] || sed 's/^/# make.log: /' "$TMP"/dkms/$MOD/"$VERSION"/build/make.log 2>/dev/null
+tap $rc "dkms add + dkms build -k $KVER (Debian's dkms, installed headers)"
+
+built=$(ls "$TMP/dkms/$MOD/$VERSION/$KVER"/*/module/$MOD.ko* 2>/dev/null | head -n1)
+vermagic=$( [[ -n $built ]] && modinfo -F vermagic "$built" | cut -d' ' -f1)
+echo "# built: ${built:-none} (vermagic ${vermagic:-?})"
+[[ $vermagic == "$KVER" ]]
+tap $? "dkms built $MOD.ko for $KVER"
+
+dkms_private dkms remove -m $MOD -v "$VERSION" --all 2>&1 | sed 's/^/# /'
+rc=${PIPESTATUS[0]}
+left=$(ls "$TMP/dkms/$MOD" 2>/dev/null)
+after=$(ls -d /usr/src/$MOD-* /var/lib/dkms/$MOD /lib/modules/*/updates/dkms/$MOD.ko* 2>/dev/null)
+echo "# dkms tree after remove: ${left:-empty}; host before: ${before:-nothing}, after: ${after:-nothing}"
+[[ $rc -eq 0 && -z $left && $before == "$after" ]]
+tap $? "dkms remove --all; /usr/src, /var/lib/dkms, /lib/modules untouched"
+
+# make install into a scratch root seeded like the kernel's own tree.
+root=$TMP/root
+mdir=$root/lib/modules/$KVER
+mkdir -p "$mdir/kernel/drivers/virt/nitro_enclaves"
+for f in modules.order modules.builtin modules.builtin.modinfo; do
+	[[ -f $NE_KERNEL_DIR/lib/modules/$KVER/$f ]] && cp "$NE_KERNEL_DIR/lib/modules/$KVER/$f" "$mdir/"
+done
+make --no-print-directory modules > /dev/null 2>&1
+cp drivers/virt/nitro_enclaves/$MOD.ko "$mdir/kernel/drivers/virt/nitro_enclaves/"
+make --no-print-directory install INSTALL_MOD_PATH="$root" 2>&1 | sed 's/^/# /'
+rc=${PIPESTATUS[0]}
+[[ $rc -eq 0 && -f $mdir/updates/$MOD.ko ]]
+tap $? "make install INSTALL_MOD_PATH=<scratch> puts lib/modules/$KVER/updates/$MOD.ko"
+
+out=$(modprobe -d "$root" -S "$KVER" -n -v $MOD 2>&1)
+echo "# modprobe -n -v: $out"
+grep -q "insmod $mdir/updates/$MOD.ko" <<< "$out"
+tap $? "modprobe -d <scratch> -S $KVER finds updates/$MOD.ko, not the kernel's"
+
+out=$(modinfo -b "$root" -k "$KVER" -n $MOD 2>&1)
+echo "# modinfo -n: $out"
+[[ $out == "$mdir/updates/$MOD.ko" ]]
+tap $? "modinfo -b <scratch> -k $KVER resolves to updates/$MOD.ko"
+
+[[ $FAILED -eq 0 ]]
