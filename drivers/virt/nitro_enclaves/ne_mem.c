@@ -12,10 +12,12 @@
 #include <linux/device.h>
 #include <linux/hugetlb.h>
 #include <linux/io.h>
+#include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/nitro_enclaves.h>
 #include <linux/overflow.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "ne_mem.h"
@@ -142,14 +144,34 @@ int ne_mem_region_check(struct device *dev, u64 userspace_addr,
 	return 0;
 }
 
+/* Append a range without merging; @phys has room for every huge page. */
+static int ne_mem_add_phys_range(struct ne_phys_ranges *phys, u64 start,
+				 u64 size)
+{
+	if (!size || !IS_ALIGNED(start, NE_MIN_MEM_REGION_SIZE) ||
+	    !IS_ALIGNED(size, NE_MIN_MEM_REGION_SIZE))
+		return -EINVAL;
+
+	if (phys->nr >= phys->capacity)
+		return -ENOMEM;
+
+	phys->ranges[phys->nr].start = start;
+	phys->ranges[phys->nr].size = size;
+	phys->nr++;
+
+	return 0;
+}
+
 /*
  * Check the pinned pages huge page by huge page and build the physical
  * ranges. Every huge page must lie wholly inside the region: a region that
  * starts or ends inside a huge page is refused rather than silently handing
- * the whole huge page to the enclave.
+ * the whole huge page to the enclave. Without @merge every huge page is a
+ * range of its own (the pre-5.17 upstream behaviour, for comparison).
  */
 static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
-			      int numa_node, struct ne_phys_ranges *phys)
+			      int numa_node, bool merge,
+			      struct ne_phys_ranges *phys)
 {
 	unsigned long i = 0;
 	struct folio *folio;
@@ -186,7 +208,12 @@ static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
 		}
 
 		paddr = page_to_phys(page);
-		rc = ne_mem_merge_phys_range(phys, paddr, folio_size(folio));
+		if (merge)
+			rc = ne_mem_merge_phys_range(phys, paddr,
+						     folio_size(folio));
+		else
+			rc = ne_mem_add_phys_range(phys, paddr,
+						   folio_size(folio));
 		if (rc) {
 			dev_err_ratelimited(dev, "Physical range at %pa cannot be added (%d)\n",
 					    &paddr, rc);
@@ -206,12 +233,16 @@ static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
  *                  ne_mem_region_check().
  * @memory_size:    Size in bytes, checked by ne_mem_region_check().
  * @numa_node:      NUMA node all backing pages must be on.
+ * @merge:          Merge physically adjacent huge pages into one range;
+ *                  false makes one range per huge page.
  * @region:         On success, the new region with its pinned pages; free
  *                  it with ne_mem_region_free().
  * @phys:           On success, the merged physical ranges; free them with
  *                  ne_mem_phys_ranges_free().
  *
- * On failure nothing stays pinned or allocated.
+ * The whole region is pinned with one pin_user_pages_fast() call, which
+ * also faults in pages not touched yet. On failure nothing stays pinned or
+ * allocated.
  *
  * Context: Process context, may sleep; the caller holds the enclave lock.
  * Return:
@@ -223,7 +254,7 @@ static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
  * * -EINVAL if a physical range is not 2 MiB aligned.
  */
 int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
-		      int numa_node, struct ne_mem_region **region,
+		      int numa_node, bool merge, struct ne_mem_region **region,
 		      struct ne_phys_ranges *phys)
 {
 	struct ne_mem_region *new;
@@ -278,7 +309,7 @@ int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
 	new->memory_size = memory_size;
 	new->nr_pages = nr_pages;
 
-	rc = ne_mem_region_walk(dev, new, numa_node, phys);
+	rc = ne_mem_region_walk(dev, new, numa_node, merge, phys);
 	if (rc)
 		goto unpin_pages;
 
@@ -322,4 +353,114 @@ void ne_mem_phys_ranges_free(struct ne_phys_ranges *phys)
 	phys->ranges = NULL;
 	phys->nr = 0;
 	phys->capacity = 0;
+}
+
+/* Whether @start can extend the last range of @all: unsent and adjacent. */
+static bool ne_mem_ranges_extends(const struct ne_mem_ranges *all, u64 start)
+{
+	const struct ne_phys_range *last;
+
+	if (all->nr <= all->nr_sent)
+		return false;
+
+	last = &all->ranges[all->nr - 1];
+
+	return last->start + last->size == start;
+}
+
+/**
+ * ne_mem_ranges_needed() - Ranges a region would add to an enclave.
+ * @all:  The enclave's ranges so far.
+ * @phys: The region's ranges, from ne_mem_region_pin().
+ *
+ * Context: Any context; the caller serialises access to @all.
+ * Return: how many entries @all grows by if @phys is appended: the
+ * region's range count, less one if its first range extends the last
+ * unsent range of @all.
+ */
+unsigned int ne_mem_ranges_needed(const struct ne_mem_ranges *all,
+				  const struct ne_phys_ranges *phys)
+{
+	if (!phys->nr)
+		return 0;
+
+	if (ne_mem_ranges_extends(all, phys->ranges[0].start))
+		return phys->nr - 1;
+
+	return phys->nr;
+}
+
+/* Make room for @nr entries in @all. */
+static int ne_mem_ranges_reserve(struct ne_mem_ranges *all, unsigned int nr)
+{
+	struct ne_phys_range *ranges;
+	unsigned int capacity;
+
+	if (nr <= all->capacity)
+		return 0;
+
+	capacity = max3(nr, 2 * all->capacity, 16U);
+	ranges = kvmalloc_array(capacity, sizeof(*ranges), GFP_KERNEL_ACCOUNT);
+	if (!ranges)
+		return -ENOMEM;
+
+	if (all->nr)
+		memcpy(ranges, all->ranges, all->nr * sizeof(*ranges));
+	kvfree(all->ranges);
+	all->ranges = ranges;
+	all->capacity = capacity;
+
+	return 0;
+}
+
+/**
+ * ne_mem_ranges_append() - Append a region's ranges to an enclave's.
+ * @all:  The enclave's ranges, in registration order.
+ * @phys: The region's ranges, from ne_mem_region_pin().
+ *
+ * The first range of @phys is merged into the last range of @all if that
+ * one is not sent yet and @phys continues it physically; the others are
+ * appended in order. The order of the enclave's memory is kept: a range
+ * is never merged with one that precedes it physically, nor with a range
+ * other than the last. On failure @all is unchanged.
+ *
+ * Context: Process context, may sleep; the caller serialises access to
+ * @all.
+ * Return: 0 on success, or -ENOMEM if @all cannot grow.
+ */
+int ne_mem_ranges_append(struct ne_mem_ranges *all,
+			 const struct ne_phys_ranges *phys)
+{
+	unsigned int i = 0;
+	int rc;
+
+	rc = ne_mem_ranges_reserve(all, all->nr +
+				   ne_mem_ranges_needed(all, phys));
+	if (rc)
+		return rc;
+
+	if (phys->nr && ne_mem_ranges_extends(all, phys->ranges[0].start)) {
+		all->ranges[all->nr - 1].size += phys->ranges[0].size;
+		all->size += phys->ranges[0].size;
+		i = 1;
+	}
+
+	for (; i < phys->nr; i++) {
+		all->ranges[all->nr++] = phys->ranges[i];
+		all->size += phys->ranges[i].size;
+	}
+
+	return 0;
+}
+
+/**
+ * ne_mem_ranges_free() - Free an enclave's range array.
+ * @all: The enclave's ranges.
+ *
+ * Context: Process context, may sleep.
+ */
+void ne_mem_ranges_free(struct ne_mem_ranges *all)
+{
+	kvfree(all->ranges);
+	memset(all, 0, sizeof(*all));
 }

@@ -54,14 +54,44 @@ struct ne_phys_ranges {
 	unsigned int capacity;
 };
 
+/**
+ * struct ne_mem_ranges - All physical ranges of an enclave, in the order
+ *                        the device must receive them.
+ * @ranges:   Array of @capacity entries, the first @nr used. Entry i
+ *            follows entry i - 1 in the enclave's memory.
+ * @nr:       Ranges built from the regions registered so far.
+ * @nr_sent:  Leading ranges the device has accepted (SLOT_ADD_MEM). They
+ *            are never merged into again: a sent range is final.
+ * @capacity: Entries allocated; grows on demand.
+ * @size:     Bytes in all @nr ranges.
+ * @sent_size: Bytes in the first @nr_sent ranges.
+ *
+ * Regions are merged across registrations: a region whose first page
+ * starts where the last, not yet sent, range ends extends that range.
+ * The caller serialises all access (the enclave lock).
+ */
+struct ne_mem_ranges {
+	struct ne_phys_range *ranges;
+	unsigned int nr;
+	unsigned int nr_sent;
+	unsigned int capacity;
+	u64 size;
+	u64 sent_size;
+};
+
 bool ne_mem_regions_overlap(u64 start_a, u64 size_a, u64 start_b, u64 size_b);
 int ne_mem_merge_phys_range(struct ne_phys_ranges *phys, u64 start, u64 size);
 int ne_mem_region_check(struct device *dev, u64 userspace_addr,
 			u64 memory_size, const struct list_head *regions);
 int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
-		      int numa_node, struct ne_mem_region **region,
+		      int numa_node, bool merge, struct ne_mem_region **region,
 		      struct ne_phys_ranges *phys);
 void ne_mem_region_free(struct ne_mem_region *region);
 void ne_mem_phys_ranges_free(struct ne_phys_ranges *phys);
+unsigned int ne_mem_ranges_needed(const struct ne_mem_ranges *all,
+				  const struct ne_phys_ranges *phys);
+int ne_mem_ranges_append(struct ne_mem_ranges *all,
+			 const struct ne_phys_ranges *phys);
+void ne_mem_ranges_free(struct ne_mem_ranges *all);
 
 #endif /* _NE_MEM_H_ */

@@ -8,14 +8,34 @@
  * released. Memory pinning lives in ne_mem.c and the CPU pool in
  * ne_cpu_pool.c; only this file touches ioctl argument pointers.
  *
- * Locking, outermost first: &ne_pci_dev.enclaves_lock, &ne_enclave.lock,
- * then the CPU pool mutex or the device command lock.
+ * Launch path: NE_SET_USER_MEMORY_REGION validates and pins a region and
+ * merges its physical pages into the enclave's ranges, across regions, in
+ * registration order; NE_START_ENCLAVE sends the ranges (one SLOT_ADD_MEM
+ * per physically contiguous extent) and then ENCLAVE_START. A SLOT_ADD_MEM
+ * failure therefore surfaces from NE_START_ENCLAVE, with the enclave still
+ * in init state; a retry sends only the ranges the device has not accepted.
+ * The legacy_per_page_mem parameter restores one command per huge page at
+ * registration time, for comparison.
+ *
+ * Locking:
+ * - &ne_pci_dev.enclaves_lock protects only the device's enclave list. It
+ *   is never held while a device command runs or memory is pinned: create
+ *   takes it to link a ready enclave, release to unlink it, the event
+ *   worker to take references on the running enclaves, device removal to
+ *   mark them gone (without commands).
+ * - &ne_enclave.lock serialises everything about one enclave, including
+ *   its device commands and pinning; other enclaves are not held up.
+ * - Order: enclaves_lock, then an enclave's lock (removal only), then the
+ *   CPU pool mutex or the device command lock. The command lock is one
+ *   per device (one mailbox) and is held only for one command.
  */
 
 #include <linux/anon_inodes.h>
 #include <linux/cpumask.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/ktime.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/nitro_enclaves.h>
@@ -30,9 +50,31 @@
 #include "ne_misc_dev.h"
 #include "ne_pci_dev.h"
 
+#define CREATE_TRACE_POINTS
+#include "ne_trace.h"
+
+static bool legacy_per_page_mem;
+module_param(legacy_per_page_mem, bool, 0644);
+MODULE_PARM_DESC(legacy_per_page_mem,
+		 "Send one SLOT_ADD_MEM per huge page when memory is registered, as before Linux 5.17 (for comparisons; default off: merged ranges at start)");
+
 static struct device *ne_dev(struct ne_pci_dev *ndev)
 {
 	return &ndev->pdev->dev;
+}
+
+/* Send a command about @slot_uid and trace it. */
+static int ne_enclave_cmd(struct ne_pci_dev *ndev, u64 slot_uid,
+			  enum ne_pci_dev_cmd_type type, const void *req,
+			  size_t req_size, struct ne_pci_dev_cmd_reply *reply)
+{
+	u64 t0 = ktime_get_ns();
+	int rc;
+
+	rc = ne_pci_dev_cmd(ndev, type, req, req_size, reply);
+	trace_ne_cmd(type, slot_uid, rc, ktime_get_ns() - t0);
+
+	return rc;
 }
 
 static void ne_enclave_free_core_masks(cpumask_var_t *masks, unsigned int nr)
@@ -75,7 +117,9 @@ static struct ne_enclave *ne_enclave_alloc(struct ne_pci_dev *ndev,
 	if (!zalloc_cpumask_var(&ne->vcpu_ids, GFP_KERNEL_ACCOUNT))
 		goto free_core_masks;
 
+	kref_init(&ne->ref);
 	INIT_LIST_HEAD(&ne->node);
+	INIT_LIST_HEAD(&ne->event_node);
 	mutex_init(&ne->lock);
 	INIT_LIST_HEAD(&ne->mem_regions);
 	init_waitqueue_head(&ne->eventq);
@@ -97,11 +141,22 @@ static void ne_enclave_free(struct ne_enclave *ne)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
 
+	ne_mem_ranges_free(&ne->ranges);
 	free_cpumask_var(ne->vcpu_ids);
 	ne_enclave_free_core_masks(ne->threads_per_core, ne->pool.nr_cores);
 	mutex_destroy(&ne->lock);
 	kfree(ne);
 	ne_pci_dev_put(ndev);
+}
+
+static void ne_enclave_release_ref(struct kref *ref)
+{
+	ne_enclave_free(container_of(ref, struct ne_enclave, ref));
+}
+
+static void ne_enclave_put(struct ne_enclave *ne)
+{
+	kref_put(&ne->ref, ne_enclave_release_ref);
 }
 
 /* Unpin every region and give every reserved core back to the pool. */
@@ -136,16 +191,16 @@ static void ne_enclave_free_slot(struct ne_enclave *ne)
 
 	if (ne->state != NE_STATE_INIT && ne->state != NE_STATE_STOPPED) {
 		stop_req.slot_uid = ne->slot_uid;
-		rc = ne_pci_dev_cmd(ndev, ENCLAVE_STOP, &stop_req,
-				    sizeof(stop_req), &reply);
+		rc = ne_enclave_cmd(ndev, ne->slot_uid, ENCLAVE_STOP,
+				    &stop_req, sizeof(stop_req), &reply);
 		if (rc)
 			dev_err_ratelimited(ne_dev(ndev), "Failed to stop the enclave in slot %#llx (%d)\n",
 					    ne->slot_uid, rc);
 	}
 
 	free_req.slot_uid = ne->slot_uid;
-	rc = ne_pci_dev_cmd(ndev, SLOT_FREE, &free_req, sizeof(free_req),
-			    &reply);
+	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_FREE, &free_req,
+			    sizeof(free_req), &reply);
 	if (rc)
 		dev_err_ratelimited(ne_dev(ndev), "Failed to free slot %#llx (%d), it may be left on the device\n",
 				    ne->slot_uid, rc);
@@ -154,7 +209,9 @@ static void ne_enclave_free_slot(struct ne_enclave *ne)
 /*
  * Last close of an enclave file. Whatever the device answers, every pinned
  * page and every reserved core is given back; when the device is gone no
- * command is sent at all.
+ * command is sent at all. The enclave leaves the device's list first, so
+ * the commands below hold up no other enclave; the event worker may still
+ * hold a reference, but it sees @gone and sends nothing.
  */
 static int ne_enclave_release(struct inode *inode, struct file *file)
 {
@@ -168,20 +225,19 @@ static int ne_enclave_release(struct inode *inode, struct file *file)
 	ndev = ne->ndev;
 
 	mutex_lock(&ndev->enclaves_lock);
-	mutex_lock(&ne->lock);
-
-	if (!ne->gone)
-		ne_enclave_free_slot(ne);
-	list_del(&ne->node);
-
-	mutex_unlock(&ne->lock);
+	list_del_init(&ne->node);
 	mutex_unlock(&ndev->enclaves_lock);
 
-	/* Unreachable now: no list entry and no file refer to it. */
+	mutex_lock(&ne->lock);
+	if (!ne->gone)
+		ne_enclave_free_slot(ne);
+	ne->gone = true;
 	ne_enclave_put_resources(ne);
+	mutex_unlock(&ne->lock);
+
 	mmdrop(ne->mm);
 	ne_cpu_pool_enclave_put();
-	ne_enclave_free(ne);
+	ne_enclave_put(ne);
 
 	return 0;
 }
@@ -296,7 +352,8 @@ static int ne_enclave_add_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
 
 	req.slot_uid = ne->slot_uid;
 	req.vcpu_id = *vcpu_id;
-	rc = ne_pci_dev_cmd(ndev, SLOT_ADD_VCPU, &req, sizeof(req), &reply);
+	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_ADD_VCPU, &req,
+			    sizeof(req), &reply);
 	if (rc) {
 		dev_err_ratelimited(ne_dev(ndev), "Device refused vCPU %u (%d)\n",
 				    *vcpu_id, rc);
@@ -338,6 +395,7 @@ static long ne_ioctl_get_image_load_info(struct ne_enclave *ne,
 					 struct ne_image_load_info __user *uarg)
 {
 	struct ne_image_load_info info;
+	bool gone;
 	u16 state;
 
 	if (copy_from_user(&info, uarg, sizeof(info))) {
@@ -347,7 +405,13 @@ static long ne_ioctl_get_image_load_info(struct ne_enclave *ne,
 
 	mutex_lock(&ne->lock);
 	state = ne->state;
+	gone = ne->gone;
 	mutex_unlock(&ne->lock);
+
+	if (gone) {
+		dev_err_ratelimited(ne_dev(ne->ndev), "The device of the enclave is gone\n");
+		return -ENODEV;
+	}
 
 	if (state != NE_STATE_INIT) {
 		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot load an image, the enclave is not in init state\n");
@@ -370,43 +434,62 @@ static long ne_ioctl_get_image_load_info(struct ne_enclave *ne,
 	return 0;
 }
 
-/* Send the physical ranges of a just recorded region to the slot. */
-static int ne_enclave_send_ranges(struct ne_enclave *ne,
-				  const struct ne_phys_ranges *phys)
+/*
+ * Send the ranges the device does not hold yet, in order. Stops at the
+ * first failure; the ranges sent so far stay sent, so a retry goes on
+ * from there.
+ */
+static int ne_enclave_send_ranges(struct ne_enclave *ne)
 {
+	struct ne_mem_ranges *all = &ne->ranges;
 	struct ne_pci_dev *ndev = ne->ndev;
 	struct slot_add_mem_req req = {};
 	struct ne_pci_dev_cmd_reply reply;
-	unsigned int i;
-	int rc;
+	unsigned int pending = all->nr - all->nr_sent;
+	u64 t0 = ktime_get_ns();
+	int rc = 0;
+
+	lockdep_assert_held(&ne->lock);
 
 	req.slot_uid = ne->slot_uid;
 
-	for (i = 0; i < phys->nr; i++) {
-		req.paddr = phys->ranges[i].start;
-		req.size = phys->ranges[i].size;
+	while (all->nr_sent < all->nr) {
+		req.paddr = all->ranges[all->nr_sent].start;
+		req.size = all->ranges[all->nr_sent].size;
 
-		rc = ne_pci_dev_cmd(ndev, SLOT_ADD_MEM, &req, sizeof(req),
-				    &reply);
+		rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_ADD_MEM, &req,
+				    sizeof(req), &reply);
 		if (rc) {
 			dev_err_ratelimited(ne_dev(ndev), "Device refused memory %#llx + %#llx (%d)\n",
 					    req.paddr, req.size, rc);
-			return rc;
+			break;
 		}
 
-		ne->mem_size += req.size;
-		ne->nr_mem_ranges++;
+		all->sent_size += req.size;
+		all->nr_sent++;
 	}
 
-	return 0;
+	trace_ne_mem_send(ne->slot_uid, pending,
+			  pending - (all->nr - all->nr_sent), rc,
+			  ktime_get_ns() - t0);
+
+	return rc;
 }
 
+/*
+ * Pin a region and add its physical ranges to the enclave's. The
+ * max-regions rule applies to the merged ranges of all regions so far: a
+ * region that would take them past the device's limit is refused and
+ * nothing of it is kept.
+ */
 static int ne_enclave_add_mem(struct ne_enclave *ne,
 			      const struct ne_user_memory_region *mem)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
 	struct ne_mem_region *region;
 	struct ne_phys_ranges phys;
+	unsigned int added;
+	u64 t0;
 	int rc;
 
 	lockdep_assert_held(&ne->lock);
@@ -431,26 +514,38 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 	if (rc)
 		return rc;
 
+	t0 = ktime_get_ns();
 	rc = ne_mem_region_pin(ne_dev(ndev), mem->userspace_addr,
-			       mem->memory_size, ne->pool.numa_node, &region,
-			       &phys);
+			       mem->memory_size, ne->pool.numa_node,
+			       !ne->per_page_mem, &region, &phys);
+	trace_ne_mem_pin(ne->slot_uid, mem->userspace_addr, mem->memory_size,
+			 rc ? 0 : phys.nr, rc, ktime_get_ns() - t0);
 	if (rc)
 		return rc;
 
-	if (ne->nr_mem_ranges + phys.nr > ne->max_mem_ranges) {
-		dev_err_ratelimited(ne_dev(ndev), "Too many memory ranges (%llu + %u, the device takes %llu)\n",
-				    ne->nr_mem_ranges, phys.nr,
-				    ne->max_mem_ranges);
+	added = ne_mem_ranges_needed(&ne->ranges, &phys);
+	if ((u64)ne->ranges.nr + added > ne->max_mem_ranges) {
+		dev_err_ratelimited(ne_dev(ndev), "Too many memory ranges (%u + %u, the device takes %llu)\n",
+				    ne->ranges.nr, added, ne->max_mem_ranges);
 		rc = -NE_ERR_MEM_MAX_REGIONS;
 		goto free_region;
 	}
 
-	/* From here on the pages stay pinned until release. */
-	list_add_tail(&region->node, &ne->mem_regions);
-	rc = ne_enclave_send_ranges(ne, &phys);
+	rc = ne_mem_ranges_append(&ne->ranges, &phys);
+	if (rc)
+		goto free_region;
+
+	trace_ne_mem_merge(ne->slot_uid, phys.nr, added, ne->ranges.nr,
+			   ne->ranges.nr_sent, ne->ranges.size);
 	ne_mem_phys_ranges_free(&phys);
 
-	return rc;
+	/* From here on the pages stay pinned until release. */
+	list_add_tail(&region->node, &ne->mem_regions);
+
+	if (ne->per_page_mem)
+		return ne_enclave_send_ranges(ne);
+
+	return 0;
 
 free_region:
 	ne_mem_region_free(region);
@@ -525,14 +620,14 @@ static int ne_enclave_start(struct ne_enclave *ne,
 		return -NE_ERR_NOT_IN_INIT_STATE;
 	}
 
-	if (!ne->nr_mem_ranges) {
+	if (!ne->ranges.nr) {
 		dev_err_ratelimited(ne_dev(ndev), "Cannot start, no memory was added\n");
 		return -NE_ERR_NO_MEM_REGIONS_ADDED;
 	}
 
-	if (ne->mem_size < NE_MIN_ENCLAVE_MEM_SIZE) {
+	if (ne->ranges.size < NE_MIN_ENCLAVE_MEM_SIZE) {
 		dev_err_ratelimited(ne_dev(ndev), "Cannot start with %llu bytes of memory, %u needed\n",
-				    ne->mem_size, NE_MIN_ENCLAVE_MEM_SIZE);
+				    ne->ranges.size, NE_MIN_ENCLAVE_MEM_SIZE);
 		return -NE_ERR_ENCLAVE_MEM_MIN_SIZE;
 	}
 
@@ -546,10 +641,16 @@ static int ne_enclave_start(struct ne_enclave *ne,
 		return -NE_ERR_FULL_CORES_NOT_USED;
 	}
 
+	/* Memory goes to the device now, merged; a failure keeps INIT. */
+	rc = ne_enclave_send_ranges(ne);
+	if (rc)
+		return rc;
+
 	req.slot_uid = ne->slot_uid;
 	req.enclave_cid = info->enclave_cid;
 	req.flags = info->flags;
-	rc = ne_pci_dev_cmd(ndev, ENCLAVE_START, &req, sizeof(req), &reply);
+	rc = ne_enclave_cmd(ndev, ne->slot_uid, ENCLAVE_START, &req,
+			    sizeof(req), &reply);
 	if (rc) {
 		dev_err_ratelimited(ne_dev(ndev), "Device failed to start the enclave (%d)\n",
 				    rc);
@@ -637,7 +738,7 @@ static int ne_enclave_alloc_slot(struct ne_enclave *ne)
 	struct slot_alloc_req req = {};
 	int rc;
 
-	rc = ne_pci_dev_cmd(ndev, SLOT_ALLOC, &req, sizeof(req), &reply);
+	rc = ne_enclave_cmd(ndev, 0, SLOT_ALLOC, &req, sizeof(req), &reply);
 	if (rc) {
 		dev_err_ratelimited(ne_dev(ndev), "Device failed to allocate a slot (%d)\n",
 				    rc);
@@ -659,12 +760,16 @@ static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 	int fd;
 	int rc;
 
-	mutex_lock(&ndev->enclaves_lock);
+	/* A misc file opened before the device was removed. */
+	if (READ_ONCE(ndev->removed)) {
+		dev_err_ratelimited(ne_dev(ndev), "The device is gone\n");
+		return -ENODEV;
+	}
 
 	rc = ne_cpu_pool_enclave_get(&pool);
 	if (rc) {
 		dev_err_ratelimited(ne_dev(ndev), "No free CPU core in the pool for a new enclave\n");
-		goto unlock;
+		return rc;
 	}
 
 	ne = ne_enclave_alloc(ndev, &pool);
@@ -693,11 +798,14 @@ static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 	if (rc)
 		goto detach_file;
 
+	ne->per_page_mem = READ_ONCE(legacy_per_page_mem);
 	ne->mm = current->mm;
 	mmgrab(ne->mm);
-	list_add(&ne->node, &ndev->enclaves);
 	slot_uid = ne->slot_uid;
 
+	/* Only linking takes the list lock: SLOT_ALLOC ran without it. */
+	mutex_lock(&ndev->enclaves_lock);
+	list_add(&ne->node, &ndev->enclaves);
 	mutex_unlock(&ndev->enclaves_lock);
 
 	/* The file owns the enclave now: its release frees the slot. */
@@ -722,8 +830,6 @@ free_enclave:
 	ne_enclave_free(ne);
 put_pool:
 	ne_cpu_pool_enclave_put();
-unlock:
-	mutex_unlock(&ndev->enclaves_lock);
 	return rc;
 }
 
@@ -817,6 +923,38 @@ void ne_misc_dev_unregister(struct ne_pci_dev *ndev)
 	misc_deregister(&ndev->misc);
 }
 
+/* Ask the device about a running enclave; wake its pollers on a change. */
+static void ne_enclave_refresh_state(struct ne_enclave *ne)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	struct ne_pci_dev_cmd_reply reply;
+	struct slot_info_req req = {};
+	int rc;
+
+	mutex_lock(&ne->lock);
+
+	if (ne->gone || ne->state != NE_STATE_RUNNING)
+		goto unlock;
+
+	req.slot_uid = ne->slot_uid;
+	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_INFO, &req, sizeof(req),
+			    &reply);
+	if (rc) {
+		dev_err_ratelimited(ne_dev(ndev), "Cannot query slot %#llx (%d)\n",
+				    ne->slot_uid, rc);
+		goto unlock;
+	}
+
+	if (reply.state != ne->state) {
+		ne->state = reply.state;
+		ne->has_event = true;
+		wake_up_interruptible(&ne->eventq);
+	}
+
+unlock:
+	mutex_unlock(&ne->lock);
+}
+
 /**
  * ne_misc_dev_handle_event() - Refresh the state of running enclaves.
  * @ndev: The device that raised the event.
@@ -825,44 +963,31 @@ void ne_misc_dev_unregister(struct ne_pci_dev *ndev)
  * whose reported state differs gets the new state and wakes its pollers,
  * who see EPOLLHUP. If SLOT_INFO fails the enclave is left as it is.
  *
- * Context: Process context (the event work item). Takes the enclaves lock,
- * each enclave's lock and sends device commands.
+ * The enclave list is only held to take a reference on each enclave;
+ * the commands are sent afterwards, under each enclave's own lock, so
+ * creating and releasing enclaves does not wait for them.
+ *
+ * Context: Process context: the event work item, of which only one runs
+ * at a time (ordered workqueue). Takes the enclaves lock, then each
+ * enclave's lock separately, and sends device commands.
  */
 void ne_misc_dev_handle_event(struct ne_pci_dev *ndev)
 {
-	struct ne_pci_dev_cmd_reply reply;
-	struct slot_info_req req = {};
-	struct ne_enclave *ne;
-	int rc;
+	struct ne_enclave *ne, *tmp;
+	LIST_HEAD(snapshot);
 
 	mutex_lock(&ndev->enclaves_lock);
-
 	list_for_each_entry(ne, &ndev->enclaves, node) {
-		mutex_lock(&ne->lock);
-
-		if (ne->gone || ne->state != NE_STATE_RUNNING)
-			goto unlock_enclave;
-
-		req.slot_uid = ne->slot_uid;
-		rc = ne_pci_dev_cmd(ndev, SLOT_INFO, &req, sizeof(req),
-				    &reply);
-		if (rc) {
-			dev_err_ratelimited(ne_dev(ndev), "Cannot query slot %#llx (%d)\n",
-					    ne->slot_uid, rc);
-			goto unlock_enclave;
-		}
-
-		if (reply.state != ne->state) {
-			ne->state = reply.state;
-			ne->has_event = true;
-			wake_up_interruptible(&ne->eventq);
-		}
-
-unlock_enclave:
-		mutex_unlock(&ne->lock);
+		kref_get(&ne->ref);
+		list_add_tail(&ne->event_node, &snapshot);
 	}
-
 	mutex_unlock(&ndev->enclaves_lock);
+
+	list_for_each_entry_safe(ne, tmp, &snapshot, event_node) {
+		list_del_init(&ne->event_node);
+		ne_enclave_refresh_state(ne);
+		ne_enclave_put(ne);
+	}
 }
 
 /**

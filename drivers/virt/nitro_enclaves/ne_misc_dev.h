@@ -7,6 +7,7 @@
 #define _NE_MISC_DEV_H_
 
 #include <linux/cpumask.h>
+#include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
@@ -15,6 +16,7 @@
 #include <linux/wait.h>
 
 #include "ne_cpu_pool.h"
+#include "ne_mem.h"
 
 struct ne_pci_dev;
 
@@ -34,40 +36,57 @@ struct ne_pci_dev;
 
 /**
  * struct ne_enclave - An enclave, owned by its "ne-vm" file.
+ * @ref:              References: the file (dropped at the end of release)
+ *                    and the event worker while it looks at the enclave.
+ *                    The last one frees the struct.
  * @node:             Entry in &ne_pci_dev.enclaves; protected by
- *                    &ne_pci_dev.enclaves_lock.
+ *                    &ne_pci_dev.enclaves_lock. Release unlinks it first.
+ * @event_node:       Entry in the event worker's private snapshot of the
+ *                    running enclaves; only the worker (one at a time, on
+ *                    an ordered workqueue) uses it.
  * @ndev:             Device holding the enclave's slot; the enclave holds a
- *                    reference on it until the end of release.
+ *                    reference on it until it is freed.
  * @slot_uid:         Device slot, from SLOT_ALLOC. Constant.
  * @max_mem_ranges:   Physical ranges the device accepts for the slot, from
  *                    SLOT_ALLOC. Constant.
+ * @per_page_mem:     legacy_per_page_mem at creation: send one SLOT_ADD_MEM
+ *                    per huge page at NE_SET_USER_MEMORY_REGION instead of
+ *                    merged ranges at NE_START_ENCLAVE. Constant.
  * @mm:               Address space of the creator (mmgrab()ed, only compared
  *                    with current->mm). Constant.
  * @pool:             CPU pool geometry snapshot taken at creation. Constant.
  * @lock:             Serialises the enclave ioctls, the event worker, device
- *                    removal and release; protects every member below. Taken
- *                    after &ne_pci_dev.enclaves_lock, before the CPU pool
- *                    mutex and the device command lock.
+ *                    removal and release; protects every member below. It
+ *                    is held while the enclave's memory is pinned and while
+ *                    a command for the enclave runs, so it is never taken
+ *                    with &ne_pci_dev.enclaves_lock held, except by device
+ *                    removal, which sends no command. Taken before the CPU
+ *                    pool mutex and the device command lock.
  * @threads_per_core: Array of @pool.nr_cores masks: the threads of each core
  *                    reserved from the pool for this enclave.
  * @vcpu_ids:         Threads added to the slot as vCPUs.
  * @nr_vcpus:         Weight of @vcpu_ids.
- * @mem_regions:      User regions accepted (&struct ne_mem_region), with
- *                    their pinned pages.
- * @nr_mem_ranges:    Physical ranges added to the slot.
- * @mem_size:         Bytes of memory added to the slot.
+ * @mem_regions:      User regions accepted (&struct ne_mem_region), in
+ *                    registration order, with their pinned pages.
+ * @ranges:           Physical ranges of all accepted regions, merged across
+ *                    regions, in registration order; the leading
+ *                    @ranges.nr_sent are on the device.
  * @state:            NE_STATE_* or the last state the device reported.
  * @has_event:        The enclave exited or the device went away; poll then
  *                    reports EPOLLHUP. Never cleared.
- * @gone:             The device was removed: the slot no longer exists and
- *                    no command is sent for the enclave any more.
+ * @gone:             The slot no longer exists (the device was removed, or
+ *                    release freed it): no command is sent for the enclave
+ *                    any more.
  * @eventq:           Pollers wait here for @has_event.
  */
 struct ne_enclave {
+	struct kref ref;
 	struct list_head node;
+	struct list_head event_node;
 	struct ne_pci_dev *ndev;
 	u64 slot_uid;
 	u64 max_mem_ranges;
+	bool per_page_mem;
 	struct mm_struct *mm;
 	struct ne_cpu_pool_info pool;
 
@@ -76,8 +95,7 @@ struct ne_enclave {
 	cpumask_var_t vcpu_ids;
 	unsigned int nr_vcpus;
 	struct list_head mem_regions;
-	u64 nr_mem_ranges;
-	u64 mem_size;
+	struct ne_mem_ranges ranges;
 	u16 state;
 	bool has_event;
 	bool gone;
