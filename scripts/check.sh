@@ -161,6 +161,11 @@ main() {
 		echo "=== vm-tests: $run_vm_tests not present, nothing to run"
 	fi
 
+	# Launch path: no more SLOT_ADD_MEM commands than contiguous extents.
+	if [[ -x $NE_ROOT/scripts/bench.sh ]]; then
+		stage vm-bench scripts/bench.sh --check
+	fi
+
 	echo
 	echo "=== stage times (logs in $LOGDIR)"
 	printf '%s\n' "${TIMES[@]}"
