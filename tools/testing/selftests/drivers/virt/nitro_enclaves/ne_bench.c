@@ -1,0 +1,759 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ne_bench - launch-path benchmark of the Nitro Enclaves driver.
+ *
+ * Launches enclaves the way launchers do and times each phase:
+ * NE_CREATE_VM, memory (all NE_SET_USER_MEMORY_REGION calls), vCPUs,
+ * NE_START_ENCLAVE and close. For every launch it reports the device
+ * commands of each type (test-control BAR counters of the emulated device)
+ * and the number of physically contiguous extents of the memory, counted
+ * in registration order from /proc/self/pagemap: the fewest SLOT_ADD_MEM
+ * commands a driver that keeps the enclave's memory order can send.
+ *
+ * Memory styles:
+ *   nitro-cli   one mmap and one ioctl per 2 MiB page, registered in the
+ *               order mmap returned them (as nitro-cli does);
+ *   one-region  one 2 MiB-page hugetlb mapping, one ioctl;
+ *   1g-pages    one mapping of 1 GiB pages, one ioctl.
+ *
+ * The extents of 2 MiB-page memory depend on the order in which the
+ * kernel's hugetlb free list hands out pages ("pool order"): the list is
+ * LIFO, so it is ascending or descending depending on how pages were last
+ * freed. The bench sets it explicitly (asc/desc) and reports it. Memory is
+ * faulted in before the timed phases (page zeroing is not driver work)
+ * and unmapped in reverse order afterwards, which keeps the pool order.
+ *
+ *   ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...] [--no-legacy]
+ *   ne_bench --check [--sizes MIB,...]
+ *
+ * --check prints TAP: a launch in every style and pool order must send no
+ * more SLOT_ADD_MEM commands than the memory has extents.
+ *
+ * Needs root, /dev/nitro_enclaves, a configured CPU pool (ne_cpus) with
+ * free cores, and free hugepages. Command counts need the test BAR.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/nitro_enclaves.h>
+
+#include "ne_test_bar.h"
+
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT		26
+#endif
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB		(21 << MAP_HUGE_SHIFT)
+#endif
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB		(30 << MAP_HUGE_SHIFT)
+#endif
+
+#define SZ_2M			(2UL << 20)
+#define SZ_1G			(1UL << 30)
+#define MIB			(1UL << 20)
+
+#define NE_DEV			"/dev/nitro_enclaves"
+#define LEGACY_PARAM		"/sys/module/nitro_enclaves/parameters/legacy_per_page_mem"
+#define HP_2M_DIR		"/sys/kernel/mm/hugepages/hugepages-2048kB"
+#define HP_1G_DIR		"/sys/kernel/mm/hugepages/hugepages-1048576kB"
+
+#define CMD_ENCLAVE_START	1
+#define CMD_ENCLAVE_STOP	3
+#define CMD_SLOT_ALLOC		4
+#define CMD_SLOT_FREE		5
+#define CMD_SLOT_ADD_MEM	6
+#define CMD_SLOT_ADD_VCPU	7
+
+#define NR_VCPUS		2
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#endif
+#define MAX_REPS		15
+#define MAX_LIST		8
+
+enum style { STYLE_NITRO_CLI, STYLE_ONE_REGION, STYLE_1G };
+enum order { ORDER_ANY, ORDER_ASC, ORDER_DESC };
+enum phase { PH_CREATE, PH_MEM, PH_VCPU, PH_START, PH_CLOSE, NR_PHASES };
+
+static const char *const style_name[] = { "nitro-cli", "one-region", "1g-pages" };
+static const char *const order_name[] = { "-", "asc", "desc" };
+static const char *const phase_name[] = { "create", "memory", "vcpus", "start", "close" };
+
+struct bench_case {
+	enum style style;
+	enum order order;
+	unsigned long mib;
+	bool legacy;		/* legacy_per_page_mem=1 */
+};
+
+/* One launch: its memory and what it measured. */
+struct launch {
+	void **addr;		/* regions, in registration order */
+	size_t *len;
+	size_t pagesz;
+	unsigned int nr;
+	long extents;		/* physically contiguous, in order */
+	double ms[NR_PHASES];
+	uint32_t cmd[NE_TB_NR_CMD_TYPES];
+	int err;		/* -errno of the failing step, or 0 */
+	const char *err_step;
+};
+
+static struct ne_test_bar tb;
+static bool have_tb;
+static int pagemap_fd = -1;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static long read_long(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	if (buf[0] == 'Y')
+		return 1;
+	if (buf[0] == 'N')
+		return 0;
+	return strtol(buf, NULL, 0);
+}
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+static int parse_list(const char *s, unsigned long *out, int max)
+{
+	int n = 0;
+	char *end;
+
+	while (*s && n < max) {
+		out[n++] = strtoul(s, &end, 10);
+		if (end == s)
+			return -1;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+/* Physical frame of the page at @p, or 0 if unknown. */
+static uint64_t pfn_of(void *p)
+{
+	uint64_t e = 0;
+	off_t off = (off_t)((uintptr_t)p / 4096) * 8;
+
+	if (pread(pagemap_fd, &e, sizeof(e), off) != sizeof(e))
+		return 0;
+	if (!(e & (1ULL << 63)))
+		return 0;
+	return e & ((1ULL << 55) - 1);
+}
+
+static void *map_huge(size_t len, size_t pagesz)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+		       (pagesz == SZ_1G ? MAP_HUGE_1GB : MAP_HUGE_2MB), -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * Order in which the free list hands out 2 MiB pages: take two pages, see
+ * whether the second follows or precedes the first, give them back in
+ * reverse so the list is as before.
+ */
+static enum order pool_order(void)
+{
+	char *p = map_huge(2 * SZ_2M, SZ_2M);
+	uint64_t a, b;
+
+	if (!p)
+		return ORDER_ANY;
+	p[0] = 1;
+	p[SZ_2M] = 1;
+	a = pfn_of(p);
+	b = pfn_of(p + SZ_2M);
+	munmap(p + SZ_2M, SZ_2M);
+	munmap(p, SZ_2M);
+	if (a && b == a + 512)
+		return ORDER_ASC;
+	if (a && b + 512 == a)
+		return ORDER_DESC;
+	return ORDER_ANY;
+}
+
+/*
+ * Reverse the first @nr pages of the free list: take them in list order
+ * and free them in the same order (LIFO puts the last one first).
+ */
+static void pool_reverse(unsigned long nr)
+{
+	char *p = map_huge(nr * SZ_2M, SZ_2M);
+	unsigned long i;
+
+	if (!p)
+		return;
+	for (i = 0; i < nr; i++)
+		p[i * SZ_2M] = 1;
+	munmap(p, nr * SZ_2M);
+}
+
+/* Make the next @nr pages come out in @want order. Return: 0 or -1. */
+static int pool_prepare(enum order want, unsigned long nr)
+{
+	if (want == ORDER_ANY || pool_order() == want)
+		return 0;
+	pool_reverse(nr + 2);
+	return pool_order() == want ? 0 : -1;
+}
+
+static void launch_free(struct launch *l)
+{
+	unsigned int i;
+	size_t off;
+
+	/* Reverse order of faulting: the free list ends up as it was. */
+	for (i = l->nr; i-- > 0;) {
+		for (off = l->len[i]; off > 0; off -= l->pagesz)
+			munmap((char *)l->addr[i] + off - l->pagesz, l->pagesz);
+	}
+	free(l->addr);
+	free(l->len);
+	l->addr = NULL;
+	l->len = NULL;
+	l->nr = 0;
+}
+
+/*
+ * Map and fault in the memory of a launch, in registration order, and
+ * count its extents. Return: 0, or -ENOMEM if hugepages ran out.
+ */
+static int launch_memory(struct launch *l, const struct bench_case *c)
+{
+	size_t size = c->mib * MIB;
+	uint64_t prev = 0, pfn;
+	unsigned int i;
+	size_t off;
+
+	memset(l, 0, sizeof(*l));
+	l->pagesz = c->style == STYLE_1G ? SZ_1G : SZ_2M;
+	size = (size + l->pagesz - 1) / l->pagesz * l->pagesz;
+	l->nr = c->style == STYLE_NITRO_CLI ? size / SZ_2M : 1;
+	l->addr = calloc(l->nr, sizeof(*l->addr));
+	l->len = calloc(l->nr, sizeof(*l->len));
+	if (!l->addr || !l->len)
+		return -ENOMEM;
+
+	for (i = 0; i < l->nr; i++) {
+		l->len[i] = size / l->nr;
+		l->addr[i] = map_huge(l->len[i], l->pagesz);
+		if (!l->addr[i]) {
+			l->nr = i;
+			launch_free(l);
+			return -ENOMEM;
+		}
+	}
+
+	for (i = 0; i < l->nr; i++) {
+		for (off = 0; off < l->len[i]; off += l->pagesz) {
+			char *p = (char *)l->addr[i] + off;
+
+			*(volatile char *)p = 1;
+			pfn = pfn_of(p);
+			if (!prev || pfn != prev + l->pagesz / 4096)
+				l->extents++;
+			prev = pfn;
+		}
+	}
+	return 0;
+}
+
+#define STEP(step, call) do {					\
+	long __r = (call);					\
+	if (__r < 0) {						\
+		l->err = -errno;				\
+		l->err_step = step;				\
+		goto out;					\
+	}							\
+} while (0)
+
+/* The timed part: create, memory, vCPUs, start, close. */
+static void launch_run(struct launch *l, int dev)
+{
+	struct ne_enclave_start_info start = {};
+	struct ne_tb_counters before, after;
+	uint64_t slot_uid;
+	unsigned int i;
+	double t;
+	int efd = -1;
+
+	if (have_tb)
+		ne_tb_counters(&tb, &before);
+
+	t = now_ms();
+	STEP("NE_CREATE_VM", efd = ioctl(dev, NE_CREATE_VM, &slot_uid));
+	l->ms[PH_CREATE] = now_ms() - t;
+
+	t = now_ms();
+	for (i = 0; i < l->nr; i++) {
+		struct ne_user_memory_region r = {
+			.flags = NE_DEFAULT_MEMORY_REGION,
+			.memory_size = l->len[i],
+			.userspace_addr = (uintptr_t)l->addr[i],
+		};
+
+		STEP("NE_SET_USER_MEMORY_REGION",
+		     ioctl(efd, NE_SET_USER_MEMORY_REGION, &r));
+	}
+	l->ms[PH_MEM] = now_ms() - t;
+
+	t = now_ms();
+	for (i = 0; i < NR_VCPUS; i++) {
+		uint32_t id = 0;
+
+		STEP("NE_ADD_VCPU", ioctl(efd, NE_ADD_VCPU, &id));
+	}
+	l->ms[PH_VCPU] = now_ms() - t;
+
+	t = now_ms();
+	STEP("NE_START_ENCLAVE", ioctl(efd, NE_START_ENCLAVE, &start));
+	l->ms[PH_START] = now_ms() - t;
+
+out:
+	if (efd >= 0) {
+		t = now_ms();
+		close(efd);
+		l->ms[PH_CLOSE] = now_ms() - t;
+	}
+	if (have_tb) {
+		ne_tb_counters(&tb, &after);
+		for (i = 0; i < NE_TB_NR_CMD_TYPES; i++)
+			l->cmd[i] = after.cmd[i] - before.cmd[i];
+	}
+}
+
+static int set_legacy(bool on)
+{
+	if (access(LEGACY_PARAM, F_OK))
+		return on ? -ENOENT : 0;
+	return write_str(LEGACY_PARAM, on ? "1" : "0");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct stat2 {
+	double min, med;
+};
+
+static struct stat2 stats(const double *v, int n)
+{
+	double s[MAX_REPS];
+	struct stat2 r = { 0, 0 };
+
+	if (n <= 0)
+		return r;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	r.min = s[0];
+	r.med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	return r;
+}
+
+/* Aggregated result of one case. */
+struct case_result {
+	int reps;
+	double ms[NR_PHASES + 1][MAX_REPS];	/* + mem+start */
+	long extents_max;
+	uint32_t cmd_max[NE_TB_NR_CMD_TYPES];
+	int err;
+	const char *err_step;
+};
+
+static void case_name(const struct bench_case *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s%s", style_name[c->style],
+		 c->style == STYLE_1G ? "" : " pool=",
+		 c->style == STYLE_1G ? "" : order_name[c->order],
+		 c->legacy ? " per-page" : "");
+}
+
+static int run_case(const struct bench_case *c, int reps, int dev,
+		    struct case_result *res)
+{
+	struct launch l;
+	int r, i, rc;
+
+	memset(res, 0, sizeof(*res));
+	if (set_legacy(c->legacy)) {
+		res->err = -ENOENT;
+		res->err_step = "legacy_per_page_mem";
+		return -1;
+	}
+	for (r = 0; r < reps; r++) {
+		if (c->style != STYLE_1G &&
+		    pool_prepare(c->order, c->mib * MIB / SZ_2M)) {
+			res->err = -EAGAIN;
+			res->err_step = "pool order";
+			break;
+		}
+		rc = launch_memory(&l, c);
+		if (rc) {
+			res->err = rc;
+			res->err_step = "hugepages";
+			break;
+		}
+		launch_run(&l, dev);
+		launch_free(&l);
+		if (l.err) {
+			res->err = l.err;
+			res->err_step = l.err_step;
+			break;
+		}
+		for (i = 0; i < NR_PHASES; i++)
+			res->ms[i][r] = l.ms[i];
+		res->ms[NR_PHASES][r] = l.ms[PH_MEM] + l.ms[PH_START];
+		if (l.extents > res->extents_max)
+			res->extents_max = l.extents;
+		for (i = 0; i < NE_TB_NR_CMD_TYPES; i++)
+			if (l.cmd[i] > res->cmd_max[i])
+				res->cmd_max[i] = l.cmd[i];
+		res->reps++;
+	}
+	set_legacy(false);
+	return res->err ? -1 : 0;
+}
+
+static void print_header(void)
+{
+	int i;
+
+	printf("%-25s %5s %4s %7s %7s %5s %4s %5s %4s %4s",
+	       "case", "MiB", "reps", "extents", "ADD_MEM", "ALLOC", "VCPU",
+	       "START", "STOP", "FREE");
+	for (i = 0; i < NR_PHASES; i++)
+		printf(" %15s", phase_name[i]);
+	printf(" %15s\n", "memory+start");
+}
+
+static void print_row(const struct bench_case *c, const struct case_result *res)
+{
+	char name[64];
+	struct stat2 s;
+	int i;
+
+	case_name(c, name, sizeof(name));
+	if (!res->reps) {
+		printf("%-25s %5lu  not run: %s: %s\n", name, c->mib,
+		       res->err_step, strerror(-res->err));
+		return;
+	}
+	printf("%-25s %5lu %4d %7ld", name,
+	       c->style == STYLE_1G ? (c->mib * MIB + SZ_1G - 1) / SZ_1G * 1024 : c->mib,
+	       res->reps, res->extents_max);
+	if (have_tb)
+		printf(" %7u %5u %4u %5u %4u %4u", res->cmd_max[CMD_SLOT_ADD_MEM],
+		       res->cmd_max[CMD_SLOT_ALLOC], res->cmd_max[CMD_SLOT_ADD_VCPU],
+		       res->cmd_max[CMD_ENCLAVE_START], res->cmd_max[CMD_ENCLAVE_STOP],
+		       res->cmd_max[CMD_SLOT_FREE]);
+	else
+		printf(" %7s %5s %4s %5s %4s %4s", "?", "?", "?", "?", "?", "?");
+	for (i = 0; i <= NR_PHASES; i++) {
+		s = stats(res->ms[i], res->reps);
+		printf(" %7.1f/%7.1f", s.med, s.min);
+	}
+	if (res->err)
+		printf("  (stopped after %d: %s: %s)", res->reps, res->err_step,
+		       strerror(-res->err));
+	printf("\n");
+}
+
+/* ---- parallel launches ---- */
+
+/*
+ * @n processes each launch a @mib one-region enclave at the same moment.
+ * Memory is faulted in one process after the other before the clock
+ * starts. Return: 0, or -1 if a launch failed.
+ */
+static int run_parallel(int n, unsigned long mib, int dev, double *total,
+			double *per_launch)
+{
+	int go[2], ready[2];
+	double *shared;
+	pid_t pid[MAX_LIST];
+	struct bench_case c = { STYLE_ONE_REGION, ORDER_ANY, mib, false };
+	double t0;
+	int i, status, failed = 0;
+	char b;
+
+	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED || pipe(go) || pipe(ready))
+		return -1;
+
+	for (i = 0; i < n; i++) {
+		pid[i] = fork();
+		if (pid[i] < 0)
+			return -1;
+		if (pid[i] == 0) {
+			struct launch l;
+			double t;
+
+			close(go[1]);
+			if (launch_memory(&l, &c)) {
+				shared[i] = -1;
+				b = 1;
+				if (write(ready[1], &b, 1) != 1)
+					_exit(1);
+				_exit(1);
+			}
+			b = 0;
+			if (write(ready[1], &b, 1) != 1)
+				_exit(1);
+			/* Wait for the start: the parent closes go[1]. */
+			if (read(go[0], &b, 1) < 0)
+				_exit(1);
+			t = now_ms();
+			launch_run(&l, dev);
+			shared[i] = l.err ? -1 : now_ms() - t;
+			launch_free(&l);
+			_exit(l.err ? 1 : 0);
+		}
+		/* One at a time: fault in this child's memory first. */
+		if (read(ready[0], &b, 1) != 1 || b)
+			failed = 1;
+	}
+	close(go[0]);
+	t0 = now_ms();
+	close(go[1]);
+	for (i = 0; i < n; i++) {
+		if (waitpid(pid[i], &status, 0) < 0 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			failed = 1;
+	}
+	*total = now_ms() - t0;
+	*per_launch = 0;
+	for (i = 0; i < n; i++)
+		*per_launch += shared[i] / n;
+	close(ready[0]);
+	close(ready[1]);
+	munmap(shared, 4096);
+	return failed ? -1 : 0;
+}
+
+/* ---- main ---- */
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...] [--parallel-mib MIB] [--no-legacy]\n"
+		"       ne_bench --check [--sizes MIB,...]\n");
+	exit(2);
+}
+
+static int check_mode(const unsigned long *sizes, int nsizes, int dev)
+{
+	static const struct bench_case styles[] = {
+		{ STYLE_NITRO_CLI, ORDER_DESC, 0, false },
+		{ STYLE_NITRO_CLI, ORDER_ASC, 0, false },
+		{ STYLE_ONE_REGION, ORDER_DESC, 0, false },
+		{ STYLE_ONE_REGION, ORDER_ASC, 0, false },
+	};
+	int n = 0, failed = 0, s, i;
+
+	printf("TAP version 13\n1..%d\n", (int)(nsizes * ARRAY_SIZE(styles)));
+	for (i = 0; i < nsizes; i++) {
+		for (s = 0; s < (int)ARRAY_SIZE(styles); s++) {
+			struct bench_case c = styles[s];
+			struct case_result res;
+			char name[64];
+			uint32_t add_mem;
+
+			c.mib = sizes[i];
+			case_name(&c, name, sizeof(name));
+			run_case(&c, 1, dev, &res);
+			n++;
+			if (!res.reps) {
+				printf("not ok %d %s %lu MiB: %s: %s\n", n, name,
+				       c.mib, res.err_step, strerror(-res.err));
+				failed++;
+				continue;
+			}
+			add_mem = res.cmd_max[CMD_SLOT_ADD_MEM];
+			if (!have_tb) {
+				printf("ok %d %s %lu MiB # SKIP no test-control BAR\n",
+				       n, name, c.mib);
+			} else if (add_mem > res.extents_max || !add_mem) {
+				printf("not ok %d %s %lu MiB: %u SLOT_ADD_MEM for %ld extents\n",
+				       n, name, c.mib, add_mem, res.extents_max);
+				failed++;
+			} else {
+				printf("ok %d %s %lu MiB: %u SLOT_ADD_MEM for %ld extents (memory+start %.1f ms)\n",
+				       n, name, c.mib, add_mem, res.extents_max,
+				       res.ms[NR_PHASES][0]);
+			}
+		}
+	}
+	return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sizes", required_argument, NULL, 's' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "parallel", required_argument, NULL, 'p' },
+		{ "parallel-mib", required_argument, NULL, 'm' },
+		{ "no-legacy", no_argument, NULL, 'L' },
+		{ "check", no_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long sizes[MAX_LIST] = { 512, 2048 };
+	unsigned long par[MAX_LIST] = { 1, 2, 4 };
+	unsigned long par_mib = 512;
+	int nsizes = 2, npar = 3, reps = 3;
+	bool legacy = true, check = false;
+	int dev, opt, i, j, rc = 0;
+	struct case_result res;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			nsizes = parse_list(optarg, sizes, MAX_LIST);
+			if (nsizes <= 0)
+				usage();
+			break;
+		case 'r':
+			reps = atoi(optarg);
+			if (reps < 1 || reps > MAX_REPS)
+				usage();
+			break;
+		case 'p':
+			npar = parse_list(optarg, par, MAX_LIST);
+			if (npar < 0)
+				usage();
+			break;
+		case 'm':
+			par_mib = strtoul(optarg, NULL, 10);
+			break;
+		case 'L':
+			legacy = false;
+			break;
+		case 'c':
+			check = true;
+			break;
+		default:
+			usage();
+		}
+	}
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	dev = open(NE_DEV, O_RDWR | O_CLOEXEC);
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (dev < 0 || pagemap_fd < 0) {
+		printf("%sne_bench: cannot open %s or pagemap: %s\n",
+		       check ? "1..0 # SKIP " : "", NE_DEV, strerror(errno));
+		return check ? 4 : 1;
+	}
+	have_tb = ne_tb_open(&tb) == 0;
+
+	if (check)
+		return check_mode(sizes, nsizes, dev);
+
+	printf("# ne_bench: %d reps per case; times in ms as median/min; commands per launch (max over reps)\n",
+	       reps);
+	printf("# extents: physically contiguous runs of the memory in registration order (pagemap)\n");
+	printf("# hugepages free: 2M %ld, 1G %ld; legacy_per_page_mem %s\n",
+	       read_long(HP_2M_DIR "/free_hugepages"),
+	       read_long(HP_1G_DIR "/free_hugepages"),
+	       access(LEGACY_PARAM, F_OK) ? "absent" : "present");
+	print_header();
+	for (i = 0; i < nsizes; i++) {
+		const struct bench_case cases[] = {
+			{ STYLE_NITRO_CLI, ORDER_DESC, sizes[i], false },
+			{ STYLE_NITRO_CLI, ORDER_ASC, sizes[i], false },
+			{ STYLE_NITRO_CLI, ORDER_ASC, sizes[i], true },
+			{ STYLE_ONE_REGION, ORDER_DESC, sizes[i], false },
+			{ STYLE_ONE_REGION, ORDER_ASC, sizes[i], false },
+			{ STYLE_ONE_REGION, ORDER_ASC, sizes[i], true },
+			{ STYLE_1G, ORDER_ANY, sizes[i], false },
+		};
+
+		for (j = 0; j < (int)ARRAY_SIZE(cases); j++) {
+			if (cases[j].legacy && !legacy)
+				continue;
+			if (run_case(&cases[j], reps, dev, &res) && res.reps)
+				rc = 1;
+			print_row(&cases[j], &res);
+		}
+	}
+
+	printf("\n%-25s %5s %15s %15s\n", "parallel one-region", "MiB",
+	       "total", "per-launch");
+	for (i = 0; i < npar; i++) {
+		double total[MAX_REPS], per[MAX_REPS];
+		struct stat2 st, sp;
+		int r, ok = 0;
+
+		if (par[i] < 1 || par[i] > MAX_LIST)
+			continue;
+		for (r = 0; r < reps; r++) {
+			if (pool_prepare(ORDER_ASC, par[i] * par_mib * MIB / SZ_2M) ||
+			    run_parallel(par[i], par_mib, dev, &total[ok], &per[ok]))
+				break;
+			ok++;
+		}
+		if (!ok) {
+			printf("N=%-23lu %5lu  not run (launch failed)\n", par[i],
+			       par_mib);
+			rc = 1;
+			continue;
+		}
+		st = stats(total, ok);
+		sp = stats(per, ok);
+		printf("N=%-23lu %5lu %7.1f/%7.1f %7.1f/%7.1f\n", par[i],
+		       par_mib, st.med, st.min, sp.med, sp.min);
+	}
+
+	return rc;
+}
