@@ -191,6 +191,36 @@ TEST_F(multi, auto_cids_are_distinct_and_reused_after_close)
 	EXPECT_NE(cid[0], cid[1]);
 }
 
+TEST_F(multi, same_pages_in_two_running_enclaves_refused)
+{
+	uint64_t uid;
+	char *p;
+	int ret, i;
+
+	/* The device refuses pages another slot holds (-EEXIST). */
+	NEED_CORES(&self->env, 2);
+	p = ne_map_huge(&self->env.maps, NE_MIN_MEM, SZ_2M);
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < 2; i++) {
+		self->efd[i] = ne_create_vm(self->env.dev, &uid);
+		ASSERT_LE(0, self->efd[i]);
+	}
+	ASSERT_OK(ne_add_mem(self->efd[0], p, NE_MIN_MEM));
+	ASSERT_OK(ne_add_vcpu_id(self->efd[0], 0));
+	ASSERT_OK(ne_add_vcpu_id(self->efd[0], 0));
+	ASSERT_OK(ne_start(self->efd[0], 0, NULL));
+	ret = ne_add_mem(self->efd[1], p, NE_MIN_MEM);
+	if (ret) {
+		/* Sent at registration. */
+		EXPECT_ERRNO(EEXIST, ret);
+		return;
+	}
+	/* Sent at start. */
+	ASSERT_OK(ne_add_vcpu_id(self->efd[1], 0));
+	ASSERT_OK(ne_add_vcpu_id(self->efd[1], 0));
+	EXPECT_ERRNO(EEXIST, ne_start(self->efd[1], 0, NULL));
+}
+
 struct churn {
 	struct ne_env *env;
 	int iterations;
