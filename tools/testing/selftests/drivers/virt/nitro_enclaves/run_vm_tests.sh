@@ -75,6 +75,7 @@ build_tests() {
 
 # The guest side: run each item between markers the host parses. Items are
 # binaries in /opt/ne, or shell functions defined here that print TAP.
+# shellcheck disable=SC2016 # expanded in the guest
 GUEST_LIB='
 echo 1 > /proc/sys/kernel/printk
 ne_item() {
