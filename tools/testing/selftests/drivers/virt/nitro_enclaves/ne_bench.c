@@ -22,6 +22,9 @@
  * freed. The bench sets it explicitly (asc/desc) and reports it. Memory is
  * faulted in before the timed phases (page zeroing is not driver work)
  * and unmapped in reverse order afterwards, which keeps the pool order.
+ * The memory of a case is faulted in once and reused by every repetition,
+ * and by the per-page variant of the case (legacy_per_page_mem=1), which
+ * thus runs on exactly the same pages.
  *
  *   ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...] [--no-legacy]
  *   ne_bench --check [--sizes MIB,...]
@@ -418,11 +421,11 @@ static void case_name(const struct bench_case *c, char *buf, size_t len)
 		 c->legacy ? " per-page" : "");
 }
 
-static int run_case(const struct bench_case *c, int reps, int dev,
-		    struct case_result *res)
+/* Run @c @reps times on the memory of @l (mapped and faulted in). */
+static int run_case(const struct bench_case *c, struct launch *l, int reps,
+		    int dev, struct case_result *res)
 {
-	struct launch l;
-	int r, i, rc;
+	int r, i;
 
 	memset(res, 0, sizeof(*res));
 	if (set_legacy(c->legacy)) {
@@ -431,33 +434,21 @@ static int run_case(const struct bench_case *c, int reps, int dev,
 		return -1;
 	}
 	for (r = 0; r < reps; r++) {
-		if (c->style != STYLE_1G &&
-		    pool_prepare(c->order, c->mib * MIB / SZ_2M)) {
-			res->err = -EAGAIN;
-			res->err_step = "pool order";
-			break;
-		}
-		rc = launch_memory(&l, c);
-		if (rc) {
-			res->err = rc;
-			res->err_step = "hugepages";
-			break;
-		}
-		launch_run(&l, dev);
-		launch_free(&l);
-		if (l.err) {
-			res->err = l.err;
-			res->err_step = l.err_step;
+		l->err = 0;
+		memset(l->ms, 0, sizeof(l->ms));
+		launch_run(l, dev);
+		if (l->err) {
+			res->err = l->err;
+			res->err_step = l->err_step;
 			break;
 		}
 		for (i = 0; i < NR_PHASES; i++)
-			res->ms[i][r] = l.ms[i];
-		res->ms[NR_PHASES][r] = l.ms[PH_MEM] + l.ms[PH_START];
-		if (l.extents > res->extents_max)
-			res->extents_max = l.extents;
+			res->ms[i][r] = l->ms[i];
+		res->ms[NR_PHASES][r] = l->ms[PH_MEM] + l->ms[PH_START];
+		res->extents_max = l->extents;
 		for (i = 0; i < NE_TB_NR_CMD_TYPES; i++)
-			if (l.cmd[i] > res->cmd_max[i])
-				res->cmd_max[i] = l.cmd[i];
+			if (l->cmd[i] > res->cmd_max[i])
+				res->cmd_max[i] = l->cmd[i];
 		res->reps++;
 	}
 	set_legacy(false);
@@ -468,7 +459,7 @@ static void print_header(void)
 {
 	int i;
 
-	printf("%-25s %5s %4s %7s %7s %5s %4s %5s %4s %4s",
+	printf("%-28s %5s %4s %7s %7s %5s %4s %5s %4s %4s",
 	       "case", "MiB", "reps", "extents", "ADD_MEM", "ALLOC", "VCPU",
 	       "START", "STOP", "FREE");
 	for (i = 0; i < NR_PHASES; i++)
@@ -476,7 +467,8 @@ static void print_header(void)
 	printf(" %15s\n", "memory+start");
 }
 
-static void print_row(const struct bench_case *c, const struct case_result *res)
+/* Return: 1 if the case failed, else 0. */
+static int print_row(const struct bench_case *c, const struct case_result *res)
 {
 	char name[64];
 	struct stat2 s;
@@ -484,11 +476,11 @@ static void print_row(const struct bench_case *c, const struct case_result *res)
 
 	case_name(c, name, sizeof(name));
 	if (!res->reps) {
-		printf("%-25s %5lu  not run: %s: %s\n", name, c->mib,
+		printf("%-28s %5lu  not run: %s: %s\n", name, c->mib,
 		       res->err_step, strerror(-res->err));
-		return;
+		return 1;
 	}
-	printf("%-25s %5lu %4d %7ld", name,
+	printf("%-28s %5lu %4d %7ld", name,
 	       c->style == STYLE_1G ? (c->mib * MIB + SZ_1G - 1) / SZ_1G * 1024 : c->mib,
 	       res->reps, res->extents_max);
 	if (have_tb)
@@ -506,79 +498,170 @@ static void print_row(const struct bench_case *c, const struct case_result *res)
 		printf("  (stopped after %d: %s: %s)", res->reps, res->err_step,
 		       strerror(-res->err));
 	printf("\n");
+	return res->err ? 1 : 0;
+}
+
+/* TAP line of a check: SLOT_ADD_MEM within the extents. Return: 1 if not. */
+static int check_row(const struct bench_case *c, const struct case_result *res,
+		     int n)
+{
+	uint32_t add_mem = res->cmd_max[CMD_SLOT_ADD_MEM];
+	char name[64];
+
+	case_name(c, name, sizeof(name));
+	if (!res->reps) {
+		printf("not ok %d %s %lu MiB: %s: %s\n", n, name, c->mib,
+		       res->err_step, strerror(-res->err));
+		return 1;
+	}
+	if (!have_tb) {
+		printf("ok %d %s %lu MiB # SKIP no test-control BAR\n", n, name,
+		       c->mib);
+		return 0;
+	}
+	if (!add_mem || add_mem > res->extents_max) {
+		printf("not ok %d %s %lu MiB: %u SLOT_ADD_MEM for %ld extents\n",
+		       n, name, c->mib, add_mem, res->extents_max);
+		return 1;
+	}
+	printf("ok %d %s %lu MiB: %u SLOT_ADD_MEM for %ld extents (memory+start %.1f ms)\n",
+	       n, name, c->mib, add_mem, res->extents_max,
+	       stats(res->ms[NR_PHASES], res->reps).med);
+	return 0;
+}
+
+/*
+ * Run the cases @c[0..@n) (same style, size and pool order) on one set
+ * of memory, printing a row each (or a TAP line each in check mode).
+ * Return: number of failed cases.
+ */
+static int run_group(const struct bench_case *c, int n, int reps, int dev,
+		     bool check, int *tap)
+{
+	struct case_result res;
+	struct launch l;
+	int i, rc, failed = 0;
+
+	memset(&res, 0, sizeof(res));
+	rc = 0;
+	if (c->style != STYLE_1G &&
+	    pool_prepare(c->order, c->mib * MIB / SZ_2M)) {
+		res.err = -EAGAIN;
+		res.err_step = "pool order";
+		rc = -1;
+	} else if (launch_memory(&l, c)) {
+		res.err = -ENOMEM;
+		res.err_step = "hugepages";
+		rc = -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!rc)
+			run_case(&c[i], &l, reps, dev, &res);
+		if (check)
+			failed += check_row(&c[i], &res, ++*tap);
+		else
+			failed += print_row(&c[i], &res);
+	}
+	if (!rc)
+		launch_free(&l);
+	return failed;
 }
 
 /* ---- parallel launches ---- */
 
 /*
- * @n processes each launch a @mib one-region enclave at the same moment.
- * Memory is faulted in one process after the other before the clock
- * starts. Return: 0, or -1 if a launch failed.
+ * @n processes each launch a @mib one-region enclave at the same moment,
+ * @reps rounds. Memory is faulted in once, one process after the other,
+ * before the first round. Return: rounds run; @total and @per_launch
+ * (mean of the processes) per round.
  */
-static int run_parallel(int n, unsigned long mib, int dev, double *total,
-			double *per_launch)
+static int run_parallel(int n, unsigned long mib, int reps, int dev,
+			double *total, double *per_launch)
 {
-	int go[2], ready[2];
-	double *shared;
-	pid_t pid[MAX_LIST];
 	struct bench_case c = { STYLE_ONE_REGION, ORDER_ANY, mib, false };
-	double t0;
-	int i, status, failed = 0;
+	int go[MAX_LIST][2], done[2], r, i, status, rounds = 0;
+	pid_t pid[MAX_LIST];
+	double *shared, t0;
 	char b;
 
-	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (shared == MAP_FAILED || pipe(go) || pipe(ready))
-		return -1;
+	shared = mmap(NULL, sizeof(double) * MAX_REPS * MAX_LIST,
+		      PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED || pipe(done))
+		return 0;
 
+	/* One start pipe per child: each reads only its own go byte. */
 	for (i = 0; i < n; i++) {
+		if (pipe(go[i]))
+			return 0;
 		pid[i] = fork();
-		if (pid[i] < 0)
-			return -1;
+		if (pid[i] < 0) {
+			close(go[i][0]);
+			close(go[i][1]);
+			n = i;
+			reps = 0;
+			break;
+		}
 		if (pid[i] == 0) {
 			struct launch l;
-			double t;
+			bool ok = !launch_memory(&l, &c);
 
-			close(go[1]);
-			if (launch_memory(&l, &c)) {
-				shared[i] = -1;
-				b = 1;
-				if (write(ready[1], &b, 1) != 1)
-					_exit(1);
+			b = ok ? 0 : 1;
+			if (write(done[1], &b, 1) != 1 || !ok)
 				_exit(1);
+			for (r = 0; r < reps; r++) {
+				if (read(go[i][0], &b, 1) != 1 || b)
+					break;
+				l.err = 0;
+				t0 = now_ms();
+				launch_run(&l, dev);
+				shared[r * MAX_LIST + i] = now_ms() - t0;
+				b = l.err ? 1 : 0;
+				if (write(done[1], &b, 1) != 1)
+					break;
 			}
-			b = 0;
-			if (write(ready[1], &b, 1) != 1)
-				_exit(1);
-			/* Wait for the start: the parent closes go[1]. */
-			if (read(go[0], &b, 1) < 0)
-				_exit(1);
-			t = now_ms();
-			launch_run(&l, dev);
-			shared[i] = l.err ? -1 : now_ms() - t;
 			launch_free(&l);
-			_exit(l.err ? 1 : 0);
+			_exit(0);
 		}
-		/* One at a time: fault in this child's memory first. */
-		if (read(ready[0], &b, 1) != 1 || b)
-			failed = 1;
+		/* One at a time: this child's memory is faulted in first. */
+		if (read(done[0], &b, 1) != 1 || b) {
+			n = i + 1;
+			reps = 0;
+			break;
+		}
 	}
-	close(go[0]);
-	t0 = now_ms();
-	close(go[1]);
+
+	for (r = 0; r < reps; r++) {
+		bool failed = false;
+
+		b = 0;
+		t0 = now_ms();
+		for (i = 0; i < n; i++)
+			if (write(go[i][1], &b, 1) != 1)
+				failed = true;
+		for (i = 0; i < n; i++)
+			if (read(done[0], &b, 1) != 1 || b)
+				failed = true;
+		total[r] = now_ms() - t0;
+		if (failed)
+			break;
+		per_launch[r] = 0;
+		for (i = 0; i < n; i++)
+			per_launch[r] += shared[r * MAX_LIST + i] / n;
+		rounds++;
+	}
+	/* Stop the children: a non-zero byte ends their loop. */
+	b = 1;
 	for (i = 0; i < n; i++) {
-		if (waitpid(pid[i], &status, 0) < 0 || !WIFEXITED(status) ||
-		    WEXITSTATUS(status))
-			failed = 1;
+		if (write(go[i][1], &b, 1) != 1)
+			kill(pid[i], SIGKILL);
+		waitpid(pid[i], &status, 0);
+		close(go[i][0]);
+		close(go[i][1]);
 	}
-	*total = now_ms() - t0;
-	*per_launch = 0;
-	for (i = 0; i < n; i++)
-		*per_launch += shared[i] / n;
-	close(ready[0]);
-	close(ready[1]);
-	munmap(shared, 4096);
-	return failed ? -1 : 0;
+	close(done[0]);
+	close(done[1]);
+	munmap(shared, sizeof(double) * MAX_REPS * MAX_LIST);
+	return rounds;
 }
 
 /* ---- main ---- */
@@ -605,33 +688,9 @@ static int check_mode(const unsigned long *sizes, int nsizes, int dev)
 	for (i = 0; i < nsizes; i++) {
 		for (s = 0; s < (int)ARRAY_SIZE(styles); s++) {
 			struct bench_case c = styles[s];
-			struct case_result res;
-			char name[64];
-			uint32_t add_mem;
 
 			c.mib = sizes[i];
-			case_name(&c, name, sizeof(name));
-			run_case(&c, 1, dev, &res);
-			n++;
-			if (!res.reps) {
-				printf("not ok %d %s %lu MiB: %s: %s\n", n, name,
-				       c.mib, res.err_step, strerror(-res.err));
-				failed++;
-				continue;
-			}
-			add_mem = res.cmd_max[CMD_SLOT_ADD_MEM];
-			if (!have_tb) {
-				printf("ok %d %s %lu MiB # SKIP no test-control BAR\n",
-				       n, name, c.mib);
-			} else if (add_mem > res.extents_max || !add_mem) {
-				printf("not ok %d %s %lu MiB: %u SLOT_ADD_MEM for %ld extents\n",
-				       n, name, c.mib, add_mem, res.extents_max);
-				failed++;
-			} else {
-				printf("ok %d %s %lu MiB: %u SLOT_ADD_MEM for %ld extents (memory+start %.1f ms)\n",
-				       n, name, c.mib, add_mem, res.extents_max,
-				       res.ms[NR_PHASES][0]);
-			}
+			failed += run_group(&c, 1, 1, dev, true, &n);
 		}
 	}
 	return failed ? 1 : 0;
@@ -654,7 +713,6 @@ int main(int argc, char **argv)
 	int nsizes = 2, npar = 3, reps = 3;
 	bool legacy = true, check = false;
 	int dev, opt, i, j, rc = 0;
-	struct case_result res;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -709,50 +767,46 @@ int main(int argc, char **argv)
 	       access(LEGACY_PARAM, F_OK) ? "absent" : "present");
 	print_header();
 	for (i = 0; i < nsizes; i++) {
-		const struct bench_case cases[] = {
-			{ STYLE_NITRO_CLI, ORDER_DESC, sizes[i], false },
-			{ STYLE_NITRO_CLI, ORDER_ASC, sizes[i], false },
-			{ STYLE_NITRO_CLI, ORDER_ASC, sizes[i], true },
-			{ STYLE_ONE_REGION, ORDER_DESC, sizes[i], false },
-			{ STYLE_ONE_REGION, ORDER_ASC, sizes[i], false },
-			{ STYLE_ONE_REGION, ORDER_ASC, sizes[i], true },
-			{ STYLE_1G, ORDER_ANY, sizes[i], false },
+		const struct bench_case groups[][2] = {
+			{ { STYLE_NITRO_CLI, ORDER_DESC, sizes[i], false } },
+			{ { STYLE_ONE_REGION, ORDER_DESC, sizes[i], false } },
+			{ { STYLE_NITRO_CLI, ORDER_ASC, sizes[i], false },
+			  { STYLE_NITRO_CLI, ORDER_ASC, sizes[i], true } },
+			{ { STYLE_ONE_REGION, ORDER_ASC, sizes[i], false },
+			  { STYLE_ONE_REGION, ORDER_ASC, sizes[i], true } },
+			{ { STYLE_1G, ORDER_ANY, sizes[i], false } },
 		};
+		int n;
 
-		for (j = 0; j < (int)ARRAY_SIZE(cases); j++) {
-			if (cases[j].legacy && !legacy)
-				continue;
-			if (run_case(&cases[j], reps, dev, &res) && res.reps)
+		for (j = 0; j < (int)ARRAY_SIZE(groups); j++) {
+			n = groups[j][1].mib && legacy ? 2 : 1;
+			if (run_group(groups[j], n, reps, dev, false, NULL))
 				rc = 1;
-			print_row(&cases[j], &res);
 		}
 	}
 
-	printf("\n%-25s %5s %15s %15s\n", "parallel one-region", "MiB",
+	printf("\n%-28s %5s %15s %15s\n", "parallel one-region", "MiB",
 	       "total", "per-launch");
 	for (i = 0; i < npar; i++) {
 		double total[MAX_REPS], per[MAX_REPS];
 		struct stat2 st, sp;
-		int r, ok = 0;
+		int ok = 0;
 
 		if (par[i] < 1 || par[i] > MAX_LIST)
 			continue;
-		for (r = 0; r < reps; r++) {
-			if (pool_prepare(ORDER_ASC, par[i] * par_mib * MIB / SZ_2M) ||
-			    run_parallel(par[i], par_mib, dev, &total[ok], &per[ok]))
-				break;
-			ok++;
-		}
+		if (!pool_prepare(ORDER_ASC, par[i] * par_mib * MIB / SZ_2M))
+			ok = run_parallel(par[i], par_mib, reps, dev, total, per);
 		if (!ok) {
-			printf("N=%-23lu %5lu  not run (launch failed)\n", par[i],
+			printf("N=%-26lu %5lu  not run (launch failed)\n", par[i],
 			       par_mib);
 			rc = 1;
 			continue;
 		}
 		st = stats(total, ok);
 		sp = stats(per, ok);
-		printf("N=%-23lu %5lu %7.1f/%7.1f %7.1f/%7.1f\n", par[i],
-		       par_mib, st.med, st.min, sp.med, sp.min);
+		printf("N=%-26lu %5lu %7.1f/%7.1f %7.1f/%7.1f%s\n", par[i],
+		       par_mib, st.med, st.min, sp.med, sp.min,
+		       ok < reps ? "  (a round failed)" : "");
 	}
 
 	return rc;
