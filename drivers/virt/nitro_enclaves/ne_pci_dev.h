@@ -273,7 +273,10 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  * @event_work:		Queued by the event interrupt; calls
  *			ne_misc_dev_handle_event().
  * @misc:		The /dev/nitro_enclaves misc device.
- * @enclaves_lock:	Protects @enclaves. Taken before an enclave's lock.
+ * @enclaves_lock:	Protects @enclaves, and nothing else: held only to
+ *			link, unlink or walk the list, never across a device
+ *			command or pinning (see ne_misc_dev.c). Taken before
+ *			an enclave's lock.
  * @enclaves:		The enclaves created through this device.
  */
 struct ne_pci_dev {
