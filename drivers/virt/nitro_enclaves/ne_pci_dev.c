@@ -7,6 +7,7 @@
  * that touches the device registers.
  */
 
+#include <kunit/visibility.h>
 #include <linux/atomic.h>
 #include <linux/bitfield.h>
 #include <linux/delay.h>
@@ -166,6 +167,23 @@ static bool ne_cmd_echoes_uid(enum ne_pci_dev_cmd_type type)
 	}
 }
 
+/*
+ * Whether the reply area read between reply counter values @count and
+ * @count_after answers the command of @type for slot @uid, submitted when
+ * the counter was @window_start: the counter moved by exactly one and not
+ * again during the copy, and the reply echoes the uid if the command has
+ * one (see ne_cmd_wait_reply()).
+ */
+VISIBLE_IF_KUNIT bool ne_cmd_reply_is_ours(enum ne_pci_dev_cmd_type type,
+					   u64 uid, u16 window_start,
+					   u16 count, u16 count_after,
+					   u64 reply_uid)
+{
+	return (u16)(count - window_start) == 1 && count_after == count &&
+	       (!ne_cmd_echoes_uid(type) || reply_uid == uid);
+}
+EXPORT_SYMBOL_IF_KUNIT(ne_cmd_reply_is_ours);
+
 /* Wake-up condition of a command waiter. */
 static bool ne_cmd_wait_done(struct ne_pci_dev *ndev, u16 window_start)
 {
@@ -293,8 +311,8 @@ static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 		count_after = ne_reply_count(ne_read32(ndev, NE_EVTCNT));
 		ndev->reply_seen = count_after;
 
-		if ((u16)(count - window_start) == 1 && count_after == count &&
-		    (!ne_cmd_echoes_uid(type) || reply->slot_uid == uid))
+		if (ne_cmd_reply_is_ours(type, uid, window_start, count,
+					 count_after, reply->slot_uid))
 			return 0;
 
 		dev_warn_ratelimited(&ndev->pdev->dev,
@@ -311,9 +329,9 @@ static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 	}
 }
 
-static int ne_cmd_check_args(enum ne_pci_dev_cmd_type type, const void *req,
-			     size_t req_size,
-			     struct ne_pci_dev_cmd_reply *reply)
+VISIBLE_IF_KUNIT int ne_cmd_check_args(enum ne_pci_dev_cmd_type type,
+				       const void *req, size_t req_size,
+				       struct ne_pci_dev_cmd_reply *reply)
 {
 	if (!reply)
 		return -EINVAL;
@@ -326,6 +344,7 @@ static int ne_cmd_check_args(enum ne_pci_dev_cmd_type type, const void *req,
 
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_cmd_check_args);
 
 static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
 			       enum ne_pci_dev_cmd_type type, int rc)

@@ -307,6 +307,15 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 void ne_pci_dev_get(struct ne_pci_dev *ndev);
 void ne_pci_dev_put(struct ne_pci_dev *ndev);
 
+#if IS_ENABLED(CONFIG_KUNIT)
+/* Exposed for the KUnit suite (ne_pci_dev_test.c) only. */
+bool ne_cmd_reply_is_ours(enum ne_pci_dev_cmd_type type, u64 uid,
+			  u16 window_start, u16 count, u16 count_after,
+			  u64 reply_uid);
+int ne_cmd_check_args(enum ne_pci_dev_cmd_type type, const void *req,
+		      size_t req_size, struct ne_pci_dev_cmd_reply *reply);
+#endif
+
 extern struct pci_driver ne_pci_driver;
 
 #endif /* _NE_PCI_DEV_H_ */
