@@ -11,6 +11,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <kunit/visibility.h>
 #include <linux/capability.h>
 #include <linux/cpu.h>
 #include <linux/cpumask.h>
@@ -127,7 +128,8 @@ static void ne_cpu_pool_teardown(void)
 }
 
 /* Checks of spec §3 that need no allocation, in their documented order. */
-static int ne_cpu_pool_check_cpus(const struct cpumask *cpus, int *node)
+VISIBLE_IF_KUNIT int ne_cpu_pool_check_cpus(const struct cpumask *cpus,
+					    int *node)
 {
 	unsigned int cpu;
 	unsigned int sibling;
@@ -183,14 +185,16 @@ static int ne_cpu_pool_check_cpus(const struct cpumask *cpus, int *node)
 
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_cpu_pool_check_cpus);
 
 /*
  * Fill the per-core masks. Cores are numbered sequentially in the order of
  * their lowest CPU, by walking the sibling masks, so sparse topology core
  * ids do not matter.
  */
-static int ne_cpu_pool_index_cores(const struct cpumask *cpus,
-				   cpumask_var_t *masks, unsigned int nr_cores)
+VISIBLE_IF_KUNIT int ne_cpu_pool_index_cores(const struct cpumask *cpus,
+					     cpumask_var_t *masks,
+					     unsigned int nr_cores)
 {
 	unsigned int core = 0;
 	unsigned int cpu;
@@ -208,6 +212,7 @@ static int ne_cpu_pool_index_cores(const struct cpumask *cpus,
 
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_cpu_pool_index_cores);
 
 static int ne_cpu_pool_offline_cpus(const struct cpumask *cpus)
 {
@@ -299,7 +304,7 @@ free_cpus:
 	return rc;
 }
 
-static bool ne_cpus_is_blank(const char *val)
+VISIBLE_IF_KUNIT bool ne_cpus_is_blank(const char *val)
 {
 	if (!val)
 		return true;
@@ -309,6 +314,7 @@ static bool ne_cpus_is_blank(const char *val)
 
 	return *val == '\0';
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_cpus_is_blank);
 
 /*
  * Write handler of ne_cpus. Unlike the upstream driver, a blank value tears

@@ -34,4 +34,12 @@ int ne_cpu_pool_reserve_cpu_core(unsigned int cpu,
 void ne_cpu_pool_release_core(unsigned int core, const struct cpumask *threads);
 void ne_cpu_pool_exit(void);
 
+#if IS_ENABLED(CONFIG_KUNIT)
+/* Exposed for the KUnit suite (ne_cpu_pool_test.c) only. */
+int ne_cpu_pool_check_cpus(const struct cpumask *cpus, int *node);
+int ne_cpu_pool_index_cores(const struct cpumask *cpus, cpumask_var_t *masks,
+			    unsigned int nr_cores);
+bool ne_cpus_is_blank(const char *val);
+#endif
+
 #endif /* _NE_CPU_POOL_H_ */
