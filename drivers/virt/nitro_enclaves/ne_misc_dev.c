@@ -30,6 +30,7 @@
  *   per device (one mailbox) and is held only for one command.
  */
 
+#include <kunit/visibility.h>
 #include <linux/anon_inodes.h>
 #include <linux/cpumask.h>
 #include <linux/file.h>
@@ -578,7 +579,7 @@ static long ne_ioctl_set_user_memory_region(struct ne_enclave *ne,
 }
 
 /* Whether a CID may be asked for: 0 (device chooses) or a plain CID. */
-static bool ne_enclave_cid_valid(u64 cid)
+VISIBLE_IF_KUNIT bool ne_enclave_cid_valid(u64 cid)
 {
 	if (cid == VMADDR_CID_LOCAL || cid == VMADDR_CID_HOST ||
 	    cid == NE_PARENT_VM_CID || cid == VMADDR_CID_ANY)
@@ -586,6 +587,7 @@ static bool ne_enclave_cid_valid(u64 cid)
 
 	return cid <= U32_MAX;
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_enclave_cid_valid);
 
 /* Whether every thread of every held core was added as a vCPU. */
 static bool ne_enclave_full_cores_used(struct ne_enclave *ne)

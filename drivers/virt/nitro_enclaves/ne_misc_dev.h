@@ -108,4 +108,9 @@ void ne_misc_dev_unregister(struct ne_pci_dev *ndev);
 void ne_misc_dev_handle_event(struct ne_pci_dev *ndev);
 void ne_misc_dev_device_gone(struct ne_pci_dev *ndev);
 
+#if IS_ENABLED(CONFIG_KUNIT)
+/* Exposed for the KUnit suite (ne_misc_dev_test.c) only. */
+bool ne_enclave_cid_valid(u64 cid);
+#endif
+
 #endif /* _NE_MISC_DEV_H_ */
