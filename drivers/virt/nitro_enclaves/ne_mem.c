@@ -9,6 +9,7 @@
  * pointers other than through the pinning call, nor the device.
  */
 
+#include <kunit/visibility.h>
 #include <linux/device.h>
 #include <linux/hugetlb.h>
 #include <linux/io.h>
@@ -39,6 +40,7 @@ bool ne_mem_regions_overlap(u64 start_a, u64 size_a, u64 start_b, u64 size_b)
 {
 	return start_a < start_b + size_b && start_b < start_a + size_a;
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_regions_overlap);
 
 /**
  * ne_mem_merge_phys_range() - Append a physical range, merging if adjacent.
@@ -81,6 +83,7 @@ int ne_mem_merge_phys_range(struct ne_phys_ranges *phys, u64 start, u64 size)
 
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_merge_phys_range);
 
 /**
  * ne_mem_region_check() - Validate a region before pinning it.
@@ -143,6 +146,7 @@ int ne_mem_region_check(struct device *dev, u64 userspace_addr,
 
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_region_check);
 
 /* Append a range without merging; @phys has room for every huge page. */
 static int ne_mem_add_phys_range(struct ne_phys_ranges *phys, u64 start,
@@ -389,6 +393,7 @@ unsigned int ne_mem_ranges_needed(const struct ne_mem_ranges *all,
 
 	return phys->nr;
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_needed);
 
 /* Make room for @nr entries in @all. */
 static int ne_mem_ranges_reserve(struct ne_mem_ranges *all, unsigned int nr)
@@ -452,6 +457,7 @@ int ne_mem_ranges_append(struct ne_mem_ranges *all,
 
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_append);
 
 /**
  * ne_mem_ranges_free() - Free an enclave's range array.
@@ -464,3 +470,4 @@ void ne_mem_ranges_free(struct ne_mem_ranges *all)
 	kvfree(all->ranges);
 	memset(all, 0, sizeof(*all));
 }
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_free);
