@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the Nitro Enclaves ioctl argument checks: which CIDs an
+ * enclave may ask for at start.
+ */
+
+#include <kunit/test.h>
+#include <linux/limits.h>
+#include <linux/string.h>
+#include <linux/vm_sockets.h>
+
+#include "ne_misc_dev.h"
+
+struct ne_cid_case {
+	const char *name;
+	u64 cid;
+	bool valid;
+};
+
+static const struct ne_cid_case ne_cid_cases[] = {
+	{ "zero_lets_device_choose", 0, true },
+	{ "local", VMADDR_CID_LOCAL, false },
+	{ "host", VMADDR_CID_HOST, false },
+	{ "parent", NE_PARENT_VM_CID, false },
+	{ "first_plain", 4, true },
+	{ "large", 0x12345678, true },
+	{ "u32_max_minus_one", U32_MAX - 1, true },
+	{ "any", VMADDR_CID_ANY, false },
+	{ "above_u32", (u64)U32_MAX + 1, false },
+	{ "u64_max", U64_MAX, false },
+};
+
+static void ne_cid_desc(const struct ne_cid_case *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(ne_cid, ne_cid_cases, ne_cid_desc);
+
+/* The reserved CIDs and anything above 32 bits are refused. */
+static void ne_misc_dev_test_cid(struct kunit *test)
+{
+	const struct ne_cid_case *c = test->param_value;
+
+	KUNIT_EXPECT_EQ(test, ne_enclave_cid_valid(c->cid), c->valid);
+}
+
+static struct kunit_case ne_misc_dev_test_cases[] = {
+	KUNIT_CASE_PARAM(ne_misc_dev_test_cid, ne_cid_gen_params),
+	{}
+};
+
+static struct kunit_suite ne_misc_dev_test_suite = {
+	.name = "nitro_enclaves_misc_dev",
+	.test_cases = ne_misc_dev_test_cases,
+};
+
+kunit_test_suites(&ne_misc_dev_test_suite);
