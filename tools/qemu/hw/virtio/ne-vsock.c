@@ -1,0 +1,1241 @@
+/*
+ * ne-vsock: a virtio-vsock device whose far side lives inside QEMU
+ *
+ * The guest (the Nitro Enclaves parent VM, CID 3 by default) drives it with
+ * the stock virtio vsock transport. The other ends of its connections are
+ * the emulated enclaves of this QEMU process: a device model opens a
+ * connection to the guest with ne_vsock_connect() (hw/virtio/ne-vsock.h)
+ * and gets the guest's answers through callbacks. No host /dev/vhost-vsock
+ * is involved.
+ *
+ * Packets follow the virtio-vsock stream protocol: REQUEST/RESPONSE open a
+ * connection, RW carries data, SHUTDOWN/RST close it, CREDIT_UPDATE and
+ * CREDIT_REQUEST move the flow-control window. Each side advertises its
+ * receive buffer (buf_alloc) and how much it has consumed (fwd_cnt) in
+ * every header and never sends more than the other side has room for.
+ * Guest-initiated connections are refused (RST): the emulated peers only
+ * ever connect out.
+ *
+ * Test aids (QOM properties, host side over QMP): test-connect=<cid>:<port>
+ * makes an emulated peer connect to the guest, send test-payload and record
+ * what comes back (test-state, test-received, test-received-len,
+ * test-echo-ok); test-close closes it.
+ *
+ * Copyright (c) 2026 The Nitro Enclaves emulator authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/cutils.h"
+#include "qemu/iov.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/module.h"
+#include "qemu/queue.h"
+#include "qemu/units.h"
+#include "qom/object.h"
+#include "hw/qdev-properties.h"
+#include "hw/virtio/virtio.h"
+#include "hw/virtio/virtio-pci.h"
+#include "hw/virtio/ne-vsock.h"
+#include "migration/vmstate.h"
+#include "sysemu/runstate.h"
+#include "standard-headers/linux/virtio_ids.h"
+#include "standard-headers/linux/virtio_vsock.h"
+#include "trace.h"
+
+OBJECT_DECLARE_SIMPLE_TYPE(NEVsock, NE_VSOCK)
+
+#define NE_VSOCK_QUEUE_SIZE     128
+/* Our receive window: what the guest may send before we say we consumed. */
+#define NE_VSOCK_BUF_ALLOC      (256 * KiB)
+/* Largest payload we queue in one RW packet (split again to rx buffers). */
+#define NE_VSOCK_PKT_MAX        (64 * KiB)
+/* Data a peer may have queued and not yet credited by the guest. */
+#define NE_VSOCK_SENDBUF_MAX    (4 * MiB)
+/* Packets waiting for rx buffers before we stop reading the tx queue. */
+#define NE_VSOCK_RXQ_MAX        256
+/* Source ports of the test peer. */
+#define NE_VSOCK_TEST_PORT_BASE 40000
+
+typedef enum NEVsockState {
+    NE_VSOCK_CONNECTING,        /* REQUEST sent, no answer yet */
+    NE_VSOCK_CONNECTED,
+    NE_VSOCK_DEAD,              /* refused, closed, or its device is gone */
+} NEVsockState;
+
+typedef struct NEVsockKey {
+    uint64_t peer_cid;
+    uint32_t peer_port;
+    uint32_t guest_port;
+} NEVsockKey;
+
+struct NEVsockConn {
+    NEVsock *dev;               /* NULL once the device is unrealized */
+    NEVsockKey key;
+    NEVsockState state;
+    /* The owner called ne_vsock_close(); we finish the close alone. */
+    bool orphan;
+    bool in_table;
+    const NEVsockPeerOps *ops;
+    void *opaque;
+    QEMUBH *refuse_bh;          /* refusal without a ready guest driver */
+
+    /* peer -> guest */
+    GByteArray *sendbuf;        /* accepted by ne_vsock_send, not yet sent */
+    uint32_t tx_cnt;            /* bytes sent to the guest */
+    uint32_t peer_buf_alloc;    /* the guest's window ... */
+    uint32_t peer_fwd_cnt;      /* ... and what it has consumed */
+    bool credit_requested;
+    bool shutdown_sent;
+
+    /* guest -> peer */
+    uint32_t fwd_cnt;           /* bytes received and consumed */
+    uint32_t last_fwd_cnt;      /* fwd_cnt last told to the guest */
+
+    /* Waiting for its refused/closed callback while dropping all. */
+    bool dying;
+    bool end_refused;
+    QTAILQ_ENTRY(NEVsockConn) dying_next;
+};
+
+typedef struct NEVsockPkt {
+    struct virtio_vsock_hdr hdr;    /* little-endian, len set on delivery */
+    uint8_t *data;
+    size_t len;
+    size_t off;                 /* delivered so far (split across buffers) */
+    QSIMPLEQ_ENTRY(NEVsockPkt) next;
+} NEVsockPkt;
+
+struct NEVsock {
+    VirtIODevice parent_obj;
+
+    /*
+     * All three queues belong to QEMU (there is no vhost backend):
+     * rx_vq:    device -> guest packets, into buffers the guest posts
+     * tx_vq:    guest -> device packets
+     * event_vq: device -> guest events (transport reset)
+     */
+    VirtQueue *rx_vq;
+    VirtQueue *tx_vq;
+    VirtQueue *event_vq;
+
+    QEMUBH *rx_bh;
+    QEMUBH *tx_bh;
+    VMChangeStateEntry *vmstate;
+
+    /* Connections by (peer cid, peer port, guest port). */
+    GHashTable *conns;
+    /* Packets for the guest, in order, waiting for rx buffers. */
+    QSIMPLEQ_HEAD(, NEVsockPkt) rxq;
+    unsigned rxq_len;
+    bool tx_throttled;
+
+    uint64_t guest_cid;
+
+    /* Test peer */
+    NEVsockConn *test_conn;
+    char *test_target;
+    char *test_payload_str;
+    GByteArray *test_payload;
+    GByteArray *test_received;
+    uint64_t test_received_len;
+    const char *test_state;
+    uint32_t test_port;
+
+    QLIST_ENTRY(NEVsock) next;
+};
+
+static QLIST_HEAD(, NEVsock) ne_vsock_devices =
+    QLIST_HEAD_INITIALIZER(ne_vsock_devices);
+
+static QTAILQ_HEAD(, NEVsockConn) ne_vsock_dying =
+    QTAILQ_HEAD_INITIALIZER(ne_vsock_dying);
+
+static const char *ne_vsock_op_name(uint16_t op)
+{
+    static const char *const names[] = {
+        [VIRTIO_VSOCK_OP_INVALID] = "INVALID",
+        [VIRTIO_VSOCK_OP_REQUEST] = "REQUEST",
+        [VIRTIO_VSOCK_OP_RESPONSE] = "RESPONSE",
+        [VIRTIO_VSOCK_OP_RST] = "RST",
+        [VIRTIO_VSOCK_OP_SHUTDOWN] = "SHUTDOWN",
+        [VIRTIO_VSOCK_OP_RW] = "RW",
+        [VIRTIO_VSOCK_OP_CREDIT_UPDATE] = "CREDIT_UPDATE",
+        [VIRTIO_VSOCK_OP_CREDIT_REQUEST] = "CREDIT_REQUEST",
+    };
+
+    return op < ARRAY_SIZE(names) ? names[op] : "?";
+}
+
+static guint ne_vsock_key_hash(gconstpointer p)
+{
+    const NEVsockKey *k = p;
+
+    return g_int64_hash(&k->peer_cid) ^ (k->peer_port * 2654435761u) ^
+           k->guest_port;
+}
+
+static gboolean ne_vsock_key_equal(gconstpointer a, gconstpointer b)
+{
+    const NEVsockKey *x = a, *y = b;
+
+    return x->peer_cid == y->peer_cid && x->peer_port == y->peer_port &&
+           x->guest_port == y->guest_port;
+}
+
+static bool ne_vsock_driver_ok(NEVsock *s)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+
+    return vdev->status & VIRTIO_CONFIG_S_DRIVER_OK;
+}
+
+static bool ne_vsock_queues_usable(NEVsock *s, VirtQueue *vq)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+
+    return ne_vsock_driver_ok(s) && vdev->vm_running &&
+           virtio_queue_ready(vq);
+}
+
+/* Device -> guest */
+
+static void ne_vsock_rx_flush(NEVsock *s)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+    bool pushed = false;
+
+    if (!ne_vsock_queues_usable(s, s->rx_vq)) {
+        return;
+    }
+
+    while (!QSIMPLEQ_EMPTY(&s->rxq)) {
+        NEVsockPkt *p = QSIMPLEQ_FIRST(&s->rxq);
+        struct virtio_vsock_hdr hdr;
+        VirtQueueElement *elem;
+        size_t room, n;
+
+        elem = virtqueue_pop(s->rx_vq, sizeof(VirtQueueElement));
+        if (!elem) {
+            trace_ne_vsock_rx_no_buffers(s->rxq_len);
+            break;
+        }
+        room = iov_size(elem->in_sg, elem->in_num);
+        if (elem->out_num || room <= sizeof(hdr)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "ne-vsock: rx buffer of %zu bytes is unusable\n",
+                          room);
+            virtqueue_push(s->rx_vq, elem, 0);
+            g_free(elem);
+            pushed = true;
+            continue;
+        }
+
+        n = MIN(p->len - p->off, room - sizeof(hdr));
+        hdr = p->hdr;
+        hdr.len = cpu_to_le32(n);
+        iov_from_buf(elem->in_sg, elem->in_num, 0, &hdr, sizeof(hdr));
+        iov_from_buf(elem->in_sg, elem->in_num, sizeof(hdr),
+                     p->data + p->off, n);
+        virtqueue_push(s->rx_vq, elem, sizeof(hdr) + n);
+        g_free(elem);
+        pushed = true;
+        trace_ne_vsock_rx_pkt(le64_to_cpu(hdr.src_cid),
+                              le32_to_cpu(hdr.src_port),
+                              le64_to_cpu(hdr.dst_cid),
+                              le32_to_cpu(hdr.dst_port),
+                              ne_vsock_op_name(le16_to_cpu(hdr.op)), n,
+                              le32_to_cpu(hdr.buf_alloc),
+                              le32_to_cpu(hdr.fwd_cnt));
+
+        p->off += n;
+        if (p->off >= p->len) {
+            QSIMPLEQ_REMOVE_HEAD(&s->rxq, next);
+            s->rxq_len--;
+            g_free(p->data);
+            g_free(p);
+        }
+    }
+
+    if (pushed) {
+        virtio_notify(vdev, s->rx_vq);
+    }
+    if (s->tx_throttled && s->rxq_len < NE_VSOCK_RXQ_MAX) {
+        s->tx_throttled = false;
+        qemu_bh_schedule(s->tx_bh);
+    }
+}
+
+static void ne_vsock_rx_bh(void *opaque)
+{
+    ne_vsock_rx_flush(opaque);
+}
+
+static void ne_vsock_drop_rxq(NEVsock *s)
+{
+    NEVsockPkt *p;
+
+    while ((p = QSIMPLEQ_FIRST(&s->rxq))) {
+        QSIMPLEQ_REMOVE_HEAD(&s->rxq, next);
+        g_free(p->data);
+        g_free(p);
+    }
+    s->rxq_len = 0;
+}
+
+/*
+ * Queue a packet for the guest. With @c, its credit (our window and what
+ * we consumed) goes into the header; replies to unknown tuples carry none.
+ * Delivery happens from a bottom half, so no caller sees a callback.
+ */
+static void ne_vsock_queue_pkt(NEVsock *s, NEVsockConn *c,
+                               const NEVsockKey *k, uint16_t op,
+                               uint32_t flags, const void *data, size_t len)
+{
+    NEVsockPkt *p = g_new0(NEVsockPkt, 1);
+
+    p->hdr.src_cid = cpu_to_le64(k->peer_cid);
+    p->hdr.dst_cid = cpu_to_le64(s->guest_cid);
+    p->hdr.src_port = cpu_to_le32(k->peer_port);
+    p->hdr.dst_port = cpu_to_le32(k->guest_port);
+    p->hdr.type = cpu_to_le16(VIRTIO_VSOCK_TYPE_STREAM);
+    p->hdr.op = cpu_to_le16(op);
+    p->hdr.flags = cpu_to_le32(flags);
+    if (c) {
+        p->hdr.buf_alloc = cpu_to_le32(NE_VSOCK_BUF_ALLOC);
+        p->hdr.fwd_cnt = cpu_to_le32(c->fwd_cnt);
+        c->last_fwd_cnt = c->fwd_cnt;
+    }
+    if (len) {
+        p->data = g_memdup2(data, len);
+        p->len = len;
+    }
+    QSIMPLEQ_INSERT_TAIL(&s->rxq, p, next);
+    s->rxq_len++;
+    qemu_bh_schedule(s->rx_bh);
+}
+
+static void ne_vsock_send_rst(NEVsock *s, const NEVsockKey *k)
+{
+    ne_vsock_queue_pkt(s, NULL, k, VIRTIO_VSOCK_OP_RST, 0, NULL, 0);
+}
+
+/* Connections */
+
+static void ne_vsock_conn_set_state(NEVsockConn *c, NEVsockState state)
+{
+    static const char *const names[] = {
+        [NE_VSOCK_CONNECTING] = "connecting",
+        [NE_VSOCK_CONNECTED] = "connected",
+        [NE_VSOCK_DEAD] = "dead",
+    };
+
+    trace_ne_vsock_conn_state(c->key.peer_cid, c->key.peer_port,
+                              c->key.guest_port, names[state]);
+    c->state = state;
+}
+
+static void ne_vsock_conn_unlink(NEVsockConn *c)
+{
+    if (c->in_table) {
+        g_hash_table_remove(c->dev->conns, &c->key);
+        c->in_table = false;
+    }
+    if (c->refuse_bh) {
+        qemu_bh_delete(c->refuse_bh);
+        c->refuse_bh = NULL;
+    }
+    if (c->dying) {
+        QTAILQ_REMOVE(&ne_vsock_dying, c, dying_next);
+        c->dying = false;
+    }
+}
+
+static void ne_vsock_conn_free(NEVsockConn *c)
+{
+    ne_vsock_conn_unlink(c);
+    g_byte_array_unref(c->sendbuf);
+    g_free(c);
+}
+
+static void ne_vsock_conn_notify_end(NEVsockConn *c, bool refused)
+{
+    if (refused) {
+        if (c->ops->refused) {
+            c->ops->refused(c->opaque);
+        }
+    } else if (c->ops->closed) {
+        c->ops->closed(c->opaque);
+    }
+}
+
+/*
+ * The connection is over (refused, reset, shut down by the guest): take it
+ * out of the table and tell its owner, or free it if the owner is gone.
+ * The callback comes last: the owner may close @c from inside it.
+ */
+static void ne_vsock_conn_end(NEVsockConn *c)
+{
+    bool refused = c->state == NE_VSOCK_CONNECTING;
+
+    ne_vsock_conn_unlink(c);
+    g_byte_array_set_size(c->sendbuf, 0);
+    ne_vsock_conn_set_state(c, NE_VSOCK_DEAD);
+    if (c->orphan) {
+        ne_vsock_conn_free(c);
+        return;
+    }
+    ne_vsock_conn_notify_end(c, refused);
+}
+
+static void ne_vsock_conn_refuse_bh(void *opaque)
+{
+    NEVsockConn *c = opaque;
+
+    ne_vsock_conn_end(c);
+}
+
+static void ne_vsock_conn_credit_update(NEVsockConn *c)
+{
+    ne_vsock_queue_pkt(c->dev, c, &c->key, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0,
+                       NULL, 0);
+}
+
+/* Send what the guest has room for; after an orphan's last byte, SHUTDOWN. */
+static void ne_vsock_conn_flush(NEVsockConn *c)
+{
+    if (c->state != NE_VSOCK_CONNECTED) {
+        return;
+    }
+
+    while (c->sendbuf->len) {
+        int64_t credit = (int64_t)c->peer_buf_alloc -
+                         (uint32_t)(c->tx_cnt - c->peer_fwd_cnt);
+        size_t n;
+
+        if (credit <= 0) {
+            if (!c->credit_requested) {
+                c->credit_requested = true;
+                ne_vsock_queue_pkt(c->dev, c, &c->key,
+                                   VIRTIO_VSOCK_OP_CREDIT_REQUEST, 0,
+                                   NULL, 0);
+            }
+            trace_ne_vsock_no_credit(c->key.peer_cid, c->key.peer_port,
+                                     c->key.guest_port, c->sendbuf->len);
+            return;
+        }
+        n = MIN(c->sendbuf->len, MIN(credit, NE_VSOCK_PKT_MAX));
+        ne_vsock_queue_pkt(c->dev, c, &c->key, VIRTIO_VSOCK_OP_RW, 0,
+                           c->sendbuf->data, n);
+        c->tx_cnt += n;
+        g_byte_array_remove_range(c->sendbuf, 0, n);
+    }
+
+    if (c->orphan && !c->shutdown_sent) {
+        c->shutdown_sent = true;
+        ne_vsock_queue_pkt(c->dev, c, &c->key, VIRTIO_VSOCK_OP_SHUTDOWN,
+                           VIRTIO_VSOCK_SHUTDOWN_RCV |
+                           VIRTIO_VSOCK_SHUTDOWN_SEND, NULL, 0);
+    }
+}
+
+static NEVsockConn *ne_vsock_do_connect(NEVsock *s, uint64_t src_cid,
+                                        uint32_t src_port, uint32_t dst_port,
+                                        const NEVsockPeerOps *ops,
+                                        void *opaque, Error **errp)
+{
+    NEVsockKey key = {
+        .peer_cid = src_cid,
+        .peer_port = src_port,
+        .guest_port = dst_port,
+    };
+    NEVsockConn *c;
+
+    if (src_cid == s->guest_cid) {
+        error_setg(errp, "CID %" PRIu64 " is the guest's own", src_cid);
+        return NULL;
+    }
+    if (g_hash_table_contains(s->conns, &key)) {
+        error_setg(errp, "vsock %" PRIu64 ":%" PRIu32 " -> %" PRIu32
+                   " is already connected", src_cid, src_port, dst_port);
+        return NULL;
+    }
+
+    c = g_new0(NEVsockConn, 1);
+    c->dev = s;
+    c->key = key;
+    c->ops = ops;
+    c->opaque = opaque;
+    c->sendbuf = g_byte_array_new();
+    c->state = NE_VSOCK_CONNECTING;
+    g_hash_table_insert(s->conns, &c->key, c);
+    c->in_table = true;
+    trace_ne_vsock_connect(src_cid, src_port, dst_port,
+                           ne_vsock_driver_ok(s));
+
+    if (!ne_vsock_driver_ok(s)) {
+        /* No driver, no listener: refused, but not from inside this call */
+        c->refuse_bh = qemu_bh_new(ne_vsock_conn_refuse_bh, c);
+        qemu_bh_schedule(c->refuse_bh);
+    } else {
+        ne_vsock_queue_pkt(s, c, &c->key, VIRTIO_VSOCK_OP_REQUEST, 0,
+                           NULL, 0);
+    }
+    return c;
+}
+
+NEVsockConn *ne_vsock_connect(uint64_t src_cid, uint32_t src_port,
+                              uint32_t dst_port, const NEVsockPeerOps *ops,
+                              void *opaque, Error **errp)
+{
+    NEVsock *s = QLIST_FIRST(&ne_vsock_devices);
+
+    if (!s) {
+        error_setg(errp, "no %s device", TYPE_NE_VSOCK_PCI);
+        return NULL;
+    }
+    return ne_vsock_do_connect(s, src_cid, src_port, dst_port, ops, opaque,
+                               errp);
+}
+
+int ne_vsock_send(NEVsockConn *c, const void *buf, size_t len)
+{
+    if (!c->dev || c->orphan ||
+        (c->state != NE_VSOCK_CONNECTING && c->state != NE_VSOCK_CONNECTED)) {
+        return -ENOTCONN;
+    }
+    if (c->sendbuf->len + len > NE_VSOCK_SENDBUF_MAX) {
+        return -ENOBUFS;
+    }
+    trace_ne_vsock_send(c->key.peer_cid, c->key.peer_port, c->key.guest_port,
+                        len);
+    g_byte_array_append(c->sendbuf, buf, len);
+    ne_vsock_conn_flush(c);
+    return 0;
+}
+
+void ne_vsock_close(NEVsockConn *c)
+{
+    if (!c) {
+        return;
+    }
+    trace_ne_vsock_close(c->key.peer_cid, c->key.peer_port,
+                         c->key.guest_port, c->state);
+
+    if (!c->dev || c->state == NE_VSOCK_DEAD) {
+        ne_vsock_conn_free(c);
+        return;
+    }
+    if (c->state == NE_VSOCK_CONNECTING) {
+        /* A RESPONSE may be on its way: the RST after our REQUEST undoes it */
+        if (!c->refuse_bh) {
+            ne_vsock_send_rst(c->dev, &c->key);
+        }
+        ne_vsock_conn_free(c);
+        return;
+    }
+
+    /*
+     * Connected: what was accepted by ne_vsock_send still goes out, then
+     * SHUTDOWN; the connection stays in the table until the guest's RST.
+     */
+    c->orphan = true;
+    c->ops = NULL;
+    c->opaque = NULL;
+    ne_vsock_conn_flush(c);
+}
+
+/*
+ * Drop every connection (device reset or unrealize). Owners hear refused
+ * or closed; with @detach they can only free their handle afterwards.
+ */
+static void ne_vsock_drop_all(NEVsock *s, bool detach)
+{
+    GHashTableIter iter;
+    gpointer value;
+    NEVsockConn *c;
+
+    trace_ne_vsock_drop_all(g_hash_table_size(s->conns), detach);
+    ne_vsock_drop_rxq(s);
+
+    /* First all are dead, so that callbacks see a consistent picture. */
+    g_hash_table_iter_init(&iter, s->conns);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        c = value;
+        g_hash_table_iter_remove(&iter);
+        c->in_table = false;
+        if (c->refuse_bh) {
+            qemu_bh_delete(c->refuse_bh);
+            c->refuse_bh = NULL;
+        }
+        c->end_refused = c->state == NE_VSOCK_CONNECTING;
+        g_byte_array_set_size(c->sendbuf, 0);
+        ne_vsock_conn_set_state(c, NE_VSOCK_DEAD);
+        if (detach) {
+            c->dev = NULL;
+        }
+        if (c->orphan) {
+            ne_vsock_conn_free(c);
+            continue;
+        }
+        QTAILQ_INSERT_TAIL(&ne_vsock_dying, c, dying_next);
+        c->dying = true;
+    }
+
+    /* Owners may close other dying connections from their callbacks. */
+    while ((c = QTAILQ_FIRST(&ne_vsock_dying))) {
+        QTAILQ_REMOVE(&ne_vsock_dying, c, dying_next);
+        c->dying = false;
+        ne_vsock_conn_notify_end(c, c->end_refused);
+    }
+}
+
+/* Guest -> device */
+
+static void ne_vsock_handle_guest_pkt(NEVsock *s,
+                                      const struct virtio_vsock_hdr *hdr,
+                                      const uint8_t *data, uint32_t len)
+{
+    uint16_t op = le16_to_cpu(hdr->op);
+    uint16_t type = le16_to_cpu(hdr->type);
+    NEVsockKey key = {
+        .peer_cid = le64_to_cpu(hdr->dst_cid),
+        .peer_port = le32_to_cpu(hdr->dst_port),
+        .guest_port = le32_to_cpu(hdr->src_port),
+    };
+    uint32_t buf_alloc = le32_to_cpu(hdr->buf_alloc);
+    uint32_t fwd_cnt = le32_to_cpu(hdr->fwd_cnt);
+    NEVsockConn *c;
+
+    trace_ne_vsock_tx_pkt(le64_to_cpu(hdr->src_cid), key.guest_port,
+                          key.peer_cid, key.peer_port, ne_vsock_op_name(op),
+                          len, buf_alloc, fwd_cnt);
+
+    if (le64_to_cpu(hdr->src_cid) != s->guest_cid) {
+        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: packet from CID %" PRIu64
+                      ", the guest is %" PRIu64 "\n",
+                      (uint64_t)le64_to_cpu(hdr->src_cid), s->guest_cid);
+        return;
+    }
+
+    c = g_hash_table_lookup(s->conns, &key);
+    if (!c) {
+        /* Nobody here: refuse requests, reset anything else but a reset */
+        if (op != VIRTIO_VSOCK_OP_RST) {
+            trace_ne_vsock_no_conn(key.peer_cid, key.peer_port,
+                                   key.guest_port, ne_vsock_op_name(op));
+            ne_vsock_send_rst(s, &key);
+        }
+        return;
+    }
+    if (type != VIRTIO_VSOCK_TYPE_STREAM) {
+        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: packet type %u on a "
+                      "stream connection\n", type);
+        ne_vsock_send_rst(s, &key);
+        ne_vsock_conn_end(c);
+        return;
+    }
+
+    /* Every header carries the guest's window. */
+    if (buf_alloc != c->peer_buf_alloc || fwd_cnt != c->peer_fwd_cnt) {
+        c->credit_requested = false;
+    }
+    c->peer_buf_alloc = buf_alloc;
+    c->peer_fwd_cnt = fwd_cnt;
+
+    if (c->state == NE_VSOCK_CONNECTING) {
+        switch (op) {
+        case VIRTIO_VSOCK_OP_RESPONSE:
+            ne_vsock_conn_set_state(c, NE_VSOCK_CONNECTED);
+            ne_vsock_conn_flush(c);
+            if (c->ops->connected) {
+                c->ops->connected(c->opaque);
+            }
+            return;
+        case VIRTIO_VSOCK_OP_RST:
+            ne_vsock_conn_end(c);
+            return;
+        default:
+            qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: %s while connecting\n",
+                          ne_vsock_op_name(op));
+            ne_vsock_send_rst(s, &key);
+            ne_vsock_conn_end(c);
+            return;
+        }
+    }
+
+    switch (op) {
+    case VIRTIO_VSOCK_OP_RW:
+        if ((uint32_t)(c->fwd_cnt + len - c->last_fwd_cnt) >
+            NE_VSOCK_BUF_ALLOC) {
+            qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: guest sent %u bytes "
+                          "beyond its credit\n", len);
+        }
+        /* The owner consumes the data at once: hand the room back. */
+        c->fwd_cnt += len;
+        if ((uint32_t)(c->fwd_cnt - c->last_fwd_cnt) >=
+            NE_VSOCK_BUF_ALLOC / 2) {
+            ne_vsock_conn_credit_update(c);
+        }
+        ne_vsock_conn_flush(c);
+        if (len && !c->orphan && c->ops->recv) {
+            c->ops->recv(c->opaque, data, len);
+        }
+        return;
+    case VIRTIO_VSOCK_OP_CREDIT_UPDATE:
+        ne_vsock_conn_flush(c);
+        return;
+    case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
+        ne_vsock_conn_credit_update(c);
+        ne_vsock_conn_flush(c);
+        return;
+    case VIRTIO_VSOCK_OP_SHUTDOWN:
+        /* The guest closes: finish with RST, as a host transport does */
+        ne_vsock_send_rst(s, &key);
+        ne_vsock_conn_end(c);
+        return;
+    case VIRTIO_VSOCK_OP_RST:
+        ne_vsock_conn_end(c);
+        return;
+    default:
+        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: %s on a connection\n",
+                      ne_vsock_op_name(op));
+        ne_vsock_send_rst(s, &key);
+        ne_vsock_conn_end(c);
+        return;
+    }
+}
+
+static void ne_vsock_tx_process(NEVsock *s)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(s);
+    bool pushed = false;
+
+    if (!ne_vsock_queues_usable(s, s->tx_vq)) {
+        return;
+    }
+
+    for (;;) {
+        struct virtio_vsock_hdr hdr;
+        VirtQueueElement *elem;
+        uint8_t *data = NULL;
+        size_t size;
+        uint32_t len;
+
+        if (s->rxq_len >= NE_VSOCK_RXQ_MAX) {
+            /* Replies pile up: wait for the guest to take them. */
+            s->tx_throttled = true;
+            trace_ne_vsock_tx_throttled(s->rxq_len);
+            break;
+        }
+        elem = virtqueue_pop(s->tx_vq, sizeof(VirtQueueElement));
+        if (!elem) {
+            break;
+        }
+
+        size = iov_size(elem->out_sg, elem->out_num);
+        if (size < sizeof(hdr)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "ne-vsock: tx packet of %zu bytes\n", size);
+            len = 0;
+            goto done;
+        }
+        iov_to_buf(elem->out_sg, elem->out_num, 0, &hdr, sizeof(hdr));
+        len = le32_to_cpu(hdr.len);
+        if (len > size - sizeof(hdr) || len > NE_VSOCK_BUF_ALLOC) {
+            qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: tx packet says %u "
+                          "bytes, carries %zu\n", len, size - sizeof(hdr));
+            size = 0;
+            goto done;
+        }
+        if (len) {
+            data = g_malloc(len);
+            iov_to_buf(elem->out_sg, elem->out_num, sizeof(hdr), data, len);
+        }
+done:
+        virtqueue_push(s->tx_vq, elem, 0);
+        g_free(elem);
+        pushed = true;
+        if (size >= sizeof(hdr)) {
+            /* May run owners' callbacks; they cannot unrealize us. */
+            ne_vsock_handle_guest_pkt(s, &hdr, data, len);
+        }
+        g_free(data);
+    }
+
+    if (pushed) {
+        virtio_notify(vdev, s->tx_vq);
+    }
+}
+
+static void ne_vsock_tx_bh(void *opaque)
+{
+    ne_vsock_tx_process(opaque);
+}
+
+static void ne_vsock_handle_rx(VirtIODevice *vdev, VirtQueue *vq)
+{
+    /* New rx buffers: deliver what waits for them. */
+    ne_vsock_rx_flush(NE_VSOCK(vdev));
+}
+
+static void ne_vsock_handle_tx(VirtIODevice *vdev, VirtQueue *vq)
+{
+    ne_vsock_tx_process(NE_VSOCK(vdev));
+}
+
+static void ne_vsock_handle_event(VirtIODevice *vdev, VirtQueue *vq)
+{
+    /* Event buffers stay with us until an event needs one. */
+}
+
+/* Test peer */
+
+static void ne_vsock_test_connected(void *opaque)
+{
+    NEVsock *s = opaque;
+
+    s->test_state = "connected";
+    if (s->test_payload->len) {
+        ne_vsock_send(s->test_conn, s->test_payload->data,
+                      s->test_payload->len);
+    }
+}
+
+static void ne_vsock_test_refused(void *opaque)
+{
+    NEVsock *s = opaque;
+
+    s->test_state = "refused";
+    ne_vsock_close(s->test_conn);
+    s->test_conn = NULL;
+}
+
+static void ne_vsock_test_recv(void *opaque, const uint8_t *buf, size_t len)
+{
+    NEVsock *s = opaque;
+
+    s->test_received_len += len;
+    if (s->test_received->len < s->test_payload->len) {
+        g_byte_array_append(s->test_received, buf,
+                            MIN(len, s->test_payload->len -
+                                     s->test_received->len));
+    }
+    if (s->test_received_len >= s->test_payload->len) {
+        /* Everything came back: close, like an enclave after its echo */
+        s->test_state = "done";
+        ne_vsock_close(s->test_conn);
+        s->test_conn = NULL;
+    }
+}
+
+static void ne_vsock_test_closed(void *opaque)
+{
+    NEVsock *s = opaque;
+
+    s->test_state = "closed";
+    ne_vsock_close(s->test_conn);
+    s->test_conn = NULL;
+}
+
+static const NEVsockPeerOps ne_vsock_test_ops = {
+    .connected = ne_vsock_test_connected,
+    .refused = ne_vsock_test_refused,
+    .recv = ne_vsock_test_recv,
+    .closed = ne_vsock_test_closed,
+};
+
+static void ne_vsock_test_stop(NEVsock *s, const char *state)
+{
+    ne_vsock_close(s->test_conn);
+    s->test_conn = NULL;
+    s->test_state = state;
+}
+
+static char *ne_vsock_get_test_connect(Object *obj, Error **errp)
+{
+    NEVsock *s = NE_VSOCK(obj);
+
+    return g_strdup(s->test_target ? s->test_target : "");
+}
+
+/* "<cid>:<port>": connect from <cid> to the guest's <port>. */
+static void ne_vsock_set_test_connect(Object *obj, const char *value,
+                                      Error **errp)
+{
+    NEVsock *s = NE_VSOCK(obj);
+    const char *end;
+    uint64_t cid, port;
+    NEVsockConn *c;
+
+    if (qemu_strtou64(value, &end, 0, &cid) < 0 || *end != ':' ||
+        qemu_strtou64(end + 1, NULL, 0, &port) < 0 || port > UINT32_MAX) {
+        error_setg(errp, "test-connect wants <cid>:<port>, not '%s'", value);
+        return;
+    }
+    if (!DEVICE(s)->realized) {
+        error_setg(errp, "the device is not realized");
+        return;
+    }
+
+    ne_vsock_test_stop(s, "idle");
+    g_byte_array_set_size(s->test_received, 0);
+    s->test_received_len = 0;
+    g_free(s->test_target);
+    s->test_target = g_strdup(value);
+
+    c = ne_vsock_do_connect(s, cid, NE_VSOCK_TEST_PORT_BASE + s->test_port++,
+                         port, &ne_vsock_test_ops, s, errp);
+    if (!c) {
+        s->test_state = "error";
+        return;
+    }
+    s->test_conn = c;
+    s->test_state = "connecting";
+}
+
+static char *ne_vsock_get_test_payload(Object *obj, Error **errp)
+{
+    return g_strdup(NE_VSOCK(obj)->test_payload_str);
+}
+
+/*
+ * The bytes the test peer sends once connected: hex ("b7", "0102ff") or
+ * "pattern:<n>", n bytes of (i * 7 + 1) mod 251.
+ */
+static void ne_vsock_set_test_payload(Object *obj, const char *value,
+                                      Error **errp)
+{
+    NEVsock *s = NE_VSOCK(obj);
+    GByteArray *b = g_byte_array_new();
+    uint64_t n;
+
+    if (strstart(value, "pattern:", NULL)) {
+        if (qemu_strtou64(value + 8, NULL, 0, &n) < 0 ||
+            n > NE_VSOCK_SENDBUF_MAX) {
+            error_setg(errp, "pattern length must be at most %" PRId64,
+                       (int64_t)NE_VSOCK_SENDBUF_MAX);
+            g_byte_array_unref(b);
+            return;
+        }
+        g_byte_array_set_size(b, n);
+        for (uint64_t i = 0; i < n; i++) {
+            b->data[i] = (i * 7 + 1) % 251;
+        }
+    } else {
+        size_t len = strlen(value);
+
+        for (size_t i = 0; i < len; i += 2) {
+            if (i + 1 == len || !g_ascii_isxdigit(value[i]) ||
+                !g_ascii_isxdigit(value[i + 1])) {
+                error_setg(errp, "test-payload wants hex bytes or "
+                           "pattern:<n>, not '%s'", value);
+                g_byte_array_unref(b);
+                return;
+            }
+            g_byte_array_append(b, (uint8_t[]){
+                g_ascii_xdigit_value(value[i]) << 4 |
+                g_ascii_xdigit_value(value[i + 1]) }, 1);
+        }
+    }
+    g_byte_array_unref(s->test_payload);
+    s->test_payload = b;
+    g_free(s->test_payload_str);
+    s->test_payload_str = g_strdup(value);
+}
+
+static char *ne_vsock_get_test_state(Object *obj, Error **errp)
+{
+    return g_strdup(NE_VSOCK(obj)->test_state);
+}
+
+/* What came back, in hex (the first 64 bytes). */
+static char *ne_vsock_get_test_received(Object *obj, Error **errp)
+{
+    NEVsock *s = NE_VSOCK(obj);
+    GString *str = g_string_new(NULL);
+
+    for (guint i = 0; i < s->test_received->len && i < 64; i++) {
+        g_string_append_printf(str, "%02x", s->test_received->data[i]);
+    }
+    return g_string_free(str, false);
+}
+
+static bool ne_vsock_get_test_echo_ok(Object *obj, Error **errp)
+{
+    NEVsock *s = NE_VSOCK(obj);
+
+    return s->test_received_len == s->test_payload->len &&
+           !memcmp(s->test_received->data, s->test_payload->data,
+                   s->test_payload->len);
+}
+
+static bool ne_vsock_get_test_close(Object *obj, Error **errp)
+{
+    return false;
+}
+
+static void ne_vsock_set_test_close(Object *obj, bool value, Error **errp)
+{
+    NEVsock *s = NE_VSOCK(obj);
+
+    if (value && s->test_conn) {
+        ne_vsock_test_stop(s, "idle");
+    }
+}
+
+/* Device plumbing */
+
+static uint64_t ne_vsock_get_features(VirtIODevice *vdev, uint64_t features,
+                                      Error **errp)
+{
+    /* Stream sockets only: no VIRTIO_VSOCK_F_SEQPACKET. */
+    return features;
+}
+
+static void ne_vsock_get_config(VirtIODevice *vdev, uint8_t *config)
+{
+    NEVsock *s = NE_VSOCK(vdev);
+    struct virtio_vsock_config cfg = {};
+
+    stq_le_p(&cfg.guest_cid, s->guest_cid);
+    memcpy(config, &cfg, sizeof(cfg));
+}
+
+static void ne_vsock_set_status(VirtIODevice *vdev, uint8_t status)
+{
+    NEVsock *s = NE_VSOCK(vdev);
+
+    trace_ne_vsock_set_status(status);
+    if (status & VIRTIO_CONFIG_S_DRIVER_OK) {
+        /* vdev->status is updated after this returns: work from BHs */
+        qemu_bh_schedule(s->rx_bh);
+        qemu_bh_schedule(s->tx_bh);
+    }
+}
+
+static void ne_vsock_reset(VirtIODevice *vdev)
+{
+    NEVsock *s = NE_VSOCK(vdev);
+
+    trace_ne_vsock_reset();
+    s->tx_throttled = false;
+    ne_vsock_drop_all(s, false);
+}
+
+static void ne_vsock_vm_state_change(void *opaque, bool running,
+                                     RunState state)
+{
+    NEVsock *s = opaque;
+
+    if (running) {
+        qemu_bh_schedule(s->rx_bh);
+        qemu_bh_schedule(s->tx_bh);
+    }
+}
+
+static void ne_vsock_device_realize(DeviceState *dev, Error **errp)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(dev);
+    NEVsock *s = NE_VSOCK(dev);
+    NEVsock *other;
+
+    if (s->guest_cid <= 2 || s->guest_cid >= UINT32_MAX) {
+        error_setg(errp, "guest-cid %" PRIu64 " is reserved", s->guest_cid);
+        return;
+    }
+    QLIST_FOREACH(other, &ne_vsock_devices, next) {
+        if (other->guest_cid == s->guest_cid) {
+            error_setg(errp, "guest-cid %" PRIu64 " is already in use",
+                       s->guest_cid);
+            return;
+        }
+    }
+
+    virtio_init(vdev, VIRTIO_ID_VSOCK, sizeof(struct virtio_vsock_config));
+    s->rx_vq = virtio_add_queue(vdev, NE_VSOCK_QUEUE_SIZE, ne_vsock_handle_rx);
+    s->tx_vq = virtio_add_queue(vdev, NE_VSOCK_QUEUE_SIZE, ne_vsock_handle_tx);
+    s->event_vq = virtio_add_queue(vdev, NE_VSOCK_QUEUE_SIZE,
+                                   ne_vsock_handle_event);
+
+    s->rx_bh = qemu_bh_new(ne_vsock_rx_bh, s);
+    s->tx_bh = qemu_bh_new(ne_vsock_tx_bh, s);
+    s->vmstate = qemu_add_vm_change_state_handler(ne_vsock_vm_state_change,
+                                                  s);
+    s->conns = g_hash_table_new(ne_vsock_key_hash, ne_vsock_key_equal);
+    QSIMPLEQ_INIT(&s->rxq);
+    QLIST_INSERT_HEAD(&ne_vsock_devices, s, next);
+}
+
+static void ne_vsock_device_unrealize(DeviceState *dev)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(dev);
+    NEVsock *s = NE_VSOCK(dev);
+
+    /* Gone for new connections first, then for the existing ones. */
+    QLIST_REMOVE(s, next);
+    ne_vsock_test_stop(s, "idle");
+    ne_vsock_drop_all(s, true);
+    g_hash_table_destroy(s->conns);
+
+    qemu_del_vm_change_state_handler(s->vmstate);
+    qemu_bh_delete(s->tx_bh);
+    qemu_bh_delete(s->rx_bh);
+    virtio_delete_queue(s->event_vq);
+    virtio_delete_queue(s->tx_vq);
+    virtio_delete_queue(s->rx_vq);
+    virtio_cleanup(vdev);
+}
+
+static void ne_vsock_instance_init(Object *obj)
+{
+    NEVsock *s = NE_VSOCK(obj);
+
+    s->test_payload_str = g_strdup("b7");
+    s->test_payload = g_byte_array_new();
+    g_byte_array_append(s->test_payload, (uint8_t[]){ 0xb7 }, 1);
+    s->test_received = g_byte_array_new();
+    s->test_state = "idle";
+    object_property_add_uint64_ptr(obj, "test-received-len",
+                                   &s->test_received_len, OBJ_PROP_FLAG_READ);
+}
+
+static void ne_vsock_instance_finalize(Object *obj)
+{
+    NEVsock *s = NE_VSOCK(obj);
+
+    g_free(s->test_target);
+    g_free(s->test_payload_str);
+    g_byte_array_unref(s->test_payload);
+    g_byte_array_unref(s->test_received);
+}
+
+static const VMStateDescription vmstate_ne_vsock = {
+    .name = "ne-vsock",
+    /* Connections live in QEMU and in the emulated peers: not migrated */
+    .unmigratable = 1,
+};
+
+static Property ne_vsock_properties[] = {
+    DEFINE_PROP_UINT64("guest-cid", NEVsock, guest_cid,
+                       NE_VSOCK_DEFAULT_GUEST_CID),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+static void ne_vsock_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    VirtioDeviceClass *vdc = VIRTIO_DEVICE_CLASS(klass);
+
+    device_class_set_props(dc, ne_vsock_properties);
+    dc->vmsd = &vmstate_ne_vsock;
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+    vdc->realize = ne_vsock_device_realize;
+    vdc->unrealize = ne_vsock_device_unrealize;
+    vdc->get_features = ne_vsock_get_features;
+    vdc->get_config = ne_vsock_get_config;
+    vdc->set_status = ne_vsock_set_status;
+    vdc->reset = ne_vsock_reset;
+
+    object_class_property_add_str(klass, "test-connect",
+                                  ne_vsock_get_test_connect,
+                                  ne_vsock_set_test_connect);
+    object_class_property_set_description(klass, "test-connect",
+        "<cid>:<port>: an emulated peer connects to the guest's port, "
+        "sends test-payload and records what comes back");
+    object_class_property_add_str(klass, "test-payload",
+                                  ne_vsock_get_test_payload,
+                                  ne_vsock_set_test_payload);
+    object_class_property_add_str(klass, "test-state",
+                                  ne_vsock_get_test_state, NULL);
+    object_class_property_add_str(klass, "test-received",
+                                  ne_vsock_get_test_received, NULL);
+    object_class_property_add_bool(klass, "test-echo-ok",
+                                   ne_vsock_get_test_echo_ok, NULL);
+    object_class_property_add_bool(klass, "test-close",
+                                   ne_vsock_get_test_close,
+                                   ne_vsock_set_test_close);
+}
+
+static const TypeInfo ne_vsock_info = {
+    .name = TYPE_NE_VSOCK,
+    .parent = TYPE_VIRTIO_DEVICE,
+    .instance_size = sizeof(NEVsock),
+    .instance_init = ne_vsock_instance_init,
+    .instance_finalize = ne_vsock_instance_finalize,
+    .class_init = ne_vsock_class_init,
+};
+
+/* ne-vsock-pci: the device behind a virtio-pci proxy (modern only) */
+
+#define TYPE_NE_VSOCK_PCI_BASE "ne-vsock-pci-base"
+OBJECT_DECLARE_SIMPLE_TYPE(NEVsockPCI, NE_VSOCK_PCI_BASE)
+
+struct NEVsockPCI {
+    VirtIOPCIProxy parent_obj;
+    NEVsock vdev;
+};
+
+static Property ne_vsock_pci_properties[] = {
+    DEFINE_PROP_UINT32("vectors", VirtIOPCIProxy, nvectors, 3),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+static void ne_vsock_pci_realize(VirtIOPCIProxy *vpci_dev, Error **errp)
+{
+    NEVsockPCI *dev = NE_VSOCK_PCI_BASE(vpci_dev);
+
+    virtio_pci_force_virtio_1(vpci_dev);
+    qdev_realize(DEVICE(&dev->vdev), BUS(&vpci_dev->bus), errp);
+}
+
+static void ne_vsock_pci_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    VirtioPCIClass *k = VIRTIO_PCI_CLASS(klass);
+    PCIDeviceClass *pcidev_k = PCI_DEVICE_CLASS(klass);
+
+    k->realize = ne_vsock_pci_realize;
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+    device_class_set_props(dc, ne_vsock_pci_properties);
+    pcidev_k->vendor_id = PCI_VENDOR_ID_REDHAT_QUMRANET;
+    pcidev_k->device_id = PCI_DEVICE_ID_VIRTIO_VSOCK;
+    pcidev_k->revision = 0x00;
+    pcidev_k->class_id = PCI_CLASS_COMMUNICATION_OTHER;
+}
+
+static void ne_vsock_pci_instance_init(Object *obj)
+{
+    NEVsockPCI *dev = NE_VSOCK_PCI_BASE(obj);
+    static const char *const test_props[] = {
+        "test-connect", "test-payload", "test-state", "test-received",
+        "test-received-len", "test-echo-ok", "test-close",
+    };
+
+    virtio_instance_init_common(obj, &dev->vdev, sizeof(dev->vdev),
+                                TYPE_NE_VSOCK);
+    /* qdev properties are aliased already; the test controls too */
+    for (size_t i = 0; i < ARRAY_SIZE(test_props); i++) {
+        object_property_add_alias(obj, test_props[i], OBJECT(&dev->vdev),
+                                  test_props[i]);
+    }
+}
+
+static const VirtioPCIDeviceTypeInfo ne_vsock_pci_info = {
+    .base_name = TYPE_NE_VSOCK_PCI_BASE,
+    .generic_name = TYPE_NE_VSOCK_PCI,
+    .instance_size = sizeof(NEVsockPCI),
+    .instance_init = ne_vsock_pci_instance_init,
+    .class_init = ne_vsock_pci_class_init,
+};
+
+static void ne_vsock_register_types(void)
+{
+    type_register_static(&ne_vsock_info);
+    virtio_pci_types_register(&ne_vsock_pci_info);
+}
+
+type_init(ne_vsock_register_types)
