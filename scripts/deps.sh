@@ -18,7 +18,7 @@ PACKAGES=(
 	pkg-config libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev
 	python3-venv seabios qemu-system-data xz-utils
 	linux-headers-amd64 linux-source-6.1
-	dkms gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+	dkms gcc-aarch64-linux-gnu libc6-dev-arm64-cross zstd
 )
 SRC_TARBALL=/usr/src/linux-source-6.1.tar.xz
 SRC_DIR=$NE_CACHE/linux-source-6.1

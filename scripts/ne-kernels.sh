@@ -12,7 +12,8 @@
 #
 # The packages are found through a private sources list under
 # $NE_CACHE/apt-kernels (bookworm, -updates, -security, -backports; amd64
-# and arm64); the system's /etc/apt is never touched. The debs go to
+# and arm64; its lists are refreshed once a day, or with
+# NE_KERNELS_REFRESH=1); the system's /etc/apt is never touched. The debs go to
 # $NE_CACHE/debs and are unpacked with dpkg -x:
 #
 #   $NE_CACHE/kernel/<kver>    the image and its modules
@@ -55,9 +56,15 @@ apt_private() {	# apt-get|apt-cache ARGS...
 		-o APT::Sandbox::User=root "$@"
 }
 
+# Lists younger than a day are reused (NE_KERNELS_REFRESH=1 updates anyway).
 APT_UPDATED=
 apt_update() {
 	[[ -n $APT_UPDATED ]] && return 0
+	if [[ ${NE_KERNELS_REFRESH:-0} != 1 && -f $APT_DIR/updated &&
+	      -n $(find "$APT_DIR/updated" -mmin -1440) ]]; then
+		APT_UPDATED=1
+		return 0
+	fi
 	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" \
 		"$APT_DIR/sources.list.d"
 	cat > "$APT_DIR/sources.list" <<-EOF
@@ -67,7 +74,11 @@ apt_update() {
 	deb [signed-by=$KEYRING] $MIRROR bookworm-backports main
 	EOF
 	log "apt-get update (private lists in $APT_DIR)"
-	apt_private apt-get -q update >&2 || log "apt-get update reported errors; going on"
+	if apt_private apt-get -q update >&2; then
+		touch "$APT_DIR/updated"
+	else
+		log "apt-get update reported errors; going on"
+	fi
 	APT_UPDATED=1
 }
 
@@ -135,6 +146,28 @@ fetch_kernel() {
 	fi
 }
 
+# QEMU boots an uncompressed ELF vmlinux directly (PVH entry) like deps.sh
+# does for the 6.1 guest: faster under TCG, and the same 4-level paging as
+# that guest (the bzImage's decompressor would switch TCG's la57-capable
+# CPU to 5-level paging). Debian's 6.12 bzImage holds a zstd stream.
+# Prints the image to boot: the vmlinux, or the bzImage if that failed.
+extract_vmlinux() {	# kver
+	local z=$NE_CACHE/kernel/$1/boot/vmlinuz-$1 out=$NE_CACHE/kernel/$1/boot/vmlinux-$1 off
+	if [[ ! -f $out ]]; then
+		for off in $(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$z" | cut -d: -f1 | head -n 4); do
+			# (zstd stops at the end of the frame: tail may get SIGPIPE)
+			tail -c +$((off + 1)) "$z" | zstd -dcq 2> /dev/null > "$out.tmp" || true
+			if [[ $(head -c 4 "$out.tmp" | od -An -c | tr -d ' ') == '177ELF' ]]; then
+				log "extracted $(basename "$out") (PVH boot)"
+				mv "$out.tmp" "$out"
+				break
+			fi
+		done
+		rm -f "$out.tmp"
+	fi
+	if [[ -f $out ]]; then echo "$out"; else echo "$z"; fi
+}
+
 fetch_bpo() {
 	local ver kver abi kbuild
 	apt_update
@@ -153,7 +186,7 @@ fetch_bpo() {
 		"linux-headers-$kver" "linux-headers-$abi-common" "$kbuild" "$ver"
 	write_env bpo "NE_K_KVER=$kver" \
 		"NE_K_KDIR=$NE_CACHE/headers/$kver/usr/src/linux-headers-$kver" \
-		"NE_K_IMAGE=$NE_CACHE/kernel/$kver/boot/vmlinuz-$kver" \
+		"NE_K_IMAGE=$(extract_vmlinux "$kver")" \
 		"NE_K_MODULES=$NE_CACHE/kernel/$kver/lib/modules/$kver" \
 		"NE_K_ARCH=x86_64"
 }
@@ -181,6 +214,20 @@ fetch_arm64() {
 		"NE_K_ARCH=arm64" "NE_K_BUSYBOX=$bbdir/bin/busybox"
 }
 
+# The env file of FLAVOUR exists, names files that exist, and was written
+# after the last lists refresh, which is less than a day old.
+env_current() {	# flavour
+	local f=$ENV_DIR/$1.env line
+	[[ ${NE_KERNELS_REFRESH:-0} != 1 && -f $f && -f $APT_DIR/updated &&
+	   $f -nt $APT_DIR/updated && -n $(find "$APT_DIR/updated" -mmin -1440) ]] || return 1
+	while IFS= read -r line; do
+		case $line in
+		NE_K_KDIR=*|NE_K_IMAGE=*|NE_K_MODULES=*|NE_K_BUSYBOX=*)
+			[[ -e ${line#*=} ]] || return 1 ;;
+		esac
+	done < "$f"
+}
+
 main() {
 	local cmd=${1:-} flavour=${2:-}
 	case $flavour in
@@ -192,7 +239,10 @@ main() {
 		mkdir -p "$NE_CACHE"
 		exec 9> "$NE_CACHE/.ne-kernels.lock"
 		flock 9
-		"fetch_$flavour"
+		# Fresh lists and everything unpacked: nothing to resolve.
+		if ! env_current "$flavour"; then
+			"fetch_$flavour"
+		fi
 		cat "$ENV_DIR/$flavour.env" ;;
 	env)
 		[[ -f $ENV_DIR/$flavour.env ]] ||
