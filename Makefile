@@ -21,7 +21,8 @@ SAMPLE_DIR := samples/nitro_enclaves
 need = @test -e $(1) || { echo "make $@: $(1) does not exist (not written yet)" >&2; exit 1; }
 
 .PHONY: all deps qemu modules static-checks conformance selftests sample \
-	check bench demo clean help install dkms-source dkms-install dkms-uninstall
+	check bench demo clean help install dkms-source dkms-install dkms-uninstall \
+	debug-kernel check-debug
 
 all: modules conformance selftests sample
 
@@ -98,6 +99,15 @@ dkms-uninstall:
 
 check:
 	scripts/check.sh
+
+# Debug kernel for the test VM (KASAN, lockdep, kmemleak, KUnit; cached in
+# NE_CACHE by a hash of its inputs), and the driver + KUnit module for it.
+debug-kernel:
+	scripts/build-debug-kernel.sh
+
+# make check plus the debug-kernel stages (KUnit, the suite with kmemleak).
+check-debug:
+	NE_CHECK_DEBUG=1 scripts/check.sh
 
 # Launch-path benchmark in a larger test VM: prints one table.
 bench: modules selftests
