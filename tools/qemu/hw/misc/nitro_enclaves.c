@@ -11,8 +11,10 @@
  */
 
 #include "qemu/osdep.h"
+#include <zlib.h>
 #include "qemu/units.h"
 #include "qemu/log.h"
+#include "qemu/error-report.h"
 #include "qemu/bswap.h"
 #include "qemu/timer.h"
 #include "qemu/bitops.h"
@@ -26,6 +28,7 @@
 #include "hw/pci/pci.h"
 #include "hw/pci/msix.h"
 #include "hw/qdev-properties.h"
+#include "hw/virtio/ne-vsock.h"
 #include "sysemu/hostmem.h"
 #include "migration/vmstate.h"
 #include "trace.h"
@@ -146,6 +149,95 @@ enum {
 #define NE_TB_MEM_BYTES             0x088
 #define NE_TB_MEM_RANGES            0x090
 #define NE_TB_EVENT_COUNT           0x094
+/* Enclave image and boot of the slot in NE_TB_SLOT (0: last started) */
+#define NE_TB_IMAGE_STATUS          0x0c0
+#define NE_TB_BOOT_STATE            0x0c4
+#define NE_TB_BOOT_STATE_MASK       0xff
+#define NE_TB_BOOT_REASON_SHIFT     8
+#define NE_TB_IMAGE_SIZE            0x0c8
+#define NE_TB_CONSOLE_LEN           0x0d0
+#define NE_TB_PCRS                  0x100       /* PCR0, PCR1, PCR2 */
+#define NE_TB_CONSOLE               0x800
+#define NE_TB_CONSOLE_SIZE          0x800
+
+/*
+ * Enclave Image Format: the launcher copies the image to byte 8 MiB of
+ * the enclave memory (the slot's ranges in the order added, as one
+ * space). The rules are those of tools/eif (eif describe), with the image
+ * ending where its last section ends.
+ */
+#define NE_EIF_OFFSET               (8 * MiB)
+#define NE_EIF_MAGIC                "\x2e\x65\x69\x66"       /* ".eif" */
+#define NE_EIF_HDR_SIZE             548
+#define NE_EIF_VERSION              4
+#define NE_EIF_NUM_SECTIONS         26
+#define NE_EIF_OFFSETS              28
+#define NE_EIF_SIZES                284
+#define NE_EIF_CRC                  544
+#define NE_EIF_SEC_HDR_SIZE         12
+#define NE_EIF_MIN_SECTIONS         2
+#define NE_EIF_MAX_SECTIONS         32
+#define NE_EIF_VERSION_MIN          2
+#define NE_EIF_VERSION_MAX          4
+#define NE_EIF_SIGNATURE_MAX        32768
+#define NE_EIF_CMDLINE_SHOWN        200         /* console shows this much */
+
+enum {
+    NE_EIF_SEC_INVALID = 0,
+    NE_EIF_SEC_KERNEL = 1,
+    NE_EIF_SEC_CMDLINE = 2,
+    NE_EIF_SEC_RAMDISK = 3,
+    NE_EIF_SEC_SIGNATURE = 4,
+    NE_EIF_SEC_METADATA = 5,
+};
+
+#define NE_PCR_SIZE                 48          /* SHA-384 */
+#define NE_NR_PCRS                  3
+
+/* Image status (NE_TB_IMAGE_STATUS, QOM image-status) */
+enum {
+    NE_IMG_NONE = 0,        /* not checked: eif-check=off, or no slot */
+    NE_IMG_VALID = 1,
+    NE_IMG_NO_ROOM = 2,     /* memory ends before the header does */
+    NE_IMG_MAGIC = 3,
+    NE_IMG_VERSION = 4,
+    NE_IMG_TABLE = 5,       /* section table: count, entries, layout, bounds */
+    NE_IMG_SECTIONS = 6,    /* section types, flags, counts, order */
+    NE_IMG_CRC = 7,
+    NE_IMG_READ = 8,        /* enclave memory could not be read */
+    NE_IMG_MAX,
+};
+
+/* Boot state (NE_TB_BOOT_STATE bits 0-7, QOM boot-state) */
+enum {
+    NE_BOOT_NONE = 0,       /* not started with eif-check=on */
+    NE_BOOT_WAIT = 1,       /* boot-delay-ms running */
+    NE_BOOT_CONNECT = 2,    /* heartbeat connection requested */
+    NE_BOOT_ECHO = 3,       /* 0xb7 sent, waiting for the echo */
+    NE_BOOT_UP = 4,         /* heartbeat done: the enclave runs */
+    NE_BOOT_CRASHING = 5,   /* failed; exits after crash-delay-ms */
+    NE_BOOT_CRASHED = 6,    /* exited: STOPPED + event */
+    NE_BOOT_STOPPED = 7,    /* stopped (ENCLAVE_STOP, exit hook) mid-boot */
+    NE_BOOT_MAX,
+};
+
+/* Why the boot failed (NE_TB_BOOT_STATE bits 8-15) */
+enum {
+    NE_CRASH_NONE = 0,
+    NE_CRASH_IMAGE = 1,     /* the image is invalid */
+    NE_CRASH_NO_VSOCK = 2,  /* no ne-vsock device to connect through */
+    NE_CRASH_REFUSED = 3,   /* nobody listens on CID 3 port 9000 */
+    NE_CRASH_TIMEOUT = 4,   /* no connection or no echo in time */
+    NE_CRASH_BAD_ECHO = 5,  /* the echo was not 0xb7 */
+    NE_CRASH_CLOSED = 6,    /* the parent closed before echoing */
+    NE_CRASH_MAX,
+};
+
+#define NE_HEARTBEAT_CID            3
+#define NE_HEARTBEAT_PORT           9000
+#define NE_HEARTBEAT_VALUE          0xb7
+#define NE_SRC_PORT_FIRST           1024
+#define NE_START_DEBUG              1
 
 /* Replies waiting for their due time */
 #define NE_REPLY_QUEUE_LEN          32
@@ -155,7 +247,14 @@ typedef struct NeMemRange {
     uint64_t size;
 } NeMemRange;
 
+typedef struct NeImage {
+    uint32_t status;            /* NE_IMG_* */
+    uint64_t size;              /* header to the end of the last section */
+    uint8_t pcr[NE_NR_PCRS][NE_PCR_SIZE];
+} NeImage;
+
 typedef struct NeSlot {
+    NitroEnclavesState *dev;
     uint64_t uid;
     uint64_t cid;               /* 0 until started */
     uint64_t flags;
@@ -164,6 +263,20 @@ typedef struct NeSlot {
     uint64_t mem_size;
     GArray *vcpu_ids;           /* uint32_t */
     uint64_t bulk_vcpus;
+
+    /* Emulated boot (eif-check=on) */
+    NeImage image;
+    uint8_t boot_state;         /* NE_BOOT_* */
+    uint8_t crash_reason;       /* NE_CRASH_* */
+    QEMUTimer *boot_timer;
+    int64_t deadline_ns;
+    NEVsockConn *conn;
+    bool hb_connected;          /* set by the vsock callbacks */
+    bool hb_refused;
+    bool hb_closed;
+    bool hb_got;
+    uint8_t hb_byte;
+    GString *console;           /* debug mode only */
 } NeSlot;
 
 typedef struct NePendingReply {
@@ -186,6 +299,10 @@ struct NitroEnclavesState {
     uint32_t mem_regions;
     uint32_t reply_latency_us;
     bool test_hooks;
+    bool eif_check;
+    uint32_t boot_delay_ms;
+    uint32_t heartbeat_timeout_ms;
+    uint32_t crash_delay_ms;
 
     /* BAR 3 */
     bool enabled;               /* commands run */
@@ -216,6 +333,13 @@ struct NitroEnclavesState {
     uint32_t tb_events;
     uint32_t tb_cmd_count[NE_CMD_MAX];
     uint32_t tb_event_count;
+
+    /* The slot started last (QOM pcr0..2, image-status, boot-state) */
+    uint64_t last_uid;
+    NeImage last_image;
+    uint8_t last_boot_state;
+    uint8_t last_crash_reason;
+    uint32_t next_src_port;
 };
 
 static const char *const ne_cmd_names[NE_CMD_MAX] = {
@@ -294,11 +418,541 @@ static void ne_slot_set_state(NeSlot *slot, uint16_t state)
     slot->state = state;
 }
 
+/* Enclave image check and measurement (eif-check=on) */
+
+static const char *const ne_img_names[NE_IMG_MAX] = {
+    [NE_IMG_NONE] = "none",
+    [NE_IMG_VALID] = "valid",
+    [NE_IMG_NO_ROOM] = "no-room",
+    [NE_IMG_MAGIC] = "bad-magic",
+    [NE_IMG_VERSION] = "bad-version",
+    [NE_IMG_TABLE] = "bad-section-table",
+    [NE_IMG_SECTIONS] = "bad-sections",
+    [NE_IMG_CRC] = "bad-crc",
+    [NE_IMG_READ] = "read-error",
+};
+
+static const char *const ne_boot_names[NE_BOOT_MAX] = {
+    [NE_BOOT_NONE] = "none",
+    [NE_BOOT_WAIT] = "booting",
+    [NE_BOOT_CONNECT] = "connecting",
+    [NE_BOOT_ECHO] = "heartbeat-sent",
+    [NE_BOOT_UP] = "running",
+    [NE_BOOT_CRASHING] = "crashing",
+    [NE_BOOT_CRASHED] = "crashed",
+    [NE_BOOT_STOPPED] = "stopped",
+};
+
+static const char *const ne_crash_names[NE_CRASH_MAX] = {
+    [NE_CRASH_NONE] = "none",
+    [NE_CRASH_IMAGE] = "invalid image",
+    [NE_CRASH_NO_VSOCK] = "no ne-vsock device",
+    [NE_CRASH_REFUSED] = "connection refused (no listener on CID 3 port 9000)",
+    [NE_CRASH_TIMEOUT] = "heartbeat timed out",
+    [NE_CRASH_BAD_ECHO] = "wrong heartbeat echo",
+    [NE_CRASH_CLOSED] = "parent closed the heartbeat connection",
+};
+
+/* Debug mode keeps what the enclave would print on its console. */
+G_GNUC_PRINTF(2, 3)
+static void ne_console(NeSlot *slot, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!(slot->flags & NE_START_DEBUG) ||
+        slot->console->len >= NE_TB_CONSOLE_SIZE) {
+        return;
+    }
+    va_start(ap, fmt);
+    g_string_append_vprintf(slot->console, fmt, ap);
+    va_end(ap);
+    g_string_truncate(slot->console,
+                      MIN(slot->console->len, NE_TB_CONSOLE_SIZE));
+}
+
+/*
+ * Read @len bytes at @off of the slot's memory: its ranges in the order
+ * they were added, as one space. The caller keeps @off + @len within it.
+ */
+static bool ne_slot_mem_read(NeSlot *slot, uint64_t off, void *buf,
+                             uint64_t len)
+{
+    uint8_t *p = buf;
+    uint32_t i;
+
+    for (i = 0; i < slot->mem->len && len; i++) {
+        NeMemRange *r = &g_array_index(slot->mem, NeMemRange, i);
+        uint64_t n;
+
+        if (off >= r->size) {
+            off -= r->size;
+            continue;
+        }
+        n = MIN(len, r->size - off);
+        if (address_space_read(&address_space_memory, r->paddr + off,
+                               MEMTXATTRS_UNSPECIFIED, p, n) != MEMTX_OK) {
+            return false;
+        }
+        p += n;
+        len -= n;
+        off = 0;
+    }
+    return len == 0;
+}
+
+/* Feed [@off, @off + @len) of the image to the CRC and the PCR hashes. */
+static bool ne_image_feed(NeSlot *slot, uint64_t off, uint64_t len,
+                          uint8_t *buf, size_t buf_size, uLong *crc,
+                          GChecksum **h, unsigned pcr_mask)
+{
+    while (len) {
+        size_t n = MIN(len, buf_size);
+        unsigned i;
+
+        if (!ne_slot_mem_read(slot, NE_EIF_OFFSET + off, buf, n)) {
+            return false;
+        }
+        *crc = crc32(*crc, buf, n);
+        for (i = 0; i < NE_NR_PCRS; i++) {
+            if (pcr_mask & BIT(i)) {
+                g_checksum_update(h[i], buf, n);
+            }
+        }
+        off += n;
+        len -= n;
+    }
+    return true;
+}
+
+/* PCR = SHA-384(0^48 || SHA-384(content)): one extend of a zero PCR. */
+static void ne_pcr_extend(GChecksum *content, uint8_t *pcr)
+{
+    uint8_t in[2 * NE_PCR_SIZE] = { 0 };
+    gsize len = NE_PCR_SIZE;
+    GChecksum *h;
+
+    g_checksum_get_digest(content, in + NE_PCR_SIZE, &len);
+    h = g_checksum_new(G_CHECKSUM_SHA384);
+    g_checksum_update(h, in, sizeof(in));
+    len = NE_PCR_SIZE;
+    g_checksum_get_digest(h, pcr, &len);
+    g_checksum_free(h);
+}
+
+typedef struct NeEifSection {
+    uint8_t hdr[NE_EIF_SEC_HDR_SIZE];
+    uint64_t off;               /* of its header, from the image start */
+    uint64_t size;
+    uint16_t type;
+} NeEifSection;
+
+/*
+ * Walk the header and the section table; on success fill @sec and return
+ * NE_IMG_VALID with img->size set. Sizes come from guest memory: every
+ * bound is checked against @avail (memory from the image start) before
+ * it is used.
+ */
+static uint32_t ne_image_parse(NeSlot *slot, const uint8_t *hdr,
+                               uint64_t avail, NeImage *img,
+                               NeEifSection *sec, unsigned *nr_sec)
+{
+    unsigned nk = 0, nc = 0, nr = 0, ns = 0, nm = 0, i;
+    uint16_t version = lduw_be_p(hdr + 4);
+    uint16_t num = lduw_be_p(hdr + NE_EIF_NUM_SECTIONS);
+    uint64_t pos = NE_EIF_HDR_SIZE;
+
+    if (memcmp(hdr, NE_EIF_MAGIC, 4)) {
+        return NE_IMG_MAGIC;
+    }
+    if (version < NE_EIF_VERSION_MIN || version > NE_EIF_VERSION_MAX) {
+        return NE_IMG_VERSION;
+    }
+    if (num < NE_EIF_MIN_SECTIONS || num > NE_EIF_MAX_SECTIONS) {
+        return NE_IMG_TABLE;
+    }
+    for (i = num; i < NE_EIF_MAX_SECTIONS; i++) {
+        if (ldq_be_p(hdr + NE_EIF_OFFSETS + 8 * i) ||
+            ldq_be_p(hdr + NE_EIF_SIZES + 8 * i)) {
+            return NE_IMG_TABLE;
+        }
+    }
+    /* Sections are packed: each starts where the previous one ends. */
+    for (i = 0; i < num; i++) {
+        NeEifSection *s = &sec[i];
+        uint64_t size = ldq_be_p(hdr + NE_EIF_SIZES + 8 * i);
+        uint16_t flags;
+
+        if (ldq_be_p(hdr + NE_EIF_OFFSETS + 8 * i) != pos ||
+            avail - pos < NE_EIF_SEC_HDR_SIZE) {
+            return NE_IMG_TABLE;
+        }
+        if (!ne_slot_mem_read(slot, NE_EIF_OFFSET + pos, s->hdr,
+                              NE_EIF_SEC_HDR_SIZE)) {
+            return NE_IMG_READ;
+        }
+        s->type = lduw_be_p(s->hdr);
+        flags = lduw_be_p(s->hdr + 2);
+        s->size = ldq_be_p(s->hdr + 4);
+        s->off = pos;
+        if (s->size != size ||
+            size > avail - pos - NE_EIF_SEC_HDR_SIZE) {
+            return NE_IMG_TABLE;
+        }
+        pos += NE_EIF_SEC_HDR_SIZE + size;
+
+        if (flags) {
+            return NE_IMG_SECTIONS;
+        }
+        switch (s->type) {
+        case NE_EIF_SEC_KERNEL:
+            nk++;
+            break;
+        case NE_EIF_SEC_CMDLINE:
+            nc++;
+            break;
+        case NE_EIF_SEC_RAMDISK:
+            if (!nk) {
+                return NE_IMG_SECTIONS;
+            }
+            nr++;
+            break;
+        case NE_EIF_SEC_SIGNATURE:
+            if (version < 3 || size > NE_EIF_SIGNATURE_MAX) {
+                return NE_IMG_SECTIONS;
+            }
+            ns++;
+            break;
+        case NE_EIF_SEC_METADATA:
+            if (version < 4) {
+                return NE_IMG_SECTIONS;
+            }
+            nm++;
+            break;
+        default:
+            return NE_IMG_SECTIONS;
+        }
+    }
+    if (nk != 1 || nc != 1 || nr < 1 || ns > 1 ||
+        (version >= 4 ? nm != 1 : nm > 1)) {
+        return NE_IMG_SECTIONS;
+    }
+    img->size = pos;
+    *nr_sec = num;
+    return NE_IMG_VALID;
+}
+
+/* Check and measure the image at 8 MiB of the slot's memory. */
+static void ne_image_check(NeSlot *slot, NeImage *img)
+{
+    NeEifSection sec[NE_EIF_MAX_SECTIONS];
+    uint8_t hdr[NE_EIF_HDR_SIZE];
+    GChecksum *h[NE_NR_PCRS];
+    size_t buf_size = 64 * KiB;
+    uint8_t *buf;
+    unsigned nr_sec = 0, nramdisk = 0, i;
+    uint64_t avail;
+    uLong crc;
+
+    memset(img, 0, sizeof(*img));
+    if (slot->mem_size < NE_EIF_OFFSET + NE_EIF_HDR_SIZE) {
+        img->status = NE_IMG_NO_ROOM;
+        return;
+    }
+    avail = slot->mem_size - NE_EIF_OFFSET;
+    if (!ne_slot_mem_read(slot, NE_EIF_OFFSET, hdr, sizeof(hdr))) {
+        img->status = NE_IMG_READ;
+        return;
+    }
+    img->status = ne_image_parse(slot, hdr, avail, img, sec, &nr_sec);
+    if (img->status != NE_IMG_VALID) {
+        return;
+    }
+
+    /* CRC: header bytes 0..543, then each section header and its data. */
+    crc = crc32(0, hdr, NE_EIF_CRC);
+    buf = g_malloc(buf_size);
+    for (i = 0; i < NE_NR_PCRS; i++) {
+        h[i] = g_checksum_new(G_CHECKSUM_SHA384);
+    }
+    for (i = 0; i < nr_sec && img->status == NE_IMG_VALID; i++) {
+        unsigned mask = 0;
+
+        switch (sec[i].type) {
+        case NE_EIF_SEC_KERNEL:
+        case NE_EIF_SEC_CMDLINE:
+            mask = BIT(0) | BIT(1);
+            break;
+        case NE_EIF_SEC_RAMDISK:
+            mask = BIT(0) | (nramdisk++ ? BIT(2) : BIT(1));
+            break;
+        }
+        crc = crc32(crc, sec[i].hdr, NE_EIF_SEC_HDR_SIZE);
+        if (!ne_image_feed(slot, sec[i].off + NE_EIF_SEC_HDR_SIZE,
+                           sec[i].size, buf, buf_size, &crc, h, mask)) {
+            img->status = NE_IMG_READ;
+        }
+    }
+    for (i = 0; i < NE_NR_PCRS; i++) {
+        ne_pcr_extend(h[i], img->pcr[i]);
+        g_checksum_free(h[i]);
+    }
+    if (img->status == NE_IMG_VALID && (uint32_t)crc != ldl_be_p(hdr + NE_EIF_CRC)) {
+        img->status = NE_IMG_CRC;
+    }
+
+    /* What the enclave kernel would print first. */
+    ne_console(slot, "eif: version %u, %u sections, %" PRIu64 " bytes\n",
+               lduw_be_p(hdr + 4), nr_sec, img->size);
+    for (i = 0; i < nr_sec; i++) {
+        uint64_t n = MIN(sec[i].size, NE_EIF_CMDLINE_SHOWN);
+        uint64_t j;
+
+        if (sec[i].type != NE_EIF_SEC_CMDLINE ||
+            !ne_slot_mem_read(slot, NE_EIF_OFFSET + sec[i].off +
+                              NE_EIF_SEC_HDR_SIZE, buf, n)) {
+            continue;
+        }
+        for (j = 0; j < n; j++) {
+            if (buf[j] < 0x20 || buf[j] > 0x7e) {
+                buf[j] = '?';
+            }
+        }
+        ne_console(slot, "Command line: %.*s\n", (int)n, (char *)buf);
+    }
+    g_free(buf);
+}
+
+/* Emulated boot: heartbeat to the parent, crash on failure */
+
+static void ne_boot_set(NeSlot *slot, uint8_t state, uint8_t reason)
+{
+    NitroEnclavesState *s = slot->dev;
+
+    trace_nitro_enclaves_boot_state(slot->uid, slot->boot_state, state,
+                                    reason);
+    slot->boot_state = state;
+    slot->crash_reason = reason;
+    if (slot->uid == s->last_uid) {
+        s->last_boot_state = state;
+        s->last_crash_reason = reason;
+    }
+}
+
+static void ne_boot_close_conn(NeSlot *slot)
+{
+    if (slot->conn) {
+        ne_vsock_close(slot->conn);
+        slot->conn = NULL;
+    }
+}
+
+static void ne_boot_crash(NeSlot *slot, uint8_t reason)
+{
+    NitroEnclavesState *s = slot->dev;
+
+    ne_boot_close_conn(slot);
+    if (reason == NE_CRASH_IMAGE) {
+        ne_console(slot, "eif: invalid image: %s\n",
+                   ne_img_names[slot->image.status]);
+    } else {
+        ne_console(slot, "init: heartbeat failed: %s\n",
+                   ne_crash_names[reason]);
+    }
+    ne_console(slot, "Kernel panic - not syncing: Attempted to kill init!\n");
+    ne_boot_set(slot, NE_BOOT_CRASHING, reason);
+    timer_mod(slot->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+              (int64_t)s->crash_delay_ms * SCALE_MS);
+}
+
+/* Stop everything the boot has going: ENCLAVE_STOP, exit hook, free. */
+static void ne_boot_cancel(NeSlot *slot)
+{
+    timer_del(slot->boot_timer);
+    ne_boot_close_conn(slot);
+    switch (slot->boot_state) {
+    case NE_BOOT_WAIT:
+    case NE_BOOT_CONNECT:
+    case NE_BOOT_ECHO:
+    case NE_BOOT_CRASHING:
+        ne_boot_set(slot, NE_BOOT_STOPPED, slot->crash_reason);
+        break;
+    default:
+        break;
+    }
+}
+
+/* vsock callbacks record what happened; the timer acts on it. */
+static void ne_hb_kick(NeSlot *slot)
+{
+    timer_mod(slot->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
+}
+
+static void ne_hb_connected(void *opaque)
+{
+    NeSlot *slot = opaque;
+
+    slot->hb_connected = true;
+    ne_hb_kick(slot);
+}
+
+static void ne_hb_refused(void *opaque)
+{
+    NeSlot *slot = opaque;
+
+    slot->hb_refused = true;
+    ne_hb_kick(slot);
+}
+
+static void ne_hb_recv(void *opaque, const uint8_t *buf, size_t len)
+{
+    NeSlot *slot = opaque;
+
+    if (len && !slot->hb_got) {
+        slot->hb_got = true;
+        slot->hb_byte = buf[0];
+    }
+    ne_hb_kick(slot);
+}
+
+static void ne_hb_closed(void *opaque)
+{
+    NeSlot *slot = opaque;
+
+    slot->hb_closed = true;
+    ne_hb_kick(slot);
+}
+
+static const NEVsockPeerOps ne_hb_ops = {
+    .connected = ne_hb_connected,
+    .refused = ne_hb_refused,
+    .recv = ne_hb_recv,
+    .closed = ne_hb_closed,
+};
+
+/* The enclave's init connects to the parent. */
+static void ne_boot_connect(NeSlot *slot, int64_t now)
+{
+    NitroEnclavesState *s = slot->dev;
+    Error *err = NULL;
+    uint32_t port = s->next_src_port++;
+
+    if (s->next_src_port < NE_SRC_PORT_FIRST) {
+        s->next_src_port = NE_SRC_PORT_FIRST;
+    }
+    slot->hb_connected = slot->hb_refused = slot->hb_closed = false;
+    slot->hb_got = false;
+    ne_console(slot, "init: heartbeat to CID %u port %u\n",
+               NE_HEARTBEAT_CID, NE_HEARTBEAT_PORT);
+    slot->conn = ne_vsock_connect(slot->cid, port, NE_HEARTBEAT_PORT,
+                                  &ne_hb_ops, slot, &err);
+    if (!slot->conn) {
+        warn_report_err(err);
+        ne_boot_crash(slot, NE_CRASH_NO_VSOCK);
+        return;
+    }
+    ne_boot_set(slot, NE_BOOT_CONNECT, NE_CRASH_NONE);
+    slot->deadline_ns = now + (int64_t)s->heartbeat_timeout_ms * SCALE_MS;
+    timer_mod(slot->boot_timer, slot->deadline_ns);
+}
+
+static void ne_boot_timer_cb(void *opaque)
+{
+    NeSlot *slot = opaque;
+    NitroEnclavesState *s = slot->dev;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    uint8_t b = NE_HEARTBEAT_VALUE;
+
+    switch (slot->boot_state) {
+    case NE_BOOT_WAIT:
+        ne_boot_connect(slot, now);
+        break;
+    case NE_BOOT_CONNECT:
+        if (slot->hb_refused || slot->hb_closed) {
+            ne_boot_crash(slot, NE_CRASH_REFUSED);
+            break;
+        }
+        if (!slot->hb_connected) {
+            if (now >= slot->deadline_ns) {
+                ne_boot_crash(slot, NE_CRASH_TIMEOUT);
+            } else {
+                timer_mod(slot->boot_timer, slot->deadline_ns);
+            }
+            break;
+        }
+        if (ne_vsock_send(slot->conn, &b, 1) < 0) {
+            ne_boot_crash(slot, NE_CRASH_CLOSED);
+            break;
+        }
+        ne_boot_set(slot, NE_BOOT_ECHO, NE_CRASH_NONE);
+        slot->deadline_ns = now + (int64_t)s->heartbeat_timeout_ms * SCALE_MS;
+        /* fall through: the echo may be in already */
+    case NE_BOOT_ECHO:
+        if (slot->hb_got) {
+            if (slot->hb_byte != NE_HEARTBEAT_VALUE) {
+                ne_boot_crash(slot, NE_CRASH_BAD_ECHO);
+                break;
+            }
+            /* init closes the socket and goes on: the enclave is up. */
+            ne_boot_close_conn(slot);
+            ne_console(slot, "init: heartbeat acknowledged, enclave "
+                       "running\n");
+            ne_boot_set(slot, NE_BOOT_UP, NE_CRASH_NONE);
+        } else if (slot->hb_closed || slot->hb_refused) {
+            ne_boot_crash(slot, NE_CRASH_CLOSED);
+        } else if (now >= slot->deadline_ns) {
+            ne_boot_crash(slot, NE_CRASH_TIMEOUT);
+        } else {
+            timer_mod(slot->boot_timer, slot->deadline_ns);
+        }
+        break;
+    case NE_BOOT_CRASHING:
+        /* The enclave exits as the exit hook makes it: STOPPED + event. */
+        ne_boot_set(slot, NE_BOOT_CRASHED, slot->crash_reason);
+        if (slot->state == NE_STATE_RUNNING) {
+            ne_slot_set_state(slot, NE_STATE_STOPPED);
+            ne_raise_event(s);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* ENCLAVE_START succeeded: check the image, then boot or crash. */
+static void ne_boot_begin(NitroEnclavesState *s, NeSlot *slot)
+{
+    s->last_uid = slot->uid;
+    memset(&s->last_image, 0, sizeof(s->last_image));
+    s->last_boot_state = NE_BOOT_NONE;
+    s->last_crash_reason = NE_CRASH_NONE;
+    if (!s->eif_check) {
+        return;
+    }
+
+    ne_console(slot, "Nitro Enclaves emulated enclave: CID %" PRIu64
+               ", %" PRIu64 " vCPUs, %" PRIu64 " MiB\n", slot->cid,
+               ne_slot_nr_vcpus(slot), slot->mem_size / MiB);
+    ne_image_check(slot, &slot->image);
+    s->last_image = slot->image;
+    trace_nitro_enclaves_image(slot->uid, slot->image.status,
+                               slot->image.size);
+    if (slot->image.status != NE_IMG_VALID) {
+        ne_boot_crash(slot, NE_CRASH_IMAGE);
+        return;
+    }
+    ne_boot_set(slot, NE_BOOT_WAIT, NE_CRASH_NONE);
+    timer_mod(slot->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+              (int64_t)s->boot_delay_ms * SCALE_MS);
+}
+
 static void ne_slot_free(NitroEnclavesState *s, uint32_t index)
 {
     NeSlot *slot = s->slots[index];
 
     trace_nitro_enclaves_slot_release(slot->uid);
+    ne_boot_cancel(slot);
+    timer_free(slot->boot_timer);
+    g_string_free(slot->console, true);
     g_array_free(slot->mem, true);
     g_array_free(slot->vcpu_ids, true);
     g_free(slot);
@@ -467,6 +1121,7 @@ static int ne_cmd_enclave_start(NitroEnclavesState *s, uint8_t *reply)
     slot->cid = cid;
     slot->flags = flags;
     ne_slot_set_state(slot, NE_STATE_RUNNING);
+    ne_boot_begin(s, slot);
     stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
     stq_le_p(reply + NE_REPLY_ENCLAVE_CID, cid);
     return 0;
@@ -501,6 +1156,7 @@ static int ne_cmd_enclave_stop(NitroEnclavesState *s, uint8_t *reply)
         return rc;
     }
 
+    ne_boot_cancel(slot);
     ne_slot_set_state(slot, NE_STATE_STOPPED);
     stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
     return 0;
@@ -516,7 +1172,11 @@ static int ne_cmd_slot_alloc(NitroEnclavesState *s, uint8_t *reply)
     }
 
     slot = g_new0(NeSlot, 1);
+    slot->dev = s;
     slot->uid = s->next_uid++;
+    slot->boot_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ne_boot_timer_cb,
+                                    slot);
+    slot->console = g_string_new(NULL);
     slot->state = NE_STATE_INIT;
     slot->mem = g_array_new(false, false, sizeof(NeMemRange));
     slot->vcpu_ids = g_array_new(false, false, sizeof(uint32_t));
@@ -1100,6 +1760,7 @@ static int ne_tb_exit(NitroEnclavesState *s, uint64_t uid)
     if (rc) {
         return rc;
     }
+    ne_boot_cancel(slot);
     ne_slot_set_state(slot, NE_STATE_STOPPED);
     ne_raise_event(s);
     return 0;
@@ -1159,10 +1820,62 @@ static bool ne_tb_set_reply_mode(NitroEnclavesState *s, uint32_t mode)
 
 /* BAR 4 */
 
+/* The image of the slot in NE_TB_SLOT; 0 names the last started one. */
+static const NeImage *ne_tb_image(NitroEnclavesState *s)
+{
+    NeSlot *slot;
+
+    if (s->tb_slot == 0) {
+        return &s->last_image;
+    }
+    slot = ne_slot_find(s, s->tb_slot);
+    return slot ? &slot->image : NULL;
+}
+
+static uint32_t ne_tb_boot_state(NitroEnclavesState *s)
+{
+    NeSlot *slot = ne_slot_find(s, s->tb_slot);
+
+    if (s->tb_slot == 0) {
+        return s->last_boot_state |
+               (uint32_t)s->last_crash_reason << NE_TB_BOOT_REASON_SHIFT;
+    }
+    if (!slot) {
+        return 0;
+    }
+    return slot->boot_state |
+           (uint32_t)slot->crash_reason << NE_TB_BOOT_REASON_SHIFT;
+}
+
+static GString *ne_tb_console(NitroEnclavesState *s)
+{
+    NeSlot *slot = ne_slot_find(s, s->tb_slot ? s->tb_slot : s->last_uid);
+
+    return slot ? slot->console : NULL;
+}
+
 static uint64_t ne_tb_reg_value(NitroEnclavesState *s, hwaddr reg)
 {
+    const NeImage *img = ne_tb_image(s);
+    GString *con;
+
     if (reg >= NE_TB_CMD_COUNT && reg < NE_TB_CMD_COUNT + 4 * NE_CMD_MAX) {
         return s->tb_cmd_count[(reg - NE_TB_CMD_COUNT) / 4];
+    }
+    if (reg >= NE_TB_PCRS && reg < NE_TB_PCRS + NE_NR_PCRS * NE_PCR_SIZE) {
+        return img ? ldl_le_p(&img->pcr[0][0] + (reg - NE_TB_PCRS)) : 0;
+    }
+    if (reg >= NE_TB_CONSOLE && reg < NE_TB_CONSOLE + NE_TB_CONSOLE_SIZE) {
+        uint8_t w[4] = { 0 };
+        unsigned i;
+
+        con = ne_tb_console(s);
+        for (i = 0; con && i < 4; i++) {
+            if (reg - NE_TB_CONSOLE + i < con->len) {
+                w[i] = con->str[reg - NE_TB_CONSOLE + i];
+            }
+        }
+        return ldl_le_p(w);
     }
     switch (reg) {
     case NE_TB_MAGIC:
@@ -1199,6 +1912,17 @@ static uint64_t ne_tb_reg_value(NitroEnclavesState *s, hwaddr reg)
         return ne_total_mem_ranges(s);
     case NE_TB_EVENT_COUNT:
         return s->tb_event_count;
+    case NE_TB_IMAGE_STATUS:
+        return img ? img->status : NE_IMG_NONE;
+    case NE_TB_BOOT_STATE:
+        return ne_tb_boot_state(s);
+    case NE_TB_IMAGE_SIZE:
+        return img ? (uint32_t)img->size : 0;
+    case NE_TB_IMAGE_SIZE + 4:
+        return img ? img->size >> 32 : 0;
+    case NE_TB_CONSOLE_LEN:
+        con = ne_tb_console(s);
+        return con ? con->len : 0;
     default:
         return UINT32_MAX;  /* undefined */
     }
@@ -1461,6 +2185,63 @@ static void ne_prop_get_counter(Object *obj, Visitor *v, const char *name,
     }
 }
 
+/* The slot started last: PCRs, image status, boot state, console. */
+static char *ne_prop_get_pcr(Object *obj, Error **errp, unsigned n)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    GString *hex = g_string_new(NULL);
+    unsigned i;
+
+    if (s->last_image.status == NE_IMG_NONE) {
+        return g_string_free(hex, false);
+    }
+    for (i = 0; i < NE_PCR_SIZE; i++) {
+        g_string_append_printf(hex, "%02x", s->last_image.pcr[n][i]);
+    }
+    return g_string_free(hex, false);
+}
+
+static char *ne_prop_get_pcr0(Object *obj, Error **errp)
+{
+    return ne_prop_get_pcr(obj, errp, 0);
+}
+
+static char *ne_prop_get_pcr1(Object *obj, Error **errp)
+{
+    return ne_prop_get_pcr(obj, errp, 1);
+}
+
+static char *ne_prop_get_pcr2(Object *obj, Error **errp)
+{
+    return ne_prop_get_pcr(obj, errp, 2);
+}
+
+static char *ne_prop_get_image_status(Object *obj, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+
+    return g_strdup(ne_img_names[s->last_image.status]);
+}
+
+static char *ne_prop_get_boot_state(Object *obj, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+
+    if (s->last_crash_reason != NE_CRASH_NONE) {
+        return g_strdup_printf("%s: %s", ne_boot_names[s->last_boot_state],
+                               ne_crash_names[s->last_crash_reason]);
+    }
+    return g_strdup(ne_boot_names[s->last_boot_state]);
+}
+
+static char *ne_prop_get_console(Object *obj, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    NeSlot *slot = ne_slot_find(s, s->last_uid);
+
+    return g_strdup(slot ? slot->console->str : "");
+}
+
 /* Realize, exit and type registration */
 
 static void nitro_enclaves_realize(PCIDevice *pdev, Error **errp)
@@ -1517,6 +2298,7 @@ static void nitro_enclaves_instance_init(Object *obj)
     NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
 
     s->next_uid = 1;
+    s->next_src_port = NE_SRC_PORT_FIRST;
     s->tb_delay_ms = NE_TB_DELAY_MS_DEFAULT;
 }
 
@@ -1531,6 +2313,13 @@ static Property nitro_enclaves_properties[] = {
     DEFINE_PROP_UINT32("reply-latency-us", NitroEnclavesState,
                        reply_latency_us, 0),
     DEFINE_PROP_BOOL("test-hooks", NitroEnclavesState, test_hooks, false),
+    DEFINE_PROP_BOOL("eif-check", NitroEnclavesState, eif_check, false),
+    DEFINE_PROP_UINT32("boot-delay-ms", NitroEnclavesState, boot_delay_ms,
+                       200),
+    DEFINE_PROP_UINT32("heartbeat-timeout-ms", NitroEnclavesState,
+                       heartbeat_timeout_ms, 5000),
+    DEFINE_PROP_UINT32("crash-delay-ms", NitroEnclavesState, crash_delay_ms,
+                       100),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -1583,6 +2372,15 @@ static void nitro_enclaves_class_init(ObjectClass *klass, void *data)
     object_class_property_add(klass, "event-count", "uint32",
                               ne_prop_get_counter, NULL, NULL,
                               (void *)(uintptr_t)NE_TB_EVENT_COUNT);
+    object_class_property_add_str(klass, "pcr0", ne_prop_get_pcr0, NULL);
+    object_class_property_add_str(klass, "pcr1", ne_prop_get_pcr1, NULL);
+    object_class_property_add_str(klass, "pcr2", ne_prop_get_pcr2, NULL);
+    object_class_property_add_str(klass, "image-status",
+                                  ne_prop_get_image_status, NULL);
+    object_class_property_add_str(klass, "boot-state",
+                                  ne_prop_get_boot_state, NULL);
+    object_class_property_add_str(klass, "console", ne_prop_get_console,
+                                  NULL);
 }
 
 static void nitro_enclaves_register_types(void)
