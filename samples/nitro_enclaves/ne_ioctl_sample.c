@@ -172,6 +172,7 @@ struct region {
 struct enclave {
 	int fd;
 	uint64_t slot_uid;
+	uint64_t cid;
 	struct region *regions;
 	size_t nr_regions;
 	int stop_pipe[2];
@@ -490,16 +491,64 @@ static int heartbeat_listen(void)
 	return fd;
 }
 
-/* Accept the enclave, read 0xb7, echo it. */
-static int heartbeat_wait(int lfd)
+/*
+ * Wait until @fd is readable, watching the enclave fd too: an enclave that
+ * crashes while booting shows up there as POLLHUP.
+ * Return: 0, -ETIMEDOUT, -EPIPE (the enclave exited) or -errno.
+ */
+static int heartbeat_poll(struct enclave *e, int fd, int64_t deadline_ms)
 {
-	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = fd, .events = POLLIN },
+			{ .fd = e->fd, .events = POLLIN | POLLHUP },
+		};
+		struct timespec ts;
+		int64_t left;
+		int n;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		left = deadline_ms - (ts.tv_sec * 1000LL + ts.tv_nsec / 1000000);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(p, 2, left > INT_MAX ? INT_MAX : (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (p[1].revents & (POLLHUP | POLLERR))
+			return -EPIPE;
+		if (p[0].revents)
+			return 0;
+	}
+}
+
+static void heartbeat_crashed(struct enclave *e, const char *when)
+{
+	__atomic_store_n(&e->exited, true, __ATOMIC_RELEASE);
+	fprintf(stderr,
+		"Error: enclave CID %llu crashed %s: POLLHUP on the enclave fd.\n"
+		"  Cause: the image is invalid, or its init could not reach CID %d port %d.\n",
+		(unsigned long long)e->cid, when, NE_PARENT_CID, NE_HEARTBEAT_PORT);
+}
+
+/* Accept the enclave's connection, read 0xb7, echo it. */
+static int heartbeat_wait(struct enclave *e, int lfd)
+{
+	struct timespec ts;
+	int64_t deadline;
 	unsigned char b = 0;
 	int fd, ret;
 
-	ret = poll(&p, 1, NE_POLL_TIMEOUT_MS);
-	if (ret <= 0) {
-		ne_report("waiting for the heartbeat", ret ? errno : ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	deadline = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 + NE_POLL_TIMEOUT_MS;
+	ret = heartbeat_poll(e, lfd, deadline);
+	if (ret == -EPIPE) {
+		heartbeat_crashed(e, "before its heartbeat");
+		return -1;
+	}
+	if (ret) {
+		ne_report("waiting for the heartbeat", -ret);
 		return -1;
 	}
 	fd = accept(lfd, NULL, NULL);
@@ -507,7 +556,13 @@ static int heartbeat_wait(int lfd)
 		ne_report("accept of the heartbeat connection", errno);
 		return -1;
 	}
-	if (read(fd, &b, 1) != 1 || b != NE_HEARTBEAT_VALUE) {
+	ret = heartbeat_poll(e, fd, deadline);
+	if (ret == -EPIPE) {
+		heartbeat_crashed(e, "during its heartbeat");
+		close(fd);
+		return -1;
+	}
+	if (ret || read(fd, &b, 1) != 1 || b != NE_HEARTBEAT_VALUE) {
 		fprintf(stderr, "Error: bad heartbeat byte 0x%02x (want 0x%02x)\n",
 			b, NE_HEARTBEAT_VALUE);
 		close(fd);
@@ -516,7 +571,8 @@ static int heartbeat_wait(int lfd)
 	ret = write(fd, &b, 1) == 1 ? 0 : -1;
 	close(fd);
 	if (!ret)
-		printf("Heartbeat received and echoed\n");
+		printf("Heartbeat 0x%02x received from CID %llu and echoed: enclave booted\n",
+		       b, (unsigned long long)e->cid);
 	return ret;
 }
 
@@ -538,18 +594,22 @@ static int start_enclave(struct enclave *e, const struct options *o)
 		ret = -1;
 		goto out;
 	}
+	e->cid = si.enclave_cid;
 	printf("Enclave started, CID %llu (%s mode)\n",
 	       (unsigned long long)si.enclave_cid, o->debug ? "debug" : "production");
 	if (o->heartbeat)
-		ret = heartbeat_wait(lfd);
+		ret = heartbeat_wait(e, lfd);
 out:
 	if (lfd >= 0)
 		close(lfd);
 	return ret;
 }
 
-/* Sleep up to @sec seconds, returning early if the enclave exits. */
-static void keep_running(struct enclave *e, unsigned int sec)
+/*
+ * Sleep up to @sec seconds, returning early if the enclave exits.
+ * Return: 0, or -1 if the enclave exited (crashed) on its own.
+ */
+static int keep_running(struct enclave *e, unsigned int sec)
 {
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
 	unsigned int ticks = sec * 10;
@@ -557,6 +617,11 @@ static void keep_running(struct enclave *e, unsigned int sec)
 	printf("Enclave running; terminating in %u s\n", sec);
 	while (ticks-- && !__atomic_load_n(&e->exited, __ATOMIC_ACQUIRE))
 		nanosleep(&ts, NULL);
+	if (!__atomic_load_n(&e->exited, __ATOMIC_ACQUIRE))
+		return 0;
+	fprintf(stderr, "Error: enclave CID %llu exited on its own (crashed) while running\n",
+		(unsigned long long)e->cid);
+	return -1;
 }
 
 static void close_enclave(struct enclave *e)
@@ -622,7 +687,7 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = start_enclave(&e, &o);
 	if (!ret)
-		keep_running(&e, o.run_sec);
+		ret = keep_running(&e, o.run_sec);
 	close_enclave(&e);
 	return ret ? EXIT_FAILURE : EXIT_SUCCESS;
 }
