@@ -8,7 +8,9 @@
  * Run it as root in a guest with "-device nitro-enclaves-pci,test-hooks=on"
  * and no nitro_enclaves driver bound. Tests of the test hooks SKIP without
  * the test BAR. With --qmp it runs the handshake and one test that needs
- * qmp-hook.py on the host (see README in this directory).
+ * qmp-hook.py on the host (see README in this directory). With --eif (a
+ * device with eif-check=on, 5 free 2 MiB hugepages) it checks the image
+ * check, PCRs, boot failure and cancellation with the spec's toy image.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,8 +66,9 @@ enum {
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
 #define REPLY_TIMEOUT_MS	3000
-#define NR_TESTS		55
+#define NR_TESTS		56
 #define NR_TESTS_QMP		9
+#define NR_TESTS_EIF		13
 #define QMP_WAIT_MS		120000
 
 struct reply {
@@ -1558,6 +1561,315 @@ static void test_pci_reset(void)
 	end(name);
 }
 
+/* Tests: enclave image check and boot (device with eif-check=on) */
+
+#define NE_TB_IMAGE_STATUS	0x0c0
+#define NE_TB_BOOT_STATE	0x0c4
+#define NE_TB_IMAGE_SIZE	0x0c8
+#define NE_TB_CONSOLE_LEN	0x0d0
+#define NE_TB_PCRS		0x100
+#define NE_TB_CONSOLE		0x800
+
+#define EIF_OFFSET		(8 * MiB)
+#define EIF_PAGES		5	/* 8 MiB before the image, then it */
+#define TOY_LEN			632
+#define TOY_CRC			0xa82c11f3
+
+enum { IMG_NONE, IMG_VALID, IMG_NO_ROOM, IMG_MAGIC, IMG_VERSION, IMG_TABLE,
+       IMG_SECTIONS, IMG_CRC };
+enum { BOOT_NONE, BOOT_WAIT, BOOT_CONNECT, BOOT_ECHO, BOOT_UP, BOOT_CRASHING,
+       BOOT_CRASHED, BOOT_STOPPED };
+#define CRASH_IMAGE		1
+
+/* Spec toy image B: one ramdisk, "{}" metadata. */
+static const char toy_pcr01[] =
+	"d7904c33008a0b6fa4af48c623454588a8e6dfdc8ed60afda8655cafa8366898b529ad57aa4c754d9b83409f0ddfbc53";
+static const char toy_pcr2[] =
+	"21b9efbc184807662e966d34f390821309eeac6802309798826296bf3e8bec7c10edb30948c90ba67310f7b964fc500a";
+
+static uint8_t *eif_pages;		/* EIF_PAGES hugepages, mapped */
+static uint64_t eif_paddr[EIF_PAGES];
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+	while (n--) {
+		p[n] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint32_t crc32_iso(uint32_t crc, const uint8_t *p, size_t n)
+{
+	int k;
+
+	crc = ~crc;
+	while (n--) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320 & -(crc & 1));
+	}
+	return ~crc;
+}
+
+static void toy_image(uint8_t *img)
+{
+	static const struct { uint16_t type; const char *data; } sec[] = {
+		{ 1, "kernel-image" }, { 2, "console=ttyS0" }, { 5, "{}" },
+		{ 3, "ramdisk-0" },
+	};
+	size_t pos = 548;
+	unsigned int i;
+
+	memset(img, 0, TOY_LEN);
+	memcpy(img, ".eif", 4);
+	put_be(img + 4, 4, 2);
+	put_be(img + 26, ARRAY_SIZE(sec), 2);
+	for (i = 0; i < ARRAY_SIZE(sec); i++) {
+		size_t n = strlen(sec[i].data);
+
+		put_be(img + 28 + 8 * i, pos, 8);
+		put_be(img + 284 + 8 * i, n, 8);
+		put_be(img + pos, sec[i].type, 2);
+		put_be(img + pos + 4, n, 8);
+		memcpy(img + pos + 12, sec[i].data, n);
+		pos += 12 + n;
+	}
+	put_be(img + 544, crc32_iso(crc32_iso(0, img, 544), img + 548,
+				    TOY_LEN - 548), 4);
+}
+
+/* Physical address of the page at @va (root reads PFNs from pagemap). */
+static uint64_t virt_to_phys(void *va)
+{
+	uint64_t e = 0;
+	long psz = sysconf(_SC_PAGESIZE);
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, 8, (uintptr_t)va / psz * 8) != 8)
+		e = 0;
+	close(fd);
+	if (!(e & (1ULL << 63)) || !(e & ((1ULL << 55) - 1)))
+		return 0;
+	return (e & ((1ULL << 55) - 1)) * psz + (uintptr_t)va % psz;
+}
+
+/* Hugepages whose physical addresses the image slots use. */
+static int eif_pages_get(void)
+{
+	int i;
+
+	eif_pages = mmap(NULL, EIF_PAGES * CHUNK, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+			 MAP_POPULATE | MAP_LOCKED, -1, 0);
+	if (eif_pages == MAP_FAILED) {
+		eif_pages = NULL;
+		return -errno;
+	}
+	for (i = 0; i < EIF_PAGES; i++) {
+		eif_pages[i * CHUNK] = 0;
+		eif_paddr[i] = virt_to_phys(eif_pages + i * CHUNK);
+		if (!eif_paddr[i] || eif_paddr[i] % CHUNK)
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/*
+ * A started slot whose memory holds @img at 8 MiB: the pages are added in
+ * reverse order, so the image is in the page mapped first (added last).
+ * With @pages < EIF_PAGES the memory is too small.
+ */
+static int eif_start(const uint8_t *img, size_t len, int pages,
+		     uint64_t *uid, uint64_t *cid)
+{
+	int rc, i;
+
+	memset(eif_pages, 0, EIF_PAGES * CHUNK);
+	memcpy(eif_pages, img, len);
+	rc = slot_alloc(uid);
+	for (i = pages - 1; !rc && i >= 0; i--)
+		rc = add_mem(*uid, eif_paddr[i], CHUNK);
+	if (!rc)
+		rc = add_vcpu(*uid, 1);
+	if (!rc)
+		rc = start(*uid, 0, 1, cid);
+	return rc;
+}
+
+static uint32_t tb_slot_reg(uint64_t uid, unsigned int reg)
+{
+	ne_tb_write64(&tb, NE_TB_SLOT, uid);
+	return ne_tb_read32(&tb, reg);
+}
+
+/* Wait until the event counter moves past @ev; return false on timeout. */
+static bool wait_event(uint16_t ev, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	while (event_counter() == ev) {
+		if (now_ms() > deadline)
+			return false;
+		usleep(1000);
+	}
+	return true;
+}
+
+static void pcr_hex(uint64_t uid, int n, char *out)
+{
+	int i;
+
+	ne_tb_write64(&tb, NE_TB_SLOT, uid);
+	for (i = 0; i < 48; i++)
+		sprintf(out + 2 * i, "%02x", tb.regs[NE_TB_PCRS + 48 * n + i]);
+}
+
+static void console_text(uint64_t uid, char *out, size_t len)
+{
+	uint32_t n = tb_slot_reg(uid, NE_TB_CONSOLE_LEN), i;
+
+	for (i = 0; i < n && i < len - 1; i++)
+		out[i] = tb.regs[NE_TB_CONSOLE + i];
+	out[i] = '\0';
+}
+
+static void test_eif_off(void)
+{
+	uint64_t a;
+
+	begin();
+	EXPECT_RC("slot", make_slot(&a, 40, 1), 0);
+	EXPECT_RC("ENCLAVE_START", start(a, 0, 1, NULL), 0);
+	EXPECT("image status", tb_slot_reg(a, NE_TB_IMAGE_STATUS), IMG_NONE);
+	EXPECT("boot state", tb_slot_reg(a, NE_TB_BOOT_STATE), BOOT_NONE);
+	EXPECT("PCR window", tb_slot_reg(a, NE_TB_PCRS), 0);
+	EXPECT("console", tb_slot_reg(a, NE_TB_CONSOLE_LEN), 0);
+	EXPECT("last started: image status",
+	       tb_slot_reg(0, NE_TB_IMAGE_STATUS), IMG_NONE);
+	EXPECT("state", slot_state(a), STATE_RUNNING);
+	stop(a);
+	slot_free(a);
+	end("eif-check=off: image registers read 0, the slot stays RUNNING");
+}
+
+static void test_eif(void)
+{
+	uint8_t img[TOY_LEN], bad[TOY_LEN];
+	static const struct { int off; uint8_t val; uint32_t status; } c[] = {
+		{ 0, 0x2f, IMG_MAGIC }, { 5, 5, IMG_VERSION },
+		{ 27, 33, IMG_TABLE }, { 27, 3, IMG_TABLE },
+		{ 300, 1, IMG_TABLE }, { 560, 'K', IMG_CRC },
+		{ 541, 1, IMG_CRC }, { 547, 0, IMG_CRC },
+		{ 572, 9, IMG_SECTIONS }, { TOY_LEN - 1, '1', IMG_CRC },
+	};
+	char hex[97], con[2048];
+	uint64_t a, cid;
+	uint16_t ev;
+	uint32_t st;
+	unsigned int i;
+	int rc;
+
+	toy_image(img);
+	begin();
+	EXPECT("toy image CRC", (uint32_t)img[544] << 24 | img[545] << 16 |
+	       img[546] << 8 | img[547], TOY_CRC);
+	rc = eif_pages_get();
+	if (rc) {
+		fail("5 hugepages with physical addresses: %s", strerror(-rc));
+		end("eif: toy image at 8 MiB: valid, PCRs of the spec");
+		printf("Bail out! no hugepages for the image tests\n");
+		exit(1);
+	}
+	ev = event_counter();
+	EXPECT_RC("ENCLAVE_START", eif_start(img, TOY_LEN, EIF_PAGES, &a, &cid), 0);
+	if (tb_slot_reg(a, NE_TB_IMAGE_STATUS) == IMG_NONE) {
+		printf("Bail out! the device runs with eif-check=off\n");
+		exit(1);
+	}
+	EXPECT("image status", tb_slot_reg(a, NE_TB_IMAGE_STATUS), IMG_VALID);
+	EXPECT("image size", tb_slot_reg(a, NE_TB_IMAGE_SIZE), TOY_LEN);
+	for (i = 0; i < 3; i++) {
+		pcr_hex(a, i, hex);
+		if (strcmp(hex, i < 2 ? toy_pcr01 : toy_pcr2))
+			fail("PCR%u %s, expected %s", i, hex,
+			     i < 2 ? toy_pcr01 : toy_pcr2);
+	}
+	pcr_hex(0, 0, hex);
+	if (strcmp(hex, toy_pcr01))
+		fail("PCR0 of the last started slot (NE_TB_SLOT 0): %s", hex);
+	end("eif: toy image at 8 MiB (5th range): valid, size and PCRs of the spec");
+
+	/* Nobody listens (no driver, no listener): the enclave crashes. */
+	begin();
+	if (!wait_event(ev, 10000))
+		fail("no event within 10 s");
+	EXPECT("state", slot_state(a), STATE_STOPPED);
+	st = tb_slot_reg(a, NE_TB_BOOT_STATE);
+	EXPECT("boot state", st & 0xff, BOOT_CRASHED);
+	if ((st >> 8) < 2 || (st >> 8) > 4)
+		fail("crash reason %u, expected 2..4 (no vsock, refused, timeout)",
+		     st >> 8);
+	console_text(a, con, sizeof(con));
+	if (!strstr(con, "Command line: console=ttyS0") ||
+	    !strstr(con, "heartbeat failed"))
+		fail("console lacks the command line or the failure: %s", con);
+	printf("# crash reason %u; console:\n# %s\n", st >> 8, con);
+	EXPECT_RC("SLOT_FREE", slot_free(a), 0);
+	end("eif: boot without a heartbeat listener: crash, STOPPED + event, debug console");
+
+	begin();
+	for (i = 0; i < ARRAY_SIZE(c); i++) {
+		memcpy(bad, img, TOY_LEN);
+		bad[c[i].off] = c[i].val;
+		ev = event_counter();
+		EXPECT_RC("ENCLAVE_START", eif_start(bad, TOY_LEN, EIF_PAGES,
+						     &a, NULL), 0);
+		st = tb_slot_reg(a, NE_TB_IMAGE_STATUS);
+		if (st != c[i].status)
+			fail("byte %d = 0x%02x: image status %u, expected %u",
+			     c[i].off, c[i].val, st, c[i].status);
+		if (!wait_event(ev, 5000))
+			fail("byte %d: no event", c[i].off);
+		st = tb_slot_reg(a, NE_TB_BOOT_STATE);
+		if (st != (BOOT_CRASHED | CRASH_IMAGE << 8))
+			fail("byte %d: boot state 0x%x", c[i].off, st);
+		EXPECT("state", slot_state(a), STATE_STOPPED);
+		slot_free(a);
+	}
+	end("eif: corrupted images: status says why, crash with reason 1");
+
+	begin();
+	EXPECT_RC("ENCLAVE_START", eif_start(img, TOY_LEN, 4, &a, NULL), 0);
+	EXPECT("8 MiB of memory", tb_slot_reg(a, NE_TB_IMAGE_STATUS),
+	       IMG_NO_ROOM);
+	stop(a);
+	slot_free(a);
+	end("eif: memory ends at 8 MiB: no-room");
+
+	begin();
+	ev = event_counter();
+	EXPECT_RC("ENCLAVE_START", eif_start(img, TOY_LEN, EIF_PAGES, &a, NULL), 0);
+	EXPECT("boot state", tb_slot_reg(a, NE_TB_BOOT_STATE), BOOT_WAIT);
+	EXPECT_RC("ENCLAVE_STOP", stop(a), 0);
+	EXPECT("boot state", tb_slot_reg(a, NE_TB_BOOT_STATE), BOOT_STOPPED);
+	EXPECT_RC("SLOT_FREE", slot_free(a), 0);
+	memcpy(bad, img, TOY_LEN);
+	bad[0] = 0;
+	EXPECT_RC("ENCLAVE_START", eif_start(bad, TOY_LEN, EIF_PAGES, &a, NULL), 0);
+	EXPECT("crashing", tb_slot_reg(a, NE_TB_BOOT_STATE) & 0xff,
+	       BOOT_CRASHING);
+	EXPECT_RC("exit hook", ne_tb_exit_slot(&tb, a), 0);
+	EXPECT("boot state", tb_slot_reg(a, NE_TB_BOOT_STATE) & 0xff,
+	       BOOT_STOPPED);
+	EXPECT_RC("SLOT_FREE", slot_free(a), 0);
+	free_all_slots();
+	usleep(1500 * 1000);
+	EXPECT("events: only the exit hook's", event_counter(), (uint16_t)(ev + 1));
+	end("eif: ENCLAVE_STOP, exit hook and SLOT_FREE during the boot: no later event");
+}
+
 static void cleanup(void)
 {
 	begin();
@@ -1572,7 +1884,8 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
 	bool qmp = argc > 1 && !strcmp(argv[1], "--qmp");
-	int plan = qmp ? NR_TESTS_QMP : NR_TESTS;
+	bool eif = argc > 1 && !strcmp(argv[1], "--eif");
+	int plan = qmp ? NR_TESTS_QMP : eif ? NR_TESTS_EIF : NR_TESTS;
 	static const char *const hooks[] = {
 		"exit hook: RUNNING -> STOPPED, event counter + 1",
 		"exit hook on a slot not running: -EINVAL / -ENOENT, no event",
@@ -1585,14 +1898,15 @@ int main(int argc, char **argv)
 		"invalid reply mode is ignored",
 		"raise events: event counter + N",
 		"counter reset zeroes command and event counts",
+		"eif-check=off: image registers read 0, the slot stays RUNNING",
 	};
 	unsigned int i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ncpus = sysconf(_SC_NPROCESSORS_CONF);
 	printf("TAP version 13\n");
-	if (argc > 1 && !qmp) {
-		fprintf(stderr, "usage: %s [--qmp]\n", argv[0]);
+	if (argc > 1 && !qmp && !eif) {
+		fprintf(stderr, "usage: %s [--qmp|--eif]\n", argv[0]);
 		return 2;
 	}
 	printf("1..%d\n", plan);
@@ -1604,6 +1918,14 @@ int main(int argc, char **argv)
 			test_qmp();
 		else
 			skip("host-side controls over QMP", "no test BAR");
+		goto out;
+	}
+	if (eif) {
+		if (!have_tb) {
+			printf("Bail out! --eif needs the test BAR\n");
+			return 1;
+		}
+		test_eif();
 		goto out;
 	}
 	test_registers();
@@ -1620,6 +1942,7 @@ int main(int argc, char **argv)
 		test_hook_fail();
 		test_hook_replies();
 		test_hook_events_counters();
+		test_eif_off();
 	} else {
 		for (i = 0; i < ARRAY_SIZE(hooks); i++)
 			skip(hooks[i], "no test BAR");
