@@ -113,7 +113,7 @@ check-debug:
 bench: modules selftests
 	scripts/bench.sh
 
-demo: deps qemu conformance
+demo: deps qemu modules sample
 	scripts/demo.sh
 
 # Removes what the build made in the tree and build/ (links into the cache
