@@ -28,9 +28,10 @@ echo "1..1"
 mkdir -p "$mdir" "$src/include"
 rm -f "$out/nitro_enclaves.ko"
 # Only the sources: build products of the in-tree build stay behind.
-cp "$NE_ROOT"/drivers/virt/nitro_enclaves/{Makefile,Kconfig,*.c,*.h} "$mdir/"
+# -p: unchanged files keep their mtime, so make rebuilds only what changed.
+cp -p "$NE_ROOT"/drivers/virt/nitro_enclaves/{Makefile,Kconfig,*.c,*.h} "$mdir/"
 rm -rf "$src/include/uapi"
-cp -r "$NE_ROOT/include/uapi" "$src/include/"
+cp -rp "$NE_ROOT/include/uapi" "$src/include/"
 
 log=$out/build.log
 make -C "$kdir" M="$mdir" CONFIG_NITRO_ENCLAVES=m W=1 -j2 "$@" modules 2>&1 | tee "$log" | sed 's/^/# /'
@@ -42,5 +43,7 @@ if [[ $rc -eq 0 && $warnings -eq 0 && -f $mdir/nitro_enclaves.ko ]]; then
 	echo "ok 1 $name"
 else
 	echo "not ok 1 $name (exit $rc, $warnings warnings)"
+	# The next run must compile (and warn) again, not reuse these objects.
+	rm -f "$mdir"/*.o "$mdir"/*.ko
 	exit 1
 fi
