@@ -136,6 +136,30 @@ vm_conformance_qmp() {
 		-- ./ne_pci_conformance --qmp
 }
 
+# The kernel matrix (scripts/ne-kernels.sh fetches, scripts/build-module.sh
+# builds out of tree into $NE_BUILD/kernels/<kver>): Debian's
+# bookworm-backports amd64 kernel (6.12) and Debian 12's arm64 kernel.
+kernel_env() {	# bpo|arm64: set NE_K_* of a fetched kernel
+	local env
+	env=$(scripts/ne-kernels.sh env "$1") || return 1
+	eval "$env"
+}
+
+module_for() {	# bpo|arm64 [make arg]...
+	local flavour=$1
+	shift
+	kernel_env "$flavour" || return 1
+	scripts/build-module.sh "$NE_K_KDIR" "$NE_BUILD/kernels/$NE_K_KVER" "$@"
+}
+
+# run_vm_tests.sh against kernel FLAVOUR, with ne-vm's NE_* set for it.
+vm_tests_for() {	# bpo|arm64 run_vm_tests.sh [RUN]...
+	kernel_env "$1" || return 1
+	NE_VM_MODULE=$NE_BUILD/kernels/$NE_K_KVER/nitro_enclaves.ko \
+	NE_VM_OPTS="--kernel $NE_K_IMAGE --modules $NE_K_MODULES" \
+		"${@:2}"
+}
+
 main() {
 	local run_vm_tests=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves/run_vm_tests.sh
 	local qmp_hook=$NE_ROOT/tools/testing/ne_pci_conformance/qmp-hook.py
@@ -144,6 +168,7 @@ main() {
 	stage deps scripts/deps.sh
 	stage qemu make_target qemu
 	stage modules make_target modules
+	stage dkms scripts/check-dkms.sh
 	stage static-checks make_target static-checks
 	stage conformance make_target conformance
 	stage selftests make_target selftests
@@ -164,6 +189,13 @@ main() {
 	# Launch path: no more SLOT_ADD_MEM commands than contiguous extents.
 	if [[ -x $NE_ROOT/scripts/bench.sh ]]; then
 		stage vm-bench scripts/bench.sh --check
+	fi
+
+	# The same suite on bookworm-backports' 6.12 kernel.
+	stage kernel-6.12 scripts/ne-kernels.sh fetch bpo
+	stage module-6.12 module_for bpo
+	if [[ -x $run_vm_tests ]]; then
+		stage vm-tests-6.12 vm_tests_for bpo "$run_vm_tests"
 	fi
 
 	echo
