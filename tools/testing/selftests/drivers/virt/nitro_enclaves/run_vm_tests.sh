@@ -7,7 +7,8 @@
 # start with "ok"/"not ok" counts each test once. Everything else from the
 # guest is passed through as "# " diagnostics.
 #
-#   run_vm_tests.sh [RUN]...     RUN: main multi limits (default: all)
+#   run_vm_tests.sh [RUN]...     RUN: main multi limits faults kunit
+#                                (default: all but kunit)
 #
 # Environment:
 #   NE_SELFTEST_BIN  directory with the test binaries ($NE_BUILD/selftests;
@@ -19,6 +20,12 @@
 #   NE_VM_OPTS       extra ne-vm options for every run, e.g. another kernel:
 #                    "--kernel VMLINUZ --modules DIR" (with NE_VM_MODULE=
 #                    the nitro_enclaves.ko built for it)
+#   NE_KUNIT_MODULE  nitro_enclaves_kunit.ko for the kunit run (default: next
+#                    to NE_VM_MODULE); the kernel needs CONFIG_KUNIT
+#   NE_KMEMLEAK=1    end every run with a kmemleak scan that must find
+#                    nothing (a debug kernel with CONFIG_DEBUG_KMEMLEAK)
+#   NE_FUZZ_CALLS    calls of the bounded fuzz run in "faults" (10000),
+#   NE_FUZZ_SEED     and its seed (default: a fresh one, printed)
 #
 # Exit status: 0 if every test passed or skipped, 1 otherwise.
 set -uo pipefail
@@ -91,6 +98,40 @@ ne_tap1() {	# ne_tap1 NAME CMD...: one TAP result for CMD
 }
 insmod_ne() { ne_tap1 "insmod nitro_enclaves.ko" insmod /opt/ne/nitro_enclaves.ko; }
 rmmod_ne() { ne_tap1 "rmmod nitro_enclaves (pool CPUs back online)" sh -c "rmmod nitro_enclaves && grep -qx \"\$(cat /sys/devices/system/cpu/possible)\" /sys/devices/system/cpu/online"; }
+# KUnit suites of nitro_enclaves_kunit.ko, one TAP line per case.
+kunit_run() {
+	if ! [ -f /opt/ne/nitro_enclaves_kunit.ko ]; then
+		echo "1..0 # SKIP no nitro_enclaves_kunit.ko (debug kernel only)"; return 0
+	fi
+	if ! [ -d /sys/kernel/debug/kunit ]; then
+		echo "1..0 # SKIP kernel without CONFIG_KUNIT_DEBUGFS"; return 0
+	fi
+	insmod /opt/ne/nitro_enclaves_kunit.ko || { echo "1..1"; echo "not ok 1 insmod nitro_enclaves_kunit.ko"; return 1; }
+	n=0
+	for r in /sys/kernel/debug/kunit/nitro_enclaves*/results; do
+		s=${r%/results}; s=${s##*/}
+		sed "s/^/# [$s] /" "$r"
+		awk -v s="$s" -v n="$n" '\''/^    (not )?ok [0-9]+ /{ st = ($1 == "not") ? "not ok" : "ok"; sub(/^ *(not )?ok [0-9]+ (- )?/, ""); n++; print st, n, s "." $0 } END { print "NE-KUNIT-N", n }'\'' "$r" > /tmp/k
+		grep -v NE-KUNIT-N /tmp/k
+		n=$(sed -n "s/NE-KUNIT-N //p" /tmp/k)
+	done
+	echo "1..$n"
+	rmmod nitro_enclaves_kunit
+}
+# Two scans (the first may not see recent frees); any report fails.
+kmemleak_check() {
+	k=/sys/kernel/debug/kmemleak
+	if ! [ -w $k ]; then echo "1..0 # SKIP no kmemleak"; return 0; fi
+	echo "1..1"
+	echo scan > $k; sleep 2; echo scan > $k
+	cat $k > /tmp/leaks
+	if [ -s /tmp/leaks ]; then
+		sed "s/^/# /" /tmp/leaks | head -100
+		echo "not ok 1 kmemleak: no unreferenced objects"
+	else
+		echo "ok 1 kmemleak: no unreferenced objects"
+	fi
+}
 sample_check() {
 	echo "1..1"
 	head -c 3000000 /dev/urandom > /tmp/dummy.eif
@@ -126,6 +167,7 @@ run_vm() {
 	log=$TMP/$name.log
 	say "=== VM run '$name': $*"
 	t0=$(date +%s)
+	[[ -n ${NE_KMEMLEAK:-} ]] && script+=$'\nne_item kmemleak_check'
 	"$VM" run "${VM_OPTS[@]}" "$@" -- sh -c "$GUEST_LIB
 $script" > "$log" 2> "$TMP/$name.err"
 	rc=$?
@@ -229,9 +271,30 @@ ne_item rmmod_ne" --add "$BIN/ne_limits" --timeout 120 \
 		--qemu-arg -numa --qemu-arg node,nodeid=1,memdev=m1
 }
 
+# Device faults, races and a bounded fuzz run.
+run_faults() {
+	local fuzz=(ne_fuzz --calls "${NE_FUZZ_CALLS:-10000}")
+	[[ -n ${NE_FUZZ_SEED:-} ]] && fuzz+=(--seed "$NE_FUZZ_SEED")
+	run_vm faults "ne_item insmod_ne
+ne_item ne_faults
+ne_item ne_races
+ne_item ${fuzz[*]}
+ne_item rmmod_ne" --add "$BIN/ne_faults" --add "$BIN/ne_races" \
+		--add "$BIN/ne_fuzz" --timeout 900
+}
+
+run_kunit() {
+	local ko=${NE_KUNIT_MODULE:-$(dirname "${NE_VM_MODULE:-$ROOT/drivers/virt/nitro_enclaves/nitro_enclaves.ko}")/nitro_enclaves_kunit.ko}
+	local adds=()
+	[[ -f $ko ]] && adds=(--add "$ko")
+	run_vm kunit "ne_item insmod_ne
+ne_item kunit_run
+ne_item rmmod_ne" "${adds[@]}" --timeout 120
+}
+
 main() {
 	local runs=("$@") r t0
-	[[ ${#runs[@]} -gt 0 ]] || runs=(main multi limits)
+	[[ ${#runs[@]} -gt 0 ]] || runs=(main multi limits faults)
 	echo "TAP version 13"
 	t0=$(date +%s)
 	if ! build_tests; then
@@ -239,7 +302,7 @@ main() {
 	fi
 	for r in "${runs[@]}"; do
 		case $r in
-		main|multi|limits) "run_$r" ;;
+		main|multi|limits|faults|kunit) "run_$r" ;;
 		*) echo "run_vm_tests.sh: unknown run '$r'" >&2; exit 2 ;;
 		esac
 	done
