@@ -160,6 +160,16 @@ vm_tests_for() {	# bpo|arm64 run_vm_tests.sh [RUN]...
 		"${@:2}"
 }
 
+# The debug kernel (make debug-kernel: KASAN, lockdep, kmemleak, KUnit),
+# with the driver and its KUnit module built against it.
+vm_tests_debug() {	# run_vm_tests.sh [RUN]...
+	local env
+	env=$(scripts/build-debug-kernel.sh env) || return 1
+	eval "$env"
+	NE_VM_MODULE=$NE_DK_MODULE NE_KUNIT_MODULE=$NE_DK_KUNIT NE_KMEMLEAK=1 \
+	NE_VM_OPTS="--kernel $NE_DK_KERNEL --modules $NE_DK_MODULES" "$@"
+}
+
 main() {
 	local run_vm_tests=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves/run_vm_tests.sh
 	local qmp_hook=$NE_ROOT/tools/testing/ne_pci_conformance/qmp-hook.py
@@ -196,6 +206,14 @@ main() {
 	stage module-6.12 module_for bpo
 	if [[ -x $run_vm_tests ]]; then
 		stage vm-tests-6.12 vm_tests_for bpo "$run_vm_tests"
+	fi
+
+	# The suite, KUnit and kmemleak scans on the debug kernel. Opt-in
+	# (NE_CHECK_DEBUG=1, or make check-debug) until it has run clean here.
+	if [[ -n ${NE_CHECK_DEBUG:-} && -x $run_vm_tests ]]; then
+		stage debug-kernel scripts/build-debug-kernel.sh
+		stage kunit vm_tests_debug "$run_vm_tests" kunit
+		stage vm-tests-debug vm_tests_debug "$run_vm_tests" main multi limits faults
 	fi
 
 	echo
