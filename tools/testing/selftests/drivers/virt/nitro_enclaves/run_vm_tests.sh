@@ -7,8 +7,8 @@
 # start with "ok"/"not ok" counts each test once. Everything else from the
 # guest is passed through as "# " diagnostics.
 #
-#   run_vm_tests.sh [RUN]...     RUN: main multi limits faults kunit
-#                                (default: all but kunit)
+#   run_vm_tests.sh [RUN]...     RUN: main multi limits faults kunit boot
+#                                (default: all but kunit and boot)
 #
 # Environment:
 #   NE_SELFTEST_BIN  directory with the test binaries ($NE_BUILD/selftests;
@@ -292,6 +292,48 @@ ne_item kunit_run
 ne_item rmmod_ne" "${adds[@]}" --timeout 120
 }
 
+# Enclave boot: the device checks and measures the demo EIF and the
+# emulated enclave sends its heartbeat through ne-vsock-pci (eif-check=on).
+# ne_boot, then the sample's full flow: a good image boots, a corrupted one
+# is reported as a crash.
+run_boot() {
+	local eif vsock=()
+	if ! eif=$("$ROOT/scripts/build-demo-eif.sh" 2> "$TMP/eif.err"); then
+		sed 's/^/# /' "$TMP/eif.err"
+		result not-ok "boot/demo-eif: scripts/build-demo-eif.sh failed"
+		return
+	fi
+	grep -q ne-vsock-pci "$VM" || vsock=(--qemu-arg -device --qemu-arg ne-vsock-pci)
+	find_sample || { result not-ok "boot: no ne_ioctl_sample"; return; }
+	# The device's own image tests (no driver bound), when built.
+	local conf=$NE_BUILD/ne_pci_conformance conf_item=''
+	if [[ -x $conf ]]; then
+		vsock+=(--add "$conf")
+		conf_item='ne_item ne_pci_conformance --eif'
+	fi
+	# shellcheck disable=SC2016 # expanded in the guest
+	run_vm boot 'sample_boot() {
+	echo "1..2"
+	echo 2,3 > /sys/module/nitro_enclaves/parameters/ne_cpus
+	ne_ioctl_sample --memory 64 --time 1 demo.eif > /tmp/out 2>&1; rc=$?
+	sed "s/^/# /" /tmp/out
+	if [ $rc = 0 ] && grep -q "enclave booted" /tmp/out; then echo "ok 1 sample: heartbeat, enclave booted"; else echo "not ok 1 sample: heartbeat, enclave booted (exit $rc)"; fi
+	cp demo.eif /tmp/bad.eif
+	printf "\\001" | dd of=/tmp/bad.eif bs=1 seek=541 conv=notrunc 2>/dev/null
+	ne_ioctl_sample --memory 64 --time 1 /tmp/bad.eif > /tmp/out 2>&1; rc=$?
+	sed "s/^/# /" /tmp/out
+	if [ $rc != 0 ] && grep -q "crashed before its heartbeat" /tmp/out; then echo "ok 2 sample: corrupted image reported as a crash"; else echo "not ok 2 sample: corrupted image reported as a crash (exit $rc)"; fi
+}
+modprobe vmw_vsock_virtio_transport
+ne_item insmod_ne
+ne_item ne_boot
+ne_item sample_boot
+ne_item rmmod_ne
+'"$conf_item" --add "$BIN/ne_boot" --add "$SAMPLE" --add "$eif" \
+		--add "$NE_BUILD/demo.eif.describe" --ne-opts eif-check=on \
+		"${vsock[@]}" --timeout 300
+}
+
 main() {
 	local runs=("$@") r t0
 	[[ ${#runs[@]} -gt 0 ]] || runs=(main multi limits faults)
@@ -302,7 +344,7 @@ main() {
 	fi
 	for r in "${runs[@]}"; do
 		case $r in
-		main|multi|limits|faults|kunit) "run_$r" ;;
+		main|multi|limits|faults|kunit|boot) "run_$r" ;;
 		*) echo "run_vm_tests.sh: unknown run '$r'" >&2; exit 2 ;;
 		esac
 	done
