@@ -1,7 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build qemu-system-x86_64 with the NE PCI device model (tools/qemu).
+# Build qemu-system-x86_64 (or, with the argument aarch64,
+# qemu-system-aarch64) with the NE PCI device model (tools/qemu).
+#
+#   scripts/build-qemu.sh [x86_64|aarch64]
 #
 # 1. Debian's QEMU source is fetched once with `apt-get source qemu`
 #    through a private sources list under $NE_CACHE/apt (the system's
@@ -10,10 +13,12 @@
 #    that source version ($NE_CACHE/qemu-work/<version>), so an edit of the
 #    model alone rebuilds in seconds.
 # 3. The binary is kept in $NE_CACHE/qemu-<hash>, hash = sha256 of the
-#    source version, every file under tools/qemu and this script. When that
-#    directory exists nothing is rebuilt.
+#    source version, the target list, every file under tools/qemu and this
+#    script. When that directory exists nothing is rebuilt. Each target has
+#    its own build directory in the work tree (x86_64: build, others:
+#    build-<target>).
 #
-# $NE_BUILD/qemu-system-x86_64 always ends up as a link to the binary.
+# $NE_BUILD/qemu-system-<target> always ends up as a link to the binary.
 #
 # Environment: NE_QEMU_JOBS (default 2), NE_QEMU_FORCE=1 rebuilds even when
 # a cached binary exists.
@@ -24,6 +29,12 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/ne-env.sh"
 
 JOBS=${NE_QEMU_JOBS:-2}
+TARGET=${1:-x86_64}
+case $TARGET in
+x86_64|aarch64) ;;
+*) echo "qemu: error: unknown target '$TARGET' (x86_64 or aarch64)" >&2; exit 1 ;;
+esac
+BIN=qemu-system-$TARGET
 APT_DIR=$NE_CACHE/apt
 SRC_DIR=$NE_CACHE/src
 WORK_DIR=$NE_CACHE/qemu-work
@@ -32,7 +43,7 @@ QEMU_DIR=$NE_ROOT/tools/qemu
 # The device only needs PCI, MSI-X and a serial console; the VM needs no
 # network, display, audio or host devices.
 CONFIGURE_FLAGS=(
-	--target-list=x86_64-softmmu
+	--target-list="$TARGET"-softmmu
 	--without-default-features
 	--disable-docs
 	--disable-tools
@@ -208,9 +219,9 @@ main() {
 	hash=$(compute_hash "$version")
 	out=$NE_CACHE/qemu-$hash
 
-	if [ -x "$out/qemu-system-x86_64" ] && [ "${NE_QEMU_FORCE:-0}" != 1 ]; then
+	if [ -x "$out/$BIN" ] && [ "${NE_QEMU_FORCE:-0}" != 1 ]; then
 		log "using cached build $hash"
-		ln -sfn "$out/qemu-system-x86_64" "$NE_BUILD/qemu-system-x86_64"
+		ln -sfn "$out/$BIN" "$NE_BUILD/$BIN"
 		return
 	fi
 
@@ -218,6 +229,7 @@ main() {
 	# configure refuses colons (the epoch) in paths.
 	tree=$WORK_DIR/${version//:/_}/qemu
 	bld=$WORK_DIR/${version//:/_}/build
+	[ "$TARGET" = x86_64 ] || bld=$bld-$TARGET
 	prepare_tree "$src" "$tree"
 
 	if [ ! -f "$bld/build.ninja" ]; then
@@ -228,15 +240,15 @@ main() {
 			die "configure failed"
 	fi
 	log "building with ninja -j$JOBS"
-	ninja -C "$bld" -j"$JOBS" qemu-system-x86_64 || die "build failed"
+	ninja -C "$bld" -j"$JOBS" "$BIN" || die "build failed"
 
 	mkdir -p "$out.tmp"
-	cp "$bld/qemu-system-x86_64" "$out.tmp/"
+	cp "$bld/$BIN" "$out.tmp/"
 	echo "$version" >"$out.tmp/VERSION"
 	rm -rf "$out"
 	mv "$out.tmp" "$out"
-	ln -sfn "$out/qemu-system-x86_64" "$NE_BUILD/qemu-system-x86_64"
-	log "built $hash in $(( $(date +%s) - start )) s: $out/qemu-system-x86_64"
+	ln -sfn "$out/$BIN" "$NE_BUILD/$BIN"
+	log "built $hash in $(( $(date +%s) - start )) s: $out/$BIN"
 	prune_cache 4
 }
 
