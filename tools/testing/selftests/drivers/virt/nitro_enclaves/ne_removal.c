@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Surprise removal of the NE PCI device while an enclave is in INIT, is
+ * RUNNING, has a command in flight (its reply dropped by the device), or
+ * has a poller waiting; then the device comes back and a new enclave
+ * launches.
+ *
+ * By default the guest removes the device itself (sysfs remove, then PCI
+ * rescan). With NE_REMOVAL_QMP=1 the host does it, as a hot unplug: the
+ * test prints "ne-removal: device_del" / "ne-removal: device_add addr=N"
+ * on the console and ne_removal_qmp.py (ne-vm --host-hook) sends
+ * device_del / device_add with the same id, bus and slot over QMP.
+ *
+ * After the removal: every ioctl on the enclave fd fails with ENODEV,
+ * poll reports POLLHUP, the waiting command and the waiting poller return
+ * promptly, close frees the pages and the core; after the return: the
+ * device holds no slot and an enclave launches.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "kselftest_harness.h"
+#include "ne_test_util.h"
+
+enum ne_rm_state { NE_RM_INIT, NE_RM_RUNNING, NE_RM_CMD_IN_FLIGHT, NE_RM_POLLER };
+
+static bool use_qmp(void)
+{
+	const char *v = getenv("NE_REMOVAL_QMP");
+
+	return v && *v && strcmp(v, "0");
+}
+
+static bool wait_path(const char *path, bool present, int ms)
+{
+	while (ms > 0) {
+		if ((access(path, F_OK) == 0) == present)
+			return true;
+		usleep(50 * 1000);
+		ms -= 50;
+	}
+	return (access(path, F_OK) == 0) == present;
+}
+
+static int remove_device(const char *bdf)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", bdf);
+	if (use_qmp()) {
+		printf("ne-removal: device_del\n");
+		fflush(stdout);
+	} else {
+		char rm[300];
+		int ret;
+
+		snprintf(rm, sizeof(rm), "%s/remove", path);
+		ret = ne_write_file(rm, "1");
+		if (ret)
+			return ret;
+	}
+	return wait_path(path, false, 30000) ? 0 : -ETIMEDOUT;
+}
+
+static int restore_device(const char *bdf)
+{
+	unsigned int dom, bus, slot, fn;
+
+	if (use_qmp() && sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) == 4) {
+		printf("ne-removal: device_add addr=%#x\n", slot);
+		fflush(stdout);
+		if (wait_path(NE_DEV_PATH, true, 20000))
+			return 0;
+	}
+	/* sysfs mode, or the hot plug did not probe by itself. */
+	if (ne_write_file("/sys/bus/pci/rescan", "1"))
+		return -EIO;
+	return wait_path(NE_DEV_PATH, true, 20000) ? 0 : -ETIMEDOUT;
+}
+
+FIXTURE(removal) {
+	struct ne_env env;
+	int efd;
+	uint64_t uid;
+	char bdf[64];
+	bool removed;
+	/* Set by the waiting thread. */
+	int thread_ret;
+	uint64_t thread_ms;
+};
+
+FIXTURE_VARIANT(removal) {
+	enum ne_rm_state state;
+};
+
+FIXTURE_VARIANT_ADD(removal, init) { .state = NE_RM_INIT };
+FIXTURE_VARIANT_ADD(removal, running) { .state = NE_RM_RUNNING };
+FIXTURE_VARIANT_ADD(removal, cmd_in_flight) { .state = NE_RM_CMD_IN_FLIGHT };
+FIXTURE_VARIANT_ADD(removal, poller_waiting) { .state = NE_RM_POLLER };
+
+FIXTURE_SETUP(removal)
+{
+	self->efd = -1;
+	ASSERT_EQ(0, ne_env_setup(&self->env));
+	ASSERT_EQ(0, ne_tb_find(self->bdf, sizeof(self->bdf)));
+}
+
+FIXTURE_TEARDOWN(removal)
+{
+	if (self->efd >= 0)
+		close(self->efd);
+	if (self->removed && access(NE_DEV_PATH, F_OK))
+		EXPECT_EQ(0, restore_device(self->bdf));
+	ne_env_close_tb(&self->env);
+	self->env.have_tb = ne_tb_open(&self->env.tb) == 0;
+	ne_env_release(&self->env);
+	NE_EXPECT_BASELINE(&self->env.base,
+			   self->env.have_tb ? &self->env.tb : NULL);
+	ne_env_close_tb(&self->env);
+}
+
+struct waiter {
+	int efd;
+	bool poll;
+	int ret;
+	uint64_t ms;
+};
+
+static void *waiter_fn(void *arg)
+{
+	struct waiter *w = arg;
+	uint64_t t0 = ne_now_ms();
+
+	if (w->poll) {
+		w->ret = ne_poll(w->efd, 30000);
+	} else {
+		uint64_t cid = 0;
+
+		w->ret = ne_start(w->efd, 0, &cid);
+	}
+	w->ms = ne_now_ms() - t0;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(removal, remove_then_device_returns, 120)
+{
+	struct waiter w = { .ret = 1 };
+	uint64_t cid = 0, uid, t_removed = 0;
+	pthread_t t;
+	uint32_t id = 0;
+	char *spare;
+	int rev, efd2;
+
+	NE_NEED_TB(&self->env);
+	NE_NEED_HUGEPAGES(SZ_2M, NE_MIN_MEM / SZ_2M + 1);
+	spare = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
+	ASSERT_NE(NULL, spare);
+	self->efd = ne_create_vm(self->env.dev, &self->uid);
+	ASSERT_LE(0, self->efd);
+	ASSERT_OK(ne_make_ready(&self->env, self->efd, NE_MIN_MEM, 2));
+	if (variant->state == NE_RM_RUNNING || variant->state == NE_RM_POLLER)
+		ASSERT_OK(ne_start(self->efd, 0, &cid));
+	if (variant->state == NE_RM_CMD_IN_FLIGHT) {
+		/* The start's first command waits for a reply that never comes. */
+		ASSERT_EQ(0, ne_env_timeout(&self->env, 30000));
+		ne_tb_reply_mode(&self->env.tb, NE_TB_REPLY_DROP, 0);
+	}
+	/* The BAR mapping must go before the device does. */
+	ne_env_close_tb(&self->env);
+	if (variant->state == NE_RM_CMD_IN_FLIGHT || variant->state == NE_RM_POLLER) {
+		w.efd = self->efd;
+		w.poll = variant->state == NE_RM_POLLER;
+		ASSERT_EQ(0, pthread_create(&t, NULL, waiter_fn, &w));
+		usleep(1000 * 1000);
+		EXPECT_EQ(1, w.ret) TH_LOG("the waiter returned before the removal");
+	}
+
+	self->removed = true;
+	ASSERT_EQ(0, remove_device(self->bdf));
+	t_removed = ne_now_ms();
+	EXPECT_TRUE(wait_path(NE_DEV_PATH, false, 5000));
+
+	if (variant->state == NE_RM_CMD_IN_FLIGHT || variant->state == NE_RM_POLLER) {
+		pthread_join(t, NULL);
+		TH_LOG("waiter returned %d, %llu ms after the removal", w.ret,
+		       (unsigned long long)(ne_now_ms() - t_removed));
+		if (w.poll) {
+			EXPECT_EQ(POLLHUP, w.ret & POLLHUP) TH_LOG("revents 0x%x", w.ret);
+		} else {
+			EXPECT_ERRNO(ENODEV, w.ret);
+		}
+		/* Woken by the removal, not by a timeout. */
+		EXPECT_GT(15000, w.ms);
+	}
+
+	/* ioctls: ENODEV; poll: POLLHUP. */
+	EXPECT_ERRNO(ENODEV, ne_add_vcpu(self->efd, &id));
+	EXPECT_ERRNO(ENODEV, ne_add_mem(self->efd, spare, SZ_2M));
+	EXPECT_ERRNO(ENODEV, ne_start(self->efd, 0, NULL));
+	rev = ne_poll(self->efd, 1000);
+	EXPECT_EQ(POLLHUP, rev & POLLHUP) TH_LOG("revents 0x%x", rev);
+	EXPECT_ERRNO(ENODEV, ne_create_vm(self->env.dev, &uid));
+
+	close(self->efd);
+	self->efd = -1;
+	ne_unmap_all(&self->env.maps);
+	EXPECT_EQ(self->env.base.hp2m_free, ne_hp_free(SZ_2M));
+	close(self->env.dev);
+	self->env.dev = -1;
+
+	/* The device comes back; a new enclave launches. */
+	ASSERT_EQ(0, restore_device(self->bdf));
+	ASSERT_EQ(0, ne_tb_open(&self->env.tb));
+	self->env.have_tb = true;
+	EXPECT_EQ(0, ne_tb_read32(&self->env.tb, NE_TB_LIVE_SLOTS));
+	self->env.dev = open(NE_DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->env.dev);
+	efd2 = ne_create_vm(self->env.dev, &uid);
+	ASSERT_LE(0, efd2);
+	EXPECT_OK(ne_make_ready(&self->env, efd2, NE_MIN_MEM, 2));
+	EXPECT_OK(ne_start(efd2, 0, &cid));
+	close(efd2);
+	ne_unmap_all(&self->env.maps);
+}
+
+int main(int argc, char **argv)
+{
+	if (access(NE_DEV_PATH, F_OK)) {
+		ksft_print_header();
+		ksft_exit_skip("%s not present (nitro_enclaves not loaded or no NE device)\n",
+			       NE_DEV_PATH);
+	}
+	return test_harness_run(argc, argv);
+}
