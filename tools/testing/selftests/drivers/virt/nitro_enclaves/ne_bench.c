@@ -28,7 +28,8 @@
  * and by the per-page variant of the case (legacy_per_page_mem=1), which
  * thus runs on exactly the same pages.
  *
- *   ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...] [--no-legacy]
+ *   ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...]
+ *            [--parallel-mib MIB] [--no-legacy] [--parallel-only]
  *   ne_bench --check [--sizes MIB,...]
  *
  * --check prints TAP: a launch in every style and pool order must send no
@@ -671,7 +672,7 @@ static int run_parallel(int n, unsigned long mib, int reps, int dev,
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...] [--parallel-mib MIB] [--no-legacy]\n"
+		"usage: ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...] [--parallel-mib MIB] [--no-legacy] [--parallel-only]\n"
 		"       ne_bench --check [--sizes MIB,...]\n");
 	exit(2);
 }
@@ -706,6 +707,7 @@ int main(int argc, char **argv)
 		{ "parallel", required_argument, NULL, 'p' },
 		{ "parallel-mib", required_argument, NULL, 'm' },
 		{ "no-legacy", no_argument, NULL, 'L' },
+		{ "parallel-only", no_argument, NULL, 'P' },
 		{ "check", no_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -713,7 +715,7 @@ int main(int argc, char **argv)
 	unsigned long par[MAX_LIST] = { 1, 2, 4 };
 	unsigned long par_mib = 512;
 	int nsizes = 2, npar = 3, reps = 3;
-	bool legacy = true, check = false;
+	bool legacy = true, check = false, cases = true;
 	int dev, opt, i, j, rc = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -738,6 +740,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			legacy = false;
+			break;
+		case 'P':
+			cases = false;
 			break;
 		case 'c':
 			check = true;
@@ -767,8 +772,9 @@ int main(int argc, char **argv)
 	       read_long(HP_2M_DIR "/free_hugepages"),
 	       read_long(HP_1G_DIR "/free_hugepages"),
 	       access(LEGACY_PARAM, F_OK) ? "absent" : "present");
-	print_header();
-	for (i = 0; i < nsizes; i++) {
+	if (cases)
+		print_header();
+	for (i = 0; cases && i < nsizes; i++) {
 		const struct bench_case groups[][2] = {
 			{ { STYLE_NITRO_CLI, ORDER_DESC, sizes[i], false } },
 			{ { STYLE_ONE_REGION, ORDER_DESC, sizes[i], false } },
