@@ -676,12 +676,21 @@ FIXTURE_VARIANT_ADD(region_args, kernel_address) {
 	.use_abs = true, .addr = 0xffff888000000000ULL, .size = SZ_2M,
 	.expected = NE_ERR_INVALID_MEM_REGION_ADDR,
 };
+/*
+ * The end of the user address space of the test VMs: x86-64 with 4-level
+ * paging (47 bits), arm64 with 48-bit VAs (Debian's arm64 kernel).
+ */
+#ifdef __aarch64__
+#define NE_USER_TOP	0x0001000000000000ULL
+#else
+#define NE_USER_TOP	0x0000800000000000ULL
+#endif
 FIXTURE_VARIANT_ADD(region_args, non_canonical_address) {
-	.use_abs = true, .addr = 0x0000800000000000ULL, .size = SZ_2M,
+	.use_abs = true, .addr = NE_USER_TOP, .size = SZ_2M,
 	.expected = NE_ERR_INVALID_MEM_REGION_ADDR,
 };
 FIXTURE_VARIANT_ADD(region_args, crosses_top_of_user_space) {
-	.use_abs = true, .addr = 0x00007fffffe00000ULL, .size = 2 * SZ_2M,
+	.use_abs = true, .addr = NE_USER_TOP - SZ_2M, .size = 2 * SZ_2M,
 	.expected = NE_ERR_INVALID_MEM_REGION_ADDR,
 };
 
