@@ -74,10 +74,14 @@ static int restore_device(const char *bdf)
 	unsigned int dom, bus, slot, fn;
 
 	if (use_qmp() && sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) == 4) {
-		printf("ne-removal: device_add addr=%#x\n", slot);
-		fflush(stdout);
-		if (wait_path(NE_DEV_PATH, true, 20000))
-			return 0;
+		int tries;
+
+		for (tries = 0; tries < 2; tries++) {
+			printf("ne-removal: device_add addr=%#x\n", slot);
+			fflush(stdout);
+			if (wait_path(NE_DEV_PATH, true, 20000))
+				return 0;
+		}
 	}
 	/* sysfs mode, or the hot plug did not probe by itself. */
 	if (ne_write_file("/sys/bus/pci/rescan", "1"))

@@ -41,17 +41,21 @@ def main():
     console = os.environ["NE_VM_CONSOLE"]
     while not os.path.exists(sock_path):
         time.sleep(0.1)
-    seen = 0
+    partial = ""
     with open(console, "r", errors="replace") as f:
         while True:
             line = f.readline()
             if not line:
                 time.sleep(0.05)
                 continue
-            if "ne-removal: " not in line or line.startswith("ne-removal-qmp"):
+            # The guest may still be writing the line: wait for its end.
+            partial += line
+            if not partial.endswith("\n"):
+                continue
+            line, partial = partial, ""
+            if "ne-removal: " not in line:
                 continue
             req = line.split("ne-removal: ", 1)[1].strip()
-            seen += 1
             if req == "device_del":
                 qmp(sock_path, "device_del", id="ne0")
             elif req.startswith("device_add addr="):
