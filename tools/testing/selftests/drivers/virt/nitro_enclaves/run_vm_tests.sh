@@ -271,16 +271,21 @@ ne_item rmmod_ne" --add "$BIN/ne_limits" --timeout 120 \
 		--qemu-arg -numa --qemu-arg node,nodeid=1,memdev=m1
 }
 
-# Device faults, races and a bounded fuzz run.
+# Device faults, surprise removal (sysfs in the guest, then device_del/
+# device_add from the host over QMP), races and a bounded fuzz run.
 run_faults() {
 	local fuzz=(ne_fuzz --calls "${NE_FUZZ_CALLS:-10000}")
 	[[ -n ${NE_FUZZ_SEED:-} ]] && fuzz+=(--seed "$NE_FUZZ_SEED")
-	run_vm faults "ne_item insmod_ne
+	run_vm faults "ne_removal_qmp() { NE_REMOVAL_QMP=1 ne_removal; }
+ne_item insmod_ne
 ne_item ne_faults
+ne_item ne_removal
+ne_item ne_removal_qmp
 ne_item ne_races
 ne_item ${fuzz[*]}
 ne_item rmmod_ne" --add "$BIN/ne_faults" --add "$BIN/ne_races" \
-		--add "$BIN/ne_fuzz" --timeout 900
+		--add "$BIN/ne_fuzz" --add "$BIN/ne_removal" \
+		--host-hook "$HERE/ne_removal_qmp.py" --timeout 900
 }
 
 run_kunit() {
