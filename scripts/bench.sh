@@ -60,7 +60,6 @@ guest_script() {	# pool
 }
 
 LOG=$(mktemp "${TMPDIR:-/tmp}/ne-bench.XXXXXX.log")
-trap 'rm -f "$LOG"' EXIT
 
 if [[ -n $CHECK ]]; then
 	[[ ${#ARGS[@]} -gt 0 ]] || ARGS=(--sizes 128)
@@ -80,7 +79,9 @@ fi
 
 tr -d '\r' < "$LOG" | sed -n '/^NE-BENCH-BEGIN/,/^NE-BENCH-END/{/^NE-BENCH-/d;p}'
 if [[ $rc -ne 0 ]]; then
-	echo "# bench.sh: exit $rc; last lines of the VM log:"
+	echo "# bench.sh: exit $rc; last lines of the VM log ($LOG, kept):"
 	tr -d '\r' < "$LOG" | tail -n 30 | sed 's/^/# /'
+else
+	rm -f "$LOG"
 fi
 exit "$rc"
