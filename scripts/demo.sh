@@ -95,6 +95,7 @@ state() {
 	echo "demo:   free 2M hugepages $(cat $hp), online CPUs $(cat /sys/devices/system/cpu/online), NE CPU pool \"$(cat /sys/module/nitro_enclaves/parameters/ne_cpus)\""
 }
 echo "=== demo: step 3: vsock transport, driver, CPU pool"
+modprobe virtio_pci
 modprobe vmw_vsock_virtio_transport
 insmod /opt/ne/nitro_enclaves.ko
 echo 2,3 > /sys/module/nitro_enclaves/parameters/ne_cpus

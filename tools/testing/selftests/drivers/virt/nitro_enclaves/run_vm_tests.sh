@@ -329,7 +329,7 @@ run_boot() {
 	sed "s/^/# /" /tmp/out
 	if [ $rc != 0 ] && grep -q "crashed before its heartbeat" /tmp/out; then echo "ok 2 sample: corrupted image reported as a crash"; else echo "not ok 2 sample: corrupted image reported as a crash (exit $rc)"; fi
 }
-modprobe vmw_vsock_virtio_transport
+modprobe virtio_pci; modprobe vmw_vsock_virtio_transport
 ne_item insmod_ne
 ne_item ne_boot
 ne_item sample_boot
