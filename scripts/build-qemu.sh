@@ -14,9 +14,9 @@
 #    model alone rebuilds in seconds.
 # 3. The binary is kept in $NE_CACHE/qemu-<hash>, hash = sha256 of the
 #    source version, the target list, every file under tools/qemu and this
-#    script. When that directory exists nothing is rebuilt. Each target has
-#    its own build directory in the work tree (x86_64: build, others:
-#    build-<target>).
+#    script. When that directory exists nothing is rebuilt. Another target
+#    than x86_64 has its own source and build tree (qemu-work/<version>/
+#    <target>/{qemu,build}) and lock, so it never holds up an x86_64 build.
 #
 # $NE_BUILD/qemu-system-<target> always ends up as a link to the binary.
 #
@@ -210,11 +210,17 @@ main() {
 	local src version hash out tree bld start
 
 	mkdir -p "$NE_CACHE" "$NE_BUILD"
-	# One fetch or build at a time per cache.
+	# One fetch or build at a time per cache. Another target builds in
+	# its own tree under its own lock, once the source is there, so a long
+	# aarch64 build never holds up an x86_64 one.
 	exec 9>"$NE_CACHE/.build-qemu.lock"
 	flock 9
 
 	src=$(fetch_source)
+	if [ "$TARGET" != x86_64 ]; then
+		exec 9>"$NE_CACHE/.build-qemu-$TARGET.lock"
+		flock 9
+	fi
 	version=$(cd "$src" && dpkg-parsechangelog -S Version)
 	hash=$(compute_hash "$version")
 	out=$NE_CACHE/qemu-$hash
@@ -229,7 +235,10 @@ main() {
 	# configure refuses colons (the epoch) in paths.
 	tree=$WORK_DIR/${version//:/_}/qemu
 	bld=$WORK_DIR/${version//:/_}/build
-	[ "$TARGET" = x86_64 ] || bld=$bld-$TARGET
+	if [ "$TARGET" != x86_64 ]; then
+		tree=$WORK_DIR/${version//:/_}/$TARGET/qemu
+		bld=$WORK_DIR/${version//:/_}/$TARGET/build
+	fi
 	prepare_tree "$src" "$tree"
 
 	if [ ! -f "$bld/build.ninja" ]; then
