@@ -136,6 +136,17 @@ vm_conformance_qmp() {
 		-- ./ne_pci_conformance --qmp
 }
 
+# The emulated vsock (ne-vsock-pci): an emulated peer, driven over QMP,
+# connects to the guest's listener and gets its echo, is refused, survives
+# a device reset; the guest's own connects are reset.
+vm_vsock() {
+	local dir=$NE_ROOT/tools/testing/ne_vsock_test
+	make -s -C "$dir" O="$NE_BUILD" || return 1
+	"$NE_VM" run --no-ne-device --add "$NE_BUILD/ne_vsock_test" \
+		--qemu-arg -device --qemu-arg ne-vsock-pci,id=vs0 \
+		--host-hook "$dir/qmp-hook.py" -- ./ne_vsock_test
+}
+
 # The kernel matrix (scripts/ne-kernels.sh fetches, scripts/build-module.sh
 # builds out of tree into $NE_BUILD/kernels/<kver>): Debian's
 # bookworm-backports amd64 kernel (6.12) and Debian 12's arm64 kernel.
@@ -200,6 +211,7 @@ main() {
 	if [[ -f $qmp_hook ]]; then
 		stage vm-conformance-qmp vm_conformance_qmp "$qmp_hook"
 	fi
+	stage vm-vsock vm_vsock
 	stage vm-lspci vm_lspci
 	stage vm-runner vm_runner
 	if [[ -x $run_vm_tests ]]; then
