@@ -478,7 +478,8 @@ static NEVsockConn *ne_vsock_do_connect(NEVsock *s, uint64_t src_cid,
 
     if (!ne_vsock_driver_ok(s)) {
         /* No driver, no listener: refused, but not from inside this call */
-        c->refuse_bh = qemu_bh_new(ne_vsock_conn_refuse_bh, c);
+        c->refuse_bh = qemu_bh_new_guarded(ne_vsock_conn_refuse_bh, c,
+                                           &DEVICE(s)->mem_reentrancy_guard);
         qemu_bh_schedule(c->refuse_bh);
     } else {
         ne_vsock_queue_pkt(s, c, &c->key, VIRTIO_VSOCK_OP_REQUEST, 0,
@@ -1061,8 +1062,10 @@ static void ne_vsock_device_realize(DeviceState *dev, Error **errp)
     s->event_vq = virtio_add_queue(vdev, NE_VSOCK_QUEUE_SIZE,
                                    ne_vsock_handle_event);
 
-    s->rx_bh = qemu_bh_new(ne_vsock_rx_bh, s);
-    s->tx_bh = qemu_bh_new(ne_vsock_tx_bh, s);
+    s->rx_bh = qemu_bh_new_guarded(ne_vsock_rx_bh, s,
+                                   &DEVICE(s)->mem_reentrancy_guard);
+    s->tx_bh = qemu_bh_new_guarded(ne_vsock_tx_bh, s,
+                                   &DEVICE(s)->mem_reentrancy_guard);
     s->vmstate = qemu_add_vm_change_state_handler(ne_vsock_vm_state_change,
                                                   s);
     s->conns = g_hash_table_new(ne_vsock_key_hash, ne_vsock_key_equal);
