@@ -8,7 +8,7 @@
 # guest is passed through as "# " diagnostics.
 #
 #   run_vm_tests.sh [RUN]...     RUN: main multi limits faults kunit boot
-#                                (default: all but kunit and boot)
+#                                (default: all but kunit)
 #
 # Environment:
 #   NE_SELFTEST_BIN  directory with the test binaries ($NE_BUILD/selftests;
@@ -341,7 +341,7 @@ ne_item rmmod_ne
 
 main() {
 	local runs=("$@") r t0
-	[[ ${#runs[@]} -gt 0 ]] || runs=(main multi limits faults)
+	[[ ${#runs[@]} -gt 0 ]] || runs=(main multi limits faults boot)
 	echo "TAP version 13"
 	t0=$(date +%s)
 	if ! build_tests; then
