@@ -234,15 +234,18 @@ main() {
 	fi
 
 	# arm64: QEMU's virt machine with the device, Debian's arm64 kernel.
-	# The whole suite: arm64 under TCG runs it faster than the x86 guest
-	# (~4 min here); NE_ARM64_RUNS="main" (say) runs a subset.
+	# arm64 under TCG runs faster than the x86 guest: main, multi and
+	# limits take ~2 min here. The faults run is left out until its QMP
+	# removal tests have a hotpluggable slot on virt (device_del: "Bus
+	# 'pcie.0' does not support hotplugging"); all of it:
+	# NE_ARM64_RUNS="main multi limits faults" (~7 min).
 	stage qemu-aarch64 scripts/build-qemu.sh aarch64
 	stage kernel-arm64 scripts/ne-kernels.sh fetch arm64
 	stage module-arm64 module_for arm64 CROSS_COMPILE=aarch64-linux-gnu-
 	stage selftests-arm64 arm64_tests
 	if [[ -x $run_vm_tests ]]; then
 		# shellcheck disable=SC2086
-		stage vm-tests-arm64 vm_tests_arm64 "$run_vm_tests" ${NE_ARM64_RUNS:-}
+		stage vm-tests-arm64 vm_tests_arm64 "$run_vm_tests" ${NE_ARM64_RUNS:-main multi limits}
 	fi
 
 	# The suite, KUnit and kmemleak scans on the debug kernel. Opt-in
