@@ -105,11 +105,14 @@
  * Issued on an enclave descriptor with a &struct ne_user_memory_region.
  * The range must be backed by huge pages (hugetlbfs) of a multiple of
  * 2 MiB, on the NUMA node of the CPU pool, and both its start and its size
- * must be multiples of 2 MiB. The pages stay pinned until the enclave is
- * released; the caller keeps its mapping.
+ * must be multiples of 2 MiB, and it must cover whole huge pages. The
+ * pages stay pinned until the enclave is released; the caller keeps its
+ * mapping. The memory is handed to the device only by NE_START_ENCLAVE,
+ * as physically contiguous ranges merged across all regions, in the
+ * order the regions were given.
  *
- * Context: Process context. Sleeps while pinning pages and while the device
- * adds the memory.
+ * Context: Process context. Sleeps while pinning pages; does not talk to
+ * the device.
  * Return:
  * * 0 on success.
  * * -1 with errno set to:
@@ -120,16 +123,19 @@
  * * NE_ERR_INVALID_MEM_REGION_ADDR - the range is not valid user memory.
  * * NE_ERR_MEM_REGION_ALREADY_USED - the range overlaps one given before.
  * * NE_ERR_MEM_NOT_HUGE_PAGE - some memory is not a hugetlbfs page.
- * * NE_ERR_INVALID_PAGE_SIZE - a page is not a multiple of 2 MiB.
+ * * NE_ERR_INVALID_PAGE_SIZE - a huge page is not a multiple of 2 MiB,
+ *   or the range covers only part of a huge page.
  * * NE_ERR_MEM_DIFFERENT_NUMA_NODE - a page is on another NUMA node.
- * * NE_ERR_MEM_MAX_REGIONS - the device cannot take that many ranges.
+ * * NE_ERR_MEM_MAX_REGIONS - with this region, the merged ranges would be
+ *   more than the device takes for one enclave.
  * * EIO - the caller is not the process that created the enclave.
  * * EFAULT - the argument could not be read, or a page could not be
  *   pinned (other pinning errors are passed through as well).
- * * ENOMEM - out of memory, or a zero size.
+ * * ENOMEM - out of memory.
  * * EINVAL - a physical range is not 2 MiB aligned.
- * * ETIMEDOUT, ENODEV or the device's status - the device refused or
- *   did not answer.
+ * * ENODEV - the NE device was removed.
+ *
+ * A zero size fails with NE_ERR_INVALID_MEM_REGION_SIZE.
  */
 #define NE_SET_USER_MEMORY_REGION	_IOW(0xAE, 0x23, struct ne_user_memory_region)
 
@@ -139,9 +145,13 @@
  * Issued on an enclave descriptor with a &struct ne_enclave_start_info.
  * The enclave needs at least 64 MiB of memory and all threads of every
  * core it holds as vCPUs. On success the vsock CID the enclave got is
- * written back; from then on no more resources can be added.
+ * written back; from then on no more resources can be added. The memory
+ * given with NE_SET_USER_MEMORY_REGION is sent to the device first; if
+ * the device refuses part of it, the enclave stays in init state and a
+ * later NE_START_ENCLAVE sends only what the device has not taken yet.
  *
- * Context: Process context. Sleeps while the device starts the enclave.
+ * Context: Process context. Sleeps while the device takes the memory and
+ * starts the enclave.
  * Return:
  * * 0 on success.
  * * -1 with errno set to:
@@ -155,7 +165,7 @@
  * * EFAULT - the argument could not be read or written back (in the
  *   latter case the enclave is running).
  * * ETIMEDOUT, ENODEV or the device's status - the device refused or
- *   did not answer.
+ *   did not answer, when adding the memory or when starting.
  */
 #define NE_START_ENCLAVE		_IOWR(0xAE, 0x24, struct ne_enclave_start_info)
 
