@@ -285,7 +285,7 @@ ne_item ne_races
 ne_item ${fuzz[*]}
 ne_item rmmod_ne" --add "$BIN/ne_faults" --add "$BIN/ne_races" \
 		--add "$BIN/ne_fuzz" --add "$BIN/ne_removal" \
-		--host-hook "$HERE/ne_removal_qmp.py" --timeout 900
+		--host-hook "$HERE/ne_removal_qmp.py" --timeout 1800
 }
 
 run_kunit() {
