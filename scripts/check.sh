@@ -207,6 +207,7 @@ main() {
 	stage conformance make_target conformance
 	stage selftests make_target selftests
 	stage sample make_target sample
+	stage eif make_target -C tools/eif O="$NE_BUILD/eif" test
 	stage vm-conformance vm_conformance
 	if [[ -f $qmp_hook ]]; then
 		stage vm-conformance-qmp vm_conformance_qmp "$qmp_hook"
