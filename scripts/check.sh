@@ -124,6 +124,22 @@ vm_runner() {
 	rc=0; "$NE_VM" run --timeout 15 -- sleep 1000 || rc=$?
 	if [[ $rc -eq 124 ]]; then echo "ok 3 runner: hung guest times out"
 	else echo "not ok 3 runner: hung guest times out (got $rc, want 124)"; fi
+
+	local err=$NE_BUILD/check/vm-runner.err
+	mkdir -p "${err%/*}"
+	echo "# a kernel panic before the command ran: one more boot, then exit 125"
+	rc=0; "$NE_VM" run --timeout 120 --append rdinit=/nonexistent -- true 2> "$err" || rc=$?
+	sed 's/^/# /' "$err"
+	if [[ $rc -eq 125 && $(grep -c "^ne-vm: RETRY" "$err") -eq 1 ]]
+	then echo "ok 4 runner: boot panic is retried once"
+	else echo "not ok 4 runner: boot panic is retried once (got $rc, want 125 and one RETRY)"; fi
+
+	echo "# a kernel panic while the command runs: no retry, exit 125"
+	rc=0; "$NE_VM" run --timeout 120 -- sh -c 'echo c > /proc/sysrq-trigger' 2> "$err" || rc=$?
+	sed 's/^/# /' "$err"
+	if [[ $rc -eq 125 ]] && ! grep -q "^ne-vm: RETRY" "$err"
+	then echo "ok 5 runner: a panic after boot is not retried"
+	else echo "not ok 5 runner: a panic after boot is not retried (got $rc, want 125 and no RETRY)"; fi
 }
 
 vm_conformance() {
