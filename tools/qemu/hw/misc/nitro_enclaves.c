@@ -1453,6 +1453,15 @@ static void ne_reply_post(NitroEnclavesState *s, uint32_t type,
         ne_reply_queue(s, type, data, due);
         break;
     }
+
+    /*
+     * A reply due now arrives before the doorbell write returns, in the
+     * vCPU thread, behind any older reply that is also due: the timer would
+     * add a hop through the main loop, a host scheduling delay.
+     */
+    if (due <= qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL)) {
+        ne_reply_timer_cb(s);
+    }
 }
 
 /*
