@@ -926,12 +926,12 @@ void ne_misc_dev_unregister(struct ne_pci_dev *ndev)
 }
 
 /* Ask the device about a running enclave; wake its pollers on a change. */
-static void ne_enclave_refresh_state(struct ne_enclave *ne)
+static int ne_enclave_refresh_state(struct ne_enclave *ne)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
 	struct ne_pci_dev_cmd_reply reply;
 	struct slot_info_req req = {};
-	int rc;
+	int rc = 0;
 
 	mutex_lock(&ne->lock);
 
@@ -955,6 +955,7 @@ static void ne_enclave_refresh_state(struct ne_enclave *ne)
 
 unlock:
 	mutex_unlock(&ne->lock);
+	return rc;
 }
 
 /**
@@ -963,7 +964,8 @@ unlock:
  *
  * Asks the device with SLOT_INFO about every running enclave. An enclave
  * whose reported state differs gets the new state and wakes its pollers,
- * who see EPOLLHUP. If SLOT_INFO fails the enclave is left as it is.
+ * who see EPOLLHUP. If SLOT_INFO fails the enclave is left as it is, and
+ * the caller is told to ask again later: the event may have been its exit.
  *
  * The enclave list is only held to take a reference on each enclave;
  * the commands are sent afterwards, under each enclave's own lock, so
@@ -972,11 +974,17 @@ unlock:
  * Context: Process context: the event work item, of which only one runs
  * at a time (ordered workqueue). Takes the enclaves lock, then each
  * enclave's lock separately, and sends device commands.
+ *
+ * Return: true if a SLOT_INFO failed for another reason than the device
+ * being gone, so that a later call may see a change this one missed;
+ * false otherwise.
  */
-void ne_misc_dev_handle_event(struct ne_pci_dev *ndev)
+bool ne_misc_dev_handle_event(struct ne_pci_dev *ndev)
 {
 	struct ne_enclave *ne, *tmp;
 	LIST_HEAD(snapshot);
+	bool retry = false;
+	int rc;
 
 	mutex_lock(&ndev->enclaves_lock);
 	list_for_each_entry(ne, &ndev->enclaves, node) {
@@ -987,9 +995,13 @@ void ne_misc_dev_handle_event(struct ne_pci_dev *ndev)
 
 	list_for_each_entry_safe(ne, tmp, &snapshot, event_node) {
 		list_del_init(&ne->event_node);
-		ne_enclave_refresh_state(ne);
+		rc = ne_enclave_refresh_state(ne);
+		if (rc && rc != -ENODEV)
+			retry = true;
 		ne_enclave_put(ne);
 	}
+
+	return retry;
 }
 
 /**

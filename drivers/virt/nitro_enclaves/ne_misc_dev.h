@@ -105,7 +105,7 @@ struct ne_enclave {
 /* Provided by ne_misc_dev.c, called by ne_pci_dev.c. */
 int ne_misc_dev_register(struct ne_pci_dev *ndev);
 void ne_misc_dev_unregister(struct ne_pci_dev *ndev);
-void ne_misc_dev_handle_event(struct ne_pci_dev *ndev);
+bool ne_misc_dev_handle_event(struct ne_pci_dev *ndev);
 void ne_misc_dev_device_gone(struct ne_pci_dev *ndev);
 
 #if IS_ENABLED(CONFIG_KUNIT)

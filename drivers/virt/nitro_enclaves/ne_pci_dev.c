@@ -32,6 +32,13 @@
 #define NE_DEFAULT_TIMEOUT_MSECS	120000
 #define NE_DISABLE_POLL_MSECS		10
 
+/*
+ * An event whose SLOT_INFO queries failed is handled again after 100 ms,
+ * 200 ms, ... 1.6 s; then the next device event tries again.
+ */
+#define NE_EVENT_RETRY_MSECS		100
+#define NE_EVENT_RETRIES		5
+
 /* Registers end with the reply area; the BAR must cover it. */
 #define NE_BAR_MIN_SIZE			(NE_RECV_DATA + NE_RECV_DATA_SIZE)
 
@@ -499,21 +506,38 @@ static irqreturn_t ne_event_irq(int irq, void *data)
 {
 	struct ne_pci_dev *ndev = data;
 
-	queue_work(ndev->event_wq, &ndev->event_work);
+	/* A new event also cuts short the wait of a pending retry. */
+	mod_delayed_work(ndev->event_wq, &ndev->event_work, 0);
 
 	return IRQ_HANDLED;
 }
 
 static void ne_event_work(struct work_struct *work)
 {
-	struct ne_pci_dev *ndev = container_of(work, struct ne_pci_dev,
-					       event_work);
+	struct ne_pci_dev *ndev = container_of(to_delayed_work(work),
+					       struct ne_pci_dev, event_work);
+	unsigned long delay;
 
 	/* Pairs with smp_store_release() in ne_pci_probe(). */
 	if (!smp_load_acquire(&ndev->misc_ready))
 		return;
 
-	ne_misc_dev_handle_event(ndev);
+	if (!ne_misc_dev_handle_event(ndev)) {
+		ndev->event_retries = 0;
+		return;
+	}
+
+	if (ndev->event_retries == NE_EVENT_RETRIES) {
+		dev_err_ratelimited(&ndev->pdev->dev,
+				    "Enclave states still unknown after %u retries; the next device event asks again\n",
+				    NE_EVENT_RETRIES);
+		ndev->event_retries = 0;
+		return;
+	}
+
+	delay = msecs_to_jiffies(NE_EVENT_RETRY_MSECS << ndev->event_retries);
+	ndev->event_retries++;
+	queue_delayed_work(ndev->event_wq, &ndev->event_work, delay);
 }
 
 /*
@@ -640,7 +664,7 @@ static int ne_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ndev->pdev = pci_dev_get(pdev);
 	mutex_init(&ndev->cmd_lock);
 	init_waitqueue_head(&ndev->cmd_wq);
-	INIT_WORK(&ndev->event_work, ne_event_work);
+	INIT_DELAYED_WORK(&ndev->event_work, ne_event_work);
 
 	rc = pci_enable_device(pdev);
 	if (rc) {
@@ -768,7 +792,8 @@ static void ne_pci_teardown(struct pci_dev *pdev)
 
 	free_irq(pci_irq_vector(pdev, NE_VEC_EVENT), ndev);
 	free_irq(pci_irq_vector(pdev, NE_VEC_REPLY), ndev);
-	/* Runs a queued event work item; its commands fail with -ENODEV. */
+	/* Waits for a running event work item; its commands fail -ENODEV. */
+	cancel_delayed_work_sync(&ndev->event_work);
 	destroy_workqueue(ndev->event_wq);
 	ne_misc_dev_device_gone(ndev);
 	pci_free_irq_vectors(pdev);

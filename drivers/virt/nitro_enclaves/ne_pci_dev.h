@@ -271,7 +271,10 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  *			registered; the event work does nothing before that.
  * @event_wq:		Ordered workqueue ("ne_pci_dev_wq") running @event_work.
  * @event_work:		Queued by the event interrupt; calls
- *			ne_misc_dev_handle_event().
+ *			ne_misc_dev_handle_event() and queues itself again,
+ *			delayed, when that asks for a retry.
+ * @event_retries:	Retries of @event_work so far; only @event_work
+ *			touches it (the ordered workqueue runs one at a time).
  * @misc:		The /dev/nitro_enclaves misc device.
  * @enclaves_lock:	Protects @enclaves, and nothing else: held only to
  *			link, unlink or walk the list, never across a device
@@ -293,7 +296,8 @@ struct ne_pci_dev {
 	bool removed;
 	bool misc_ready;
 	struct workqueue_struct *event_wq;
-	struct work_struct event_work;
+	struct delayed_work event_work;
+	unsigned int event_retries;
 	/* misc device and enclaves (ne_misc_dev.c) */
 	struct miscdevice misc;
 	struct mutex enclaves_lock;	/* enclaves; before an enclave lock */
