@@ -515,6 +515,37 @@ static void op_fork(struct fuzz *f)
 		op_close(f);
 }
 
+/* Kinds of operation of the main loop, by the range its roll falls in. */
+static const char *const op_names[] = {
+	"create", "close", "vcpu", "image", "mem", "start", "ioctl", "poll",
+	"map", "dup", "exit", "fork",
+};
+
+#define NR_OP_KINDS (sizeof(op_names) / sizeof(op_names[0]))
+
+static unsigned long op_n[NR_OP_KINDS];
+static unsigned long long op_us[NR_OP_KINDS];
+
+static unsigned int op_kind(unsigned int roll)
+{
+	static const unsigned char first[NR_OP_KINDS] = {
+		0, 10, 16, 28, 36, 52, 62, 78, 84, 90, 93, 95,
+	};
+	unsigned int k = NR_OP_KINDS - 1;
+
+	while (roll < first[k])
+		k--;
+	return k;
+}
+
+static unsigned long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Close and unmap everything, then compare with the start. */
 static void checkpoint(struct fuzz *f)
 {
@@ -563,6 +594,8 @@ int main(int argc, char **argv)
 	uint64_t seed = 0, t0;
 	long max_secs = 0;
 	bool have_seed = false;
+	unsigned long long t_op;
+	unsigned int op;
 	struct fuzz f;
 	int i;
 
@@ -614,7 +647,9 @@ int main(int argc, char **argv)
 	while (calls < max_calls) {
 		if (max_secs && ne_now_ms() - t0 > (uint64_t)max_secs * 1000)
 			break;
-		switch (rnd_below(100)) {
+		op = rnd_below(100);
+		t_op = now_us();
+		switch (op) {
 		case 0 ... 9:
 			op_create(&f);
 			break;
@@ -652,6 +687,8 @@ int main(int argc, char **argv)
 			op_fork(&f);
 			break;
 		}
+		op_us[op_kind(op)] += now_us() - t_op;
+		op_n[op_kind(op)]++;
 		if (calls >= next_check) {
 			checkpoint(&f);
 			next_check = calls + check_every;
@@ -664,6 +701,12 @@ int main(int argc, char **argv)
 	printf("# ne_fuzz: seed %llu: %lu calls in %llu s, %lu succeeded, %lu violations\n",
 	       (unsigned long long)seed, calls,
 	       (unsigned long long)(ne_now_ms() - t0) / 1000, ok_hist[0], violations);
+	/* Where the time went: slow kinds of operation limit the call rate. */
+	printf("# time per operation (count, mean us):");
+	for (i = 0; i < (int)NR_OP_KINDS; i++)
+		printf(" %s=%lu,%llu", op_names[i], op_n[i],
+		       op_n[i] ? (unsigned long long)(op_us[i] / op_n[i]) : 0ULL);
+	printf("\n");
 	printf("# errors:");
 	for (i = 0; i < 512; i++)
 		if (errno_hist[i])
