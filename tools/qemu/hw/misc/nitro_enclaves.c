@@ -696,7 +696,8 @@ static void ne_image_check(NeSlot *slot, NeImage *img)
         ne_pcr_extend(h[i], img->pcr[i]);
         g_checksum_free(h[i]);
     }
-    if (img->status == NE_IMG_VALID && (uint32_t)crc != ldl_be_p(hdr + NE_EIF_CRC)) {
+    if (img->status == NE_IMG_VALID &&
+        (uint32_t)crc != ldl_be_p(hdr + NE_EIF_CRC)) {
         img->status = NE_IMG_CRC;
     }
 
@@ -2093,105 +2094,70 @@ static void ne_prop_set_raise_events(Object *obj, Visitor *v,
     }
 }
 
-static void ne_prop_get_fail_cmd(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
-{
-    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
-
-    visit_type_uint32(v, name, &s->tb_fail_cmd, errp);
-}
-
-static void ne_prop_set_fail_cmd(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
-{
-    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
-    uint32_t type;
-
-    if (!visit_type_uint32(v, name, &type, errp)) {
-        return;
-    }
-    s->tb_fail_cmd = type;
-    trace_nitro_enclaves_tb_fail_cmd(s->tb_fail_cmd, s->tb_fail_rc);
-}
-
-static void ne_prop_get_fail_rc(Object *obj, Visitor *v, const char *name,
-                                void *opaque, Error **errp)
-{
-    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
-
-    visit_type_int32(v, name, &s->tb_fail_rc, errp);
-}
-
-static void ne_prop_set_fail_rc(Object *obj, Visitor *v, const char *name,
-                                void *opaque, Error **errp)
-{
-    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
-    int32_t rc;
-
-    if (!visit_type_int32(v, name, &rc, errp)) {
-        return;
-    }
-    s->tb_fail_rc = rc;
-}
-
-static void ne_prop_get_reply_mode(Object *obj, Visitor *v, const char *name,
-                                   void *opaque, Error **errp)
-{
-    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
-
-    visit_type_uint32(v, name, &s->tb_reply_mode, errp);
-}
-
-static void ne_prop_set_reply_mode(Object *obj, Visitor *v, const char *name,
-                                   void *opaque, Error **errp)
-{
-    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
-    uint32_t mode;
-
-    if (!visit_type_uint32(v, name, &mode, errp)) {
-        return;
-    }
-    if (!ne_tb_set_reply_mode(s, mode)) {
-        error_setg(errp, "reply-mode must be 0 (normal), 1 (drop), "
-                   "2 (late) or 3 (twice)");
-    }
-}
-
-static void ne_prop_get_delay_ms(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
-{
-    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
-
-    visit_type_uint32(v, name, &s->tb_delay_ms, errp);
-}
-
-static void ne_prop_set_delay_ms(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
-{
-    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
-    uint32_t ms;
-
-    if (!visit_type_uint32(v, name, &ms, errp)) {
-        return;
-    }
-    s->tb_delay_ms = ms;
-}
-
-static void ne_prop_get_counter(Object *obj, Visitor *v, const char *name,
-                                void *opaque, Error **errp)
+/*
+ * The test controls read and written over QMP are the test BAR's registers
+ * of the same name: opaque is the register's offset.
+ */
+static void ne_prop_get_reg(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
 {
     NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
     hwaddr reg = (uintptr_t)opaque;
     uint64_t val64;
     uint32_t val32;
+    int32_t rc;
 
     if (reg == NE_TB_MEM_BYTES) {
         val64 = ne_total_mem_bytes(s);
         visit_type_uint64(v, name, &val64, errp);
+    } else if (reg == NE_TB_FAIL_RC) {
+        rc = s->tb_fail_rc;
+        visit_type_int32(v, name, &rc, errp);
     } else {
         val32 = ne_tb_reg_value(s, reg);
         visit_type_uint32(v, name, &val32, errp);
     }
+}
+
+static void ne_prop_set_reg(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
+{
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
+    hwaddr reg = (uintptr_t)opaque;
+    uint32_t val;
+    int32_t rc;
+
+    if (reg == NE_TB_FAIL_RC) {
+        if (visit_type_int32(v, name, &rc, errp)) {
+            s->tb_fail_rc = rc;
+        }
+        return;
+    }
+    if (!visit_type_uint32(v, name, &val, errp)) {
+        return;
+    }
+    switch (reg) {
+    case NE_TB_FAIL_CMD:
+        s->tb_fail_cmd = val;
+        trace_nitro_enclaves_tb_fail_cmd(s->tb_fail_cmd, s->tb_fail_rc);
+        break;
+    case NE_TB_REPLY_MODE:
+        if (!ne_tb_set_reply_mode(s, val)) {
+            error_setg(errp, "reply-mode must be 0 (normal), 1 (drop), "
+                       "2 (late) or 3 (twice)");
+        }
+        break;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+static void ne_class_add_reg(ObjectClass *klass, const char *name,
+                             const char *type, hwaddr reg, bool writable)
+{
+    object_class_property_add(klass, name, type, ne_prop_get_reg,
+                              writable ? ne_prop_set_reg : NULL, NULL,
+                              (void *)(uintptr_t)reg);
 }
 
 /* The slot started last: PCRs, image status, boot state, console. */
@@ -2309,6 +2275,8 @@ static void nitro_enclaves_instance_init(Object *obj)
     s->next_uid = 1;
     s->next_src_port = NE_SRC_PORT_FIRST;
     s->tb_delay_ms = NE_TB_DELAY_MS_DEFAULT;
+    object_property_add_uint32_ptr(obj, "delay-ms", &s->tb_delay_ms,
+                                   OBJ_PROP_FLAG_READWRITE);
 }
 
 static const VMStateDescription vmstate_nitro_enclaves = {
@@ -2354,33 +2322,15 @@ static void nitro_enclaves_class_init(ObjectClass *klass, void *data)
                               ne_prop_set_exit_slot, NULL, NULL);
     object_class_property_add(klass, "raise-events", "uint32", NULL,
                               ne_prop_set_raise_events, NULL, NULL);
-    object_class_property_add(klass, "fail-cmd", "uint32",
-                              ne_prop_get_fail_cmd, ne_prop_set_fail_cmd,
-                              NULL, NULL);
-    object_class_property_add(klass, "fail-rc", "int32",
-                              ne_prop_get_fail_rc, ne_prop_set_fail_rc,
-                              NULL, NULL);
-    object_class_property_add(klass, "reply-mode", "uint32",
-                              ne_prop_get_reply_mode, ne_prop_set_reply_mode,
-                              NULL, NULL);
-    object_class_property_add(klass, "delay-ms", "uint32",
-                              ne_prop_get_delay_ms, ne_prop_set_delay_ms,
-                              NULL, NULL);
-    object_class_property_add(klass, "live-slots", "uint32",
-                              ne_prop_get_counter, NULL, NULL,
-                              (void *)(uintptr_t)NE_TB_LIVE_SLOTS);
-    object_class_property_add(klass, "vcpus", "uint32",
-                              ne_prop_get_counter, NULL, NULL,
-                              (void *)(uintptr_t)NE_TB_VCPUS);
-    object_class_property_add(klass, "mem-bytes", "uint64",
-                              ne_prop_get_counter, NULL, NULL,
-                              (void *)(uintptr_t)NE_TB_MEM_BYTES);
-    object_class_property_add(klass, "mem-ranges", "uint32",
-                              ne_prop_get_counter, NULL, NULL,
-                              (void *)(uintptr_t)NE_TB_MEM_RANGES);
-    object_class_property_add(klass, "event-count", "uint32",
-                              ne_prop_get_counter, NULL, NULL,
-                              (void *)(uintptr_t)NE_TB_EVENT_COUNT);
+    ne_class_add_reg(klass, "fail-cmd", "uint32", NE_TB_FAIL_CMD, true);
+    ne_class_add_reg(klass, "fail-rc", "int32", NE_TB_FAIL_RC, true);
+    ne_class_add_reg(klass, "reply-mode", "uint32", NE_TB_REPLY_MODE, true);
+    ne_class_add_reg(klass, "live-slots", "uint32", NE_TB_LIVE_SLOTS, false);
+    ne_class_add_reg(klass, "vcpus", "uint32", NE_TB_VCPUS, false);
+    ne_class_add_reg(klass, "mem-bytes", "uint64", NE_TB_MEM_BYTES, false);
+    ne_class_add_reg(klass, "mem-ranges", "uint32", NE_TB_MEM_RANGES, false);
+    ne_class_add_reg(klass, "event-count", "uint32", NE_TB_EVENT_COUNT,
+                     false);
     object_class_property_add_str(klass, "pcr0", ne_prop_get_pcr0, NULL);
     object_class_property_add_str(klass, "pcr1", ne_prop_get_pcr1, NULL);
     object_class_property_add_str(klass, "pcr2", ne_prop_get_pcr2, NULL);
