@@ -8,58 +8,19 @@ the running slot, invalid values rejected, raise-events, fail-cmd/fail-rc,
 delay-ms and finally exit-slot N, which the guest waits for.
 Exit status 0 when every host-side check passed.
 """
-import json
 import os
 import re
-import socket
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                ".."))
+import ne_qmp  # noqa: E402
+
 DEV = "/machine/peripheral/ne0"
-failures = 0
-
-
-def log(msg):
-    print("qmp-hook: " + msg, flush=True)
-
-
-class Qmp:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rw")
-        self._read()  # greeting
-        self.cmd("qmp_capabilities")
-
-    def _read(self):
-        while True:
-            msg = json.loads(self.file.readline())
-            if "event" not in msg:
-                return msg
-
-    def cmd(self, name, **args):
-        self.file.write(json.dumps({"execute": name, "arguments": args}))
-        self.file.flush()
-        return self._read()
-
-    def get(self, prop):
-        r = self.cmd("qom-get", path=DEV, property=prop)
-        if "error" in r:
-            raise RuntimeError("qom-get %s: %s" % (prop, r["error"]["desc"]))
-        return r["return"]
-
-    def set(self, prop, value):
-        r = self.cmd("qom-set", path=DEV, property=prop, value=value)
-        return r.get("error", {}).get("desc")
-
-
-def expect(what, got, want):
-    global failures
-    if got != want:
-        failures += 1
-        log("FAIL %s: got %r, expected %r" % (what, got, want))
-    else:
-        log("ok %s = %r" % (what, got))
+CHECKS = ne_qmp.Checks("qmp-hook")
+expect = CHECKS.expect
 
 
 def wait_ready(console, timeout=240):
@@ -80,9 +41,8 @@ def wait_ready(console, timeout=240):
 def main():
     uid = wait_ready(os.environ["NE_VM_CONSOLE"])
     if uid is None:
-        log("FAIL the guest never said it was ready")
-        return 1
-    q = Qmp(os.environ["NE_QMP_SOCK"])
+        return CHECKS.fail("the guest never said it was ready")
+    q = ne_qmp.Qmp(os.environ["NE_QMP_SOCK"], DEV)
 
     expect("live-slots", q.get("live-slots"), 1)
     expect("vcpus", q.get("vcpus"), 1)
@@ -110,8 +70,7 @@ def main():
     expect("event-count after exit-slot", q.get("event-count"), events + 3)
     expect("exit-slot again (not running) rejected",
            q.set("exit-slot", uid) is not None, True)
-    log("%d failure(s)" % failures)
-    return 1 if failures else 0
+    return CHECKS.done()
 
 
 if __name__ == "__main__":

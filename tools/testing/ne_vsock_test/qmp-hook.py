@@ -14,48 +14,19 @@ step as the guest announces them on its console (NE_VM_CONSOLE):
 
 Exit status 0 when every host-side check passed.
 """
-import json
 import os
-import socket
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                ".."))
+import ne_qmp  # noqa: E402
+
 DEV = "/machine/peripheral/vs0"
-failures = 0
-
-
-def log(msg):
-    print("vsock-hook: " + msg, flush=True)
-
-
-class Qmp:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rw")
-        self._read()  # greeting
-        self.cmd("qmp_capabilities")
-
-    def _read(self):
-        while True:
-            msg = json.loads(self.file.readline())
-            if "event" not in msg:
-                return msg
-
-    def cmd(self, name, **args):
-        self.file.write(json.dumps({"execute": name, "arguments": args}))
-        self.file.flush()
-        return self._read()
-
-    def get(self, prop):
-        r = self.cmd("qom-get", path=DEV, property=prop)
-        if "error" in r:
-            raise RuntimeError("qom-get %s: %s" % (prop, r["error"]["desc"]))
-        return r["return"]
-
-    def set(self, prop, value):
-        r = self.cmd("qom-set", path=DEV, property=prop, value=value)
-        return r.get("error", {}).get("desc")
+CHECKS = ne_qmp.Checks("vsock-hook")
+log = CHECKS.log
+expect = CHECKS.expect
 
 
 class Console:
@@ -82,15 +53,6 @@ class Console:
         return False
 
 
-def expect(what, got, want):
-    global failures
-    if got != want:
-        failures += 1
-        log("FAIL %s: got %r, expected %r" % (what, got, want))
-    else:
-        log("ok %s = %r" % (what, got))
-
-
 def wait_state(q, states, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -110,9 +72,8 @@ def peer(q, target, payload):
 def main():
     con = Console(os.environ["NE_VM_CONSOLE"])
     if not con.wait("listening 9000"):
-        log("FAIL the guest never listened on port 9000")
-        return 1
-    q = Qmp(os.environ["NE_QMP_SOCK"])
+        return CHECKS.fail("the guest never listened on port 9000")
+    q = ne_qmp.Qmp(os.environ["NE_QMP_SOCK"], DEV)
 
     expect("test-state before", q.get("test-state"), "idle")
     expect("bad test-connect rejected",
@@ -131,8 +92,7 @@ def main():
 
     # 1 MiB each way.
     if not con.wait("listening 9001"):
-        log("FAIL the guest never listened on port 9001")
-        return 1
+        return CHECKS.fail("the guest never listened on port 9001")
     t0 = time.time()
     peer(q, "5:9001", "pattern:1048576")
     expect("bulk state", wait_state(q, ("done", "refused", "closed"), 120),
@@ -143,16 +103,14 @@ def main():
 
     # Nobody listens on 9002.
     if not con.wait("no listener on 9002"):
-        log("FAIL the guest never got to the refusal step")
-        return 1
+        return CHECKS.fail("the guest never got to the refusal step")
     peer(q, "5:9002", "b7")
     expect("no listener", wait_state(q, ("done", "refused", "closed")),
            "refused")
 
     # Device reset while connected: the peer hears "closed".
     if not con.wait("listening 9003"):
-        log("FAIL the guest never listened on port 9003")
-        return 1
+        return CHECKS.fail("the guest never listened on port 9003")
     peer(q, "5:9003", "b7")
     # Only a connection that was up ends "closed" (not "refused").
     expect("reset: closed by the device reset",
@@ -161,9 +119,8 @@ def main():
 
     # Verdict, which also shows the device works after the reset.
     if not con.wait("waiting for verdict"):
-        log("FAIL the guest never asked for the verdict")
-        return 1
-    verdict = "01" if failures == 0 else "00"
+        return CHECKS.fail("the guest never asked for the verdict")
+    verdict = "01" if CHECKS.failures == 0 else "00"
     peer(q, "5:9100", verdict)
     # The guest checks the verdict and exits: QEMU may be gone by now.
     try:
@@ -171,8 +128,7 @@ def main():
             q, ("done", "refused", "closed"), 10)))
     except (OSError, ValueError, RuntimeError):
         log("verdict %s sent, QEMU has exited" % verdict)
-    log("%d failure(s)" % failures)
-    return 1 if failures else 0
+    return CHECKS.done()
 
 
 if __name__ == "__main__":
