@@ -41,6 +41,8 @@ static DEFINE_MUTEX(ne_cpu_pool_mutex);
 
 /**
  * struct ne_cpu_pool - The CPU pool, protected by ne_cpu_pool_mutex.
+ * @all_cpus:               Every pool CPU, free or reserved by an enclave;
+ *                          empty when no pool is configured.
  * @avail_threads_per_core: Array of @nr_cores masks; core i's threads that
  *                          are in the pool and not reserved by an enclave.
  *                          A core is always reserved as a whole, so a mask
@@ -55,6 +57,7 @@ static DEFINE_MUTEX(ne_cpu_pool_mutex);
  *                          empty when no pool is configured.
  */
 struct ne_cpu_pool {
+	struct cpumask all_cpus;
 	cpumask_var_t *avail_threads_per_core;
 	unsigned int nr_cores;
 	unsigned int nr_threads_per_core;
@@ -121,6 +124,7 @@ static void ne_cpu_pool_teardown(void)
 
 	ne_cpu_pool_free_masks(ne_pool.avail_threads_per_core,
 			       ne_pool.nr_cores);
+	cpumask_clear(&ne_pool.all_cpus);
 	ne_pool.avail_threads_per_core = NULL;
 	ne_pool.nr_cores = 0;
 	ne_pool.nr_threads_per_core = 0;
@@ -289,6 +293,7 @@ static int ne_cpu_pool_setup(const char *val)
 	if (rc)
 		goto free_masks;
 
+	cpumask_copy(&ne_pool.all_cpus, cpus);
 	ne_pool.avail_threads_per_core = masks;
 	ne_pool.nr_cores = nr_cores;
 	ne_pool.nr_threads_per_core = nr_threads;
@@ -538,6 +543,38 @@ void ne_cpu_pool_release_core(unsigned int core, const struct cpumask *threads)
 	if (!WARN_ON_ONCE(core >= ne_pool.nr_cores))
 		cpumask_or(ne_pool.avail_threads_per_core[core],
 			   ne_pool.avail_threads_per_core[core], threads);
+	mutex_unlock(&ne_cpu_pool_mutex);
+}
+
+/**
+ * ne_cpu_pool_get_status() - Describe the pool as it is now.
+ * @status: Filled with the pool's core counts and NUMA node.
+ * @cpus:   If not NULL, set to every pool CPU, free or reserved.
+ *
+ * A consistent snapshot: everything is read under the pool mutex.
+ *
+ * Context: Process context. Takes the pool mutex.
+ */
+void ne_cpu_pool_get_status(struct ne_cpu_pool_status *status,
+			    struct cpumask *cpus)
+{
+	unsigned int core;
+
+	memset(status, 0, sizeof(*status));
+
+	mutex_lock(&ne_cpu_pool_mutex);
+
+	for (core = 0; core < ne_pool.nr_cores; core++) {
+		if (!cpumask_empty(ne_pool.avail_threads_per_core[core]))
+			status->nr_free_cores++;
+	}
+	if (ne_pool.nr_threads_per_core)
+		status->nr_cores = cpumask_weight(&ne_pool.all_cpus) /
+				   ne_pool.nr_threads_per_core;
+	status->numa_node = ne_pool.numa_node;
+	if (cpus)
+		cpumask_copy(cpus, &ne_pool.all_cpus);
+
 	mutex_unlock(&ne_cpu_pool_mutex);
 }
 

@@ -33,6 +33,7 @@
 #include <kunit/visibility.h>
 #include <linux/anon_inodes.h>
 #include <linux/cpumask.h>
+#include <linux/device.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kref.h>
@@ -43,6 +44,7 @@
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 #include <linux/uaccess.h>
 #include <linux/vm_sockets.h>
 
@@ -808,6 +810,7 @@ static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 	/* Only linking takes the list lock: SLOT_ALLOC ran without it. */
 	mutex_lock(&ndev->enclaves_lock);
 	list_add(&ne->node, &ndev->enclaves);
+	ndev->max_mem_regions = ne->max_mem_ranges;
 	mutex_unlock(&ndev->enclaves_lock);
 
 	/* The file owns the enclave now: its release frees the slot. */
@@ -880,12 +883,110 @@ static const struct file_operations ne_misc_fops = {
 	.unlocked_ioctl = ne_misc_ioctl,
 };
 
+/*
+ * Read-only status attributes of the misc device, in
+ * /sys/class/misc/nitro_enclaves/ (Documentation/ABI/testing/
+ * sysfs-class-misc-nitro_enclaves). They are created and removed with the
+ * misc device itself, so a show function always finds its ne_pci_dev
+ * alive (misc_deregister() waits for running show calls). Each show
+ * takes one lock: the CPU pool mutex for the pool attributes, the
+ * device's enclaves_lock for the others. They show counts and the pool
+ * that ne_cpus already shows, never slot uids, CIDs or addresses.
+ */
+static struct ne_pci_dev *ne_sysfs_to_ndev(struct device *dev)
+{
+	struct miscdevice *misc = dev_get_drvdata(dev);
+
+	return container_of(misc, struct ne_pci_dev, misc);
+}
+
+static ssize_t pool_cpus_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct ne_cpu_pool_status status;
+	cpumask_var_t cpus;
+	ssize_t len;
+
+	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
+		return -ENOMEM;
+
+	ne_cpu_pool_get_status(&status, cpus);
+	len = sysfs_emit(buf, "%*pbl\n", cpumask_pr_args(cpus));
+	free_cpumask_var(cpus);
+
+	return len;
+}
+static DEVICE_ATTR_RO(pool_cpus);
+
+static ssize_t pool_free_cores_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct ne_cpu_pool_status status;
+
+	ne_cpu_pool_get_status(&status, NULL);
+
+	return sysfs_emit(buf, "%u\n", status.nr_free_cores);
+}
+static DEVICE_ATTR_RO(pool_free_cores);
+
+static ssize_t pool_numa_node_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct ne_cpu_pool_status status;
+
+	ne_cpu_pool_get_status(&status, NULL);
+
+	return sysfs_emit(buf, "%d\n", status.numa_node);
+}
+static DEVICE_ATTR_RO(pool_numa_node);
+
+static ssize_t enclaves_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	struct ne_pci_dev *ndev = ne_sysfs_to_ndev(dev);
+	unsigned int nr = 0;
+	struct ne_enclave *ne;
+
+	mutex_lock(&ndev->enclaves_lock);
+	list_for_each_entry(ne, &ndev->enclaves, node)
+		nr++;
+	mutex_unlock(&ndev->enclaves_lock);
+
+	return sysfs_emit(buf, "%u\n", nr);
+}
+static DEVICE_ATTR_RO(enclaves);
+
+static ssize_t max_mem_regions_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct ne_pci_dev *ndev = ne_sysfs_to_ndev(dev);
+	u64 max;
+
+	mutex_lock(&ndev->enclaves_lock);
+	max = ndev->max_mem_regions;
+	mutex_unlock(&ndev->enclaves_lock);
+
+	return sysfs_emit(buf, "%llu\n", max);
+}
+static DEVICE_ATTR_RO(max_mem_regions);
+
+static struct attribute *ne_misc_attrs[] = {
+	&dev_attr_pool_cpus.attr,
+	&dev_attr_pool_free_cores.attr,
+	&dev_attr_pool_numa_node.attr,
+	&dev_attr_enclaves.attr,
+	&dev_attr_max_mem_regions.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(ne_misc);
+
 /**
  * ne_misc_dev_register() - Create /dev/nitro_enclaves for a device.
  * @ndev: The device; its pdev is set.
  *
  * Initialises the enclave list and its lock, then registers the misc
- * device. Called last in probe: user space can call in from then on.
+ * device together with its status attributes, which thus appear at once
+ * with it. Called last in probe: user space can call in from then on.
  *
  * Context: Process context.
  * Return: 0 on success, or the negative error of misc_register().
@@ -902,6 +1003,7 @@ int ne_misc_dev_register(struct ne_pci_dev *ndev)
 	ndev->misc.fops = &ne_misc_fops;
 	ndev->misc.mode = 0660;
 	ndev->misc.parent = &ndev->pdev->dev;
+	ndev->misc.groups = ne_misc_groups;
 
 	rc = misc_register(&ndev->misc);
 	if (rc)

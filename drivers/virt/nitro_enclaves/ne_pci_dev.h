@@ -278,6 +278,10 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  *			command or pinning (see ne_misc_dev.c). Taken before
  *			an enclave's lock.
  * @enclaves:		The enclaves created through this device.
+ * @max_mem_regions:	Physical ranges per slot the device reported at the
+ *			last successful SLOT_ALLOC; 0 until the first one
+ *			(the device tells it only then). Protected by
+ *			@enclaves_lock.
  */
 struct ne_pci_dev {
 	struct kref kref;
@@ -298,6 +302,7 @@ struct ne_pci_dev {
 	struct miscdevice misc;
 	struct mutex enclaves_lock;	/* enclaves; before an enclave lock */
 	struct list_head enclaves;
+	u64 max_mem_regions;
 };
 
 /* Provided by ne_pci_dev.c. */
