@@ -44,6 +44,7 @@ int ne_cpu_pool_reserve_free_core(cpumask_var_t *threads_per_core);
 int ne_cpu_pool_reserve_cpu_core(unsigned int cpu,
 				 cpumask_var_t *threads_per_core);
 void ne_cpu_pool_release_core(unsigned int core, const struct cpumask *threads);
+bool ne_cpu_pool_has_cpu(unsigned int cpu);
 void ne_cpu_pool_get_status(struct ne_cpu_pool_status *status,
 			    struct cpumask *cpus);
 void ne_cpu_pool_exit(void);
