@@ -526,8 +526,8 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 
 	added = ne_mem_ranges_needed(&ne->ranges, &phys);
 	if ((u64)ne->ranges.nr + added > ne->max_mem_ranges) {
-		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: the region adds %u memory ranges to %u, the device takes %llu per enclave: use fewer, larger or physically contiguous regions (e.g. 1 GiB pages)\n",
-				    added, ne->ranges.nr, ne->max_mem_ranges);
+		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: %u + %u physical memory ranges exceed the device's limit of %llu per enclave: use fewer, larger or physically contiguous regions (e.g. 1 GiB pages)\n",
+				    ne->ranges.nr, added, ne->max_mem_ranges);
 		rc = -NE_ERR_MEM_MAX_REGIONS;
 		goto free_region;
 	}
@@ -780,7 +780,7 @@ static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 		if (!status.nr_cores)
 			dev_err_ratelimited(ne_dev(ndev), "NE_CREATE_VM: no CPU pool is configured: write a cpu-list of whole cores to /sys/module/nitro_enclaves/parameters/ne_cpus\n");
 		else
-			dev_err_ratelimited(ne_dev(ndev), "NE_CREATE_VM: all %u cores of the CPU pool are held by enclaves: close an enclave, or enlarge ne_cpus while no enclave exists\n",
+			dev_err_ratelimited(ne_dev(ndev), "NE_CREATE_VM: every core of the CPU pool (%u) is held by an enclave: close an enclave, or enlarge ne_cpus while no enclave exists\n",
 					    status.nr_cores);
 		return rc;
 	}
