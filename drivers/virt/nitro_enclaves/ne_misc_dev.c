@@ -18,11 +18,14 @@
  * registration time, for comparison.
  *
  * Locking:
- * - &ne_pci_dev.enclaves_lock protects only the device's enclave list. It
- *   is never held while a device command runs or memory is pinned: create
- *   takes it to link a ready enclave, release to unlink it, the event
- *   worker to take references on the running enclaves, device removal to
- *   mark them gone (without commands).
+ * - &ne_pci_dev.enclaves_lock protects the device's enclave list and the
+ *   range limit SLOT_ALLOC last reported. It is never held while a device
+ *   command runs or memory is pinned: create takes it to link a ready
+ *   enclave, release to unlink it, the event worker to take references on
+ *   the running enclaves, device removal to mark them gone (without
+ *   commands), the status attributes to count and read.
+ * - The status attributes take that lock or the CPU pool mutex, one at a
+ *   time and nothing else.
  * - &ne_enclave.lock serialises everything about one enclave, including
  *   its device commands and pinning; other enclaves are not held up.
  * - Order: enclaves_lock, then an enclave's lock (removal only), then the

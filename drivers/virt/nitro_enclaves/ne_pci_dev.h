@@ -273,10 +273,10 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  * @event_work:		Queued by the event interrupt; calls
  *			ne_misc_dev_handle_event().
  * @misc:		The /dev/nitro_enclaves misc device.
- * @enclaves_lock:	Protects @enclaves, and nothing else: held only to
- *			link, unlink or walk the list, never across a device
- *			command or pinning (see ne_misc_dev.c). Taken before
- *			an enclave's lock.
+ * @enclaves_lock:	Protects @enclaves and @max_mem_regions: held only to
+ *			link, unlink or walk the list and to read or set the
+ *			limit, never across a device command or pinning (see
+ *			ne_misc_dev.c). Taken before an enclave's lock.
  * @enclaves:		The enclaves created through this device.
  * @max_mem_regions:	Physical ranges per slot the device reported at the
  *			last successful SLOT_ALLOC; 0 until the first one
@@ -300,7 +300,7 @@ struct ne_pci_dev {
 	struct work_struct event_work;
 	/* misc device and enclaves (ne_misc_dev.c) */
 	struct miscdevice misc;
-	struct mutex enclaves_lock;	/* enclaves; before an enclave lock */
+	struct mutex enclaves_lock;	/* enclaves, max_mem_regions */
 	struct list_head enclaves;
 	u64 max_mem_regions;
 };
