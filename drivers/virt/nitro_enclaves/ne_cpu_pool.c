@@ -231,7 +231,8 @@ static int ne_cpu_pool_offline_cpus(const struct cpumask *cpus)
 {
 	unsigned int failed;
 	unsigned int cpu;
-	int rc, rc2;
+	int online_rc;
+	int rc;
 
 	for_each_cpu(failed, cpus) {
 		rc = remove_cpu(failed);
@@ -247,10 +248,10 @@ online_cpus:
 	for_each_cpu(cpu, cpus) {
 		if (cpu == failed)
 			break;
-		rc2 = add_cpu(cpu);
-		if (rc2 < 0)
+		online_rc = add_cpu(cpu);
+		if (online_rc < 0)
 			pr_err_ratelimited("ne_cpus: CPU %u cannot be brought back online (%d): online it by hand (echo 1 > /sys/devices/system/cpu/cpu%u/online)\n",
-					   cpu, rc2, cpu);
+					   cpu, online_rc, cpu);
 	}
 
 	return rc;
