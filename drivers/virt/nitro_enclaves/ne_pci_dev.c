@@ -386,27 +386,36 @@ static const struct ne_cmd_failure ne_cmd_failures[MAX_CMD] = {
 	},
 };
 
-/* One line per failed command: what failed, why, and what to do. */
+/*
+ * One line per failed command: which command (and slot), why it failed,
+ * what that means and, for a known refusal, what to do.
+ */
 static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
-			       enum ne_pci_dev_cmd_type type, int rc)
+			       enum ne_pci_dev_cmd_type type, u64 uid, int rc)
 {
 	const struct ne_cmd_failure *f = &ne_cmd_failures[type];
 	const char *effect = f->effect ? f->effect : "the request fails";
 	struct device *dev = &ndev->pdev->dev;
+	char what[48];
+
+	if (ne_cmd_echoes_uid(type))
+		snprintf(what, sizeof(what), "%s for slot %#llx",
+			 ne_cmd_name[type], uid);
+	else
+		strscpy(what, ne_cmd_name[type], sizeof(what));
 
 	if (rc == -ETIMEDOUT)
 		dev_err_ratelimited(dev, "%s: no reply from the device within %u ms: %s; if the host is only slow, raise nitro_enclaves.cmd_timeout_ms\n",
-				    ne_cmd_name[type], READ_ONCE(cmd_timeout_ms),
-				    effect);
+				    what, READ_ONCE(cmd_timeout_ms), effect);
 	else if (rc == -ENODEV)
 		dev_err_ratelimited(dev, "%s: the NE device was removed: %s; close the enclave\n",
-				    ne_cmd_name[type], effect);
+				    what, effect);
 	else if (f->fix && rc == f->rc)
 		dev_err_ratelimited(dev, "%s: the device refused the command (rc %d): %s; %s\n",
-				    ne_cmd_name[type], rc, effect, f->fix);
+				    what, rc, effect, f->fix);
 	else
 		dev_err_ratelimited(dev, "%s: the device refused the command (rc %d): %s\n",
-				    ne_cmd_name[type], rc, effect);
+				    what, rc, effect);
 }
 
 /**
@@ -485,7 +494,7 @@ unlock:
 	mutex_unlock(&ndev->cmd_lock);
 
 	if (rc) {
-		ne_cmd_log_failure(ndev, type, rc);
+		ne_cmd_log_failure(ndev, type, uid, rc);
 		memset(reply, 0, sizeof(*reply));
 	}
 

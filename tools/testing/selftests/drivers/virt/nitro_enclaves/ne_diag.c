@@ -238,7 +238,8 @@ TEST_F(diag, add_vcpu_device_refusal)
 	NE_EXPECT_LOG(&self->kmsg, EEXIST,
 		      (ne_tb_fail_next(&self->env.tb, NE_CMD_SLOT_ADD_VCPU, -EEXIST),
 		       ne_add_vcpu_id(self->efd, cpu)),
-		      "SLOT_ADD_VCPU: the device refused the command (rc -17): NE_ADD_VCPU fails; another enclave uses that CPU: pick a free one");
+		      NEEDLE("SLOT_ADD_VCPU for slot %#llx: the device refused the command (rc -17): NE_ADD_VCPU fails; another enclave uses that CPU: pick a free one",
+			     (unsigned long long)self->uid));
 }
 
 static int add_vcpu_dropped_reply(struct ne_env *env, int efd, int *next)
@@ -258,7 +259,8 @@ TEST_F_TIMEOUT(diag, add_vcpu_device_timeout, 60)
 	ASSERT_EQ(0, ne_env_timeout(&self->env, 500));
 	NE_EXPECT_LOG(&self->kmsg, ETIMEDOUT,
 		      add_vcpu_dropped_reply(&self->env, self->efd, &next),
-		      "SLOT_ADD_VCPU: no reply from the device within 500 ms: NE_ADD_VCPU fails; if the host is only slow, raise nitro_enclaves.cmd_timeout_ms");
+		      NEEDLE("SLOT_ADD_VCPU for slot %#llx: no reply from the device within 500 ms: NE_ADD_VCPU fails; if the host is only slow, raise nitro_enclaves.cmd_timeout_ms",
+			     (unsigned long long)self->uid));
 }
 
 /* --- NE_GET_IMAGE_LOAD_INFO --- */
@@ -442,7 +444,8 @@ TEST_F(diag, start_device_refusal)
 	NE_EXPECT_LOG(&self->kmsg, EADDRINUSE,
 		      (ne_tb_fail_next(&self->env.tb, NE_CMD_ENCLAVE_START, -EADDRINUSE),
 		       ne_start(self->efd, 0, &cid)),
-		      "ENCLAVE_START: the device refused the command (rc -98): NE_START_ENCLAVE fails, the enclave stays in init state; the CID is in use: ask for another one or for 0");
+		      NEEDLE("ENCLAVE_START for slot %#llx: the device refused the command (rc -98): NE_START_ENCLAVE fails, the enclave stays in init state; the CID is in use: ask for another one or for 0",
+			     (unsigned long long)self->uid));
 }
 
 TEST_F(diag, start_memory_refused_by_device)
@@ -452,7 +455,8 @@ TEST_F(diag, start_memory_refused_by_device)
 	NE_EXPECT_LOG(&self->kmsg, EEXIST,
 		      (ne_tb_fail_next(&self->env.tb, NE_CMD_SLOT_ADD_MEM, -EEXIST),
 		       ne_start(self->efd, 0, NULL)),
-		      "SLOT_ADD_MEM: the device refused the command (rc -17): the memory is refused, the enclave stays in init state; another enclave owns that memory: use other hugepages");
+		      NEEDLE("SLOT_ADD_MEM for slot %#llx: the device refused the command (rc -17): the memory is refused, the enclave stays in init state; another enclave owns that memory: use other hugepages",
+			     (unsigned long long)self->uid));
 }
 
 /* After the start every set-up ioctl is refused, each with its line. */
