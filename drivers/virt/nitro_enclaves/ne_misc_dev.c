@@ -354,7 +354,7 @@ static int ne_enclave_add_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
 		return rc;
 
 	if (current->mm != ne->mm) {
-		dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: called by a process other than the enclave's creator: set the enclave up in the process that created it (not after fork() or fd passing)\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: the caller did not create the enclave: set it up from the process that did (not after fork() or fd passing)\n");
 		return -EIO;
 	}
 
@@ -509,7 +509,7 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 	}
 
 	if (current->mm != ne->mm) {
-		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: called by a process other than the enclave's creator: set the enclave up in the process that created it (not after fork() or fd passing)\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: the caller did not create the enclave: set it up from the process that did (not after fork() or fd passing)\n");
 		return -EIO;
 	}
 
@@ -529,7 +529,7 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 
 	added = ne_mem_ranges_needed(&ne->ranges, &phys);
 	if ((u64)ne->ranges.nr + added > ne->max_mem_ranges) {
-		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: %u + %u physical memory ranges exceed the device's limit of %llu per enclave: use fewer, larger or physically contiguous regions (e.g. 1 GiB pages)\n",
+		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: %u + %u memory ranges exceed the device's limit of %llu: use fewer, larger or contiguous regions (e.g. 1 GiB pages)\n",
 				    ne->ranges.nr, added, ne->max_mem_ranges);
 		rc = -NE_ERR_MEM_MAX_REGIONS;
 		goto free_region;
@@ -652,7 +652,7 @@ static int ne_enclave_start(struct ne_enclave *ne,
 
 	unused = ne_enclave_unused_thread(ne);
 	if (unused < nr_cpu_ids) {
-		dev_err_ratelimited(ne_dev(ndev), "NE_START_ENCLAVE: CPU %u shares a core with a vCPU of the enclave but is not a vCPU: add every thread of each core used (e.g. an even vCPU count with 2 threads per core)\n",
+		dev_err_ratelimited(ne_dev(ndev), "NE_START_ENCLAVE: CPU %u shares a core with a vCPU but is not one: add all threads of each core used (an even vCPU count on 2-thread cores)\n",
 				    unused);
 		return -NE_ERR_FULL_CORES_NOT_USED;
 	}

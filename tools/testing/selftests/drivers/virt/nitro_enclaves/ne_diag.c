@@ -225,9 +225,9 @@ TEST_F(diag, other_process_eio)
 	a.mem = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
 	ASSERT_NE(NULL, a.mem);
 	NE_EXPECT_LOG(&self->kmsg, EIO, ne_in_child(child_add_vcpu, &a),
-		      "NE_ADD_VCPU: called by a process other than the enclave's creator: set the enclave up in the process that created it");
+		      "NE_ADD_VCPU: the caller did not create the enclave: set it up from the process that did");
 	NE_EXPECT_LOG(&self->kmsg, EIO, ne_in_child(child_add_mem, &a),
-		      "NE_SET_USER_MEMORY_REGION: called by a process other than the enclave's creator: set the enclave up in the process that created it");
+		      "NE_SET_USER_MEMORY_REGION: the caller did not create the enclave: set it up from the process that did");
 }
 
 TEST_F(diag, add_vcpu_device_refusal)
@@ -424,7 +424,7 @@ TEST_F(diag, start_half_core_269)
 	ASSERT_OK(ne_make_ready(&self->env, self->efd, NE_MIN_MEM, 1));
 	NE_EXPECT_LOG(&self->kmsg, NE_ERR_FULL_CORES_NOT_USED,
 		      ne_start(self->efd, 0, NULL),
-		      NEEDLE("NE_START_ENCLAVE: CPU %d shares a core with a vCPU of the enclave but is not a vCPU: add every thread of each core used",
+		      NEEDLE("NE_START_ENCLAVE: CPU %d shares a core with a vCPU but is not one: add all threads of each core used",
 			     self->env.pool[1]));
 }
 

@@ -86,7 +86,7 @@ TEST_F(limits, more_ranges_than_device_limit)
 		TH_LOG("region %ld of %ld", i, limit);
 	EXPECT_OK(ret);
 	snprintf(self->needle, sizeof(self->needle),
-		 "NE_SET_USER_MEMORY_REGION: %ld + 1 physical memory ranges exceed the device's limit of %ld per enclave: use fewer, larger or physically contiguous regions",
+		 "NE_SET_USER_MEMORY_REGION: %ld + 1 memory ranges exceed the device's limit of %ld: use fewer, larger or contiguous regions",
 		 limit, limit);
 	NE_EXPECT_LOG(&self->kmsg, NE_ERR_MEM_MAX_REGIONS,
 		      ne_add_mem(self->efd[0], p + 2 * limit * SZ_2M, SZ_2M),
