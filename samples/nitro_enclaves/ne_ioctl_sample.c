@@ -72,7 +72,7 @@ static const struct ne_err_info ne_errors[] = {
 	  "list each CPU id once" },
 	{ NE_ERR_VCPU_NOT_IN_CPU_POOL, "NE_ERR_VCPU_NOT_IN_CPU_POOL",
 	  "the CPU is not in the NE CPU pool, or another enclave holds its core",
-	  "pick ids from the ne_cpus module parameter that no enclave uses" },
+	  "use ids from ne_cpus that no enclave holds, or 0 to let the driver pick" },
 	{ NE_ERR_VCPU_INVALID_CPU_CORE, "NE_ERR_VCPU_INVALID_CPU_CORE",
 	  "the CPU's core is outside the pool known to this enclave",
 	  "reconfigure ne_cpus while no enclave exists, then retry" },
@@ -93,10 +93,10 @@ static const struct ne_err_info ne_errors[] = {
 	  "mmap with MAP_HUGETLB and reserve pages in /sys/kernel/mm/hugepages" },
 	{ NE_ERR_MEM_DIFFERENT_NUMA_NODE, "NE_ERR_MEM_DIFFERENT_NUMA_NODE",
 	  "the memory is on another NUMA node than the CPU pool",
-	  "reserve hugepages on the pool's node, or bind with mbind()" },
+	  "use hugepages of the pool's node (pool_numa_node), e.g. bound with mbind()" },
 	{ NE_ERR_MEM_MAX_REGIONS, "NE_ERR_MEM_MAX_REGIONS",
 	  "the enclave has reached the device's limit of memory regions",
-	  "use fewer, larger regions (e.g. 1 GiB pages with --1g)" },
+	  "use fewer, larger regions (e.g. --1g); the limit is in max_mem_regions" },
 	{ NE_ERR_NO_MEM_REGIONS_ADDED, "NE_ERR_NO_MEM_REGIONS_ADDED",
 	  "the enclave was started without memory",
 	  "add memory regions before starting" },
@@ -111,13 +111,13 @@ static const struct ne_err_info ne_errors[] = {
 	  "use an even vCPU count on SMT-2 hosts, or list all siblings" },
 	{ NE_ERR_NOT_IN_INIT_STATE, "NE_ERR_NOT_IN_INIT_STATE",
 	  "the enclave was already started (or has exited)",
-	  "configure an enclave only before NE_START_ENCLAVE" },
+	  "set an enclave up before NE_START_ENCLAVE; launch a new one to rerun" },
 	{ NE_ERR_INVALID_VCPU, "NE_ERR_INVALID_VCPU",
 	  "the vCPU id is beyond the CPUs this machine can have",
 	  "use a CPU id from the pool" },
 	{ NE_ERR_NO_CPUS_AVAIL_IN_POOL, "NE_ERR_NO_CPUS_AVAIL_IN_POOL",
 	  "the NE CPU pool is empty or all its cores are in use",
-	  "write a cpu-list to the ne_cpus module parameter, or stop an enclave" },
+	  "write whole cores to ne_cpus, or stop an enclave (see pool_free_cores)" },
 	{ NE_ERR_INVALID_PAGE_SIZE, "NE_ERR_INVALID_PAGE_SIZE",
 	  "the region does not consist of whole hugepages of a supported size",
 	  "register whole 2 MiB or 1 GiB pages, starting at a page boundary" },
@@ -129,9 +129,16 @@ static const struct ne_err_info ne_errors[] = {
 	  "pass 0 for an automatic CID, or a value from 4 to 0xfffffffe" },
 };
 
-/* Print why @what failed: the NE_ERR table, else strerror(). */
+/*
+ * Print why @what failed: the NE_ERR table, else strerror(). The causes
+ * and fixes agree with the driver's log lines (Documentation/virt/
+ * ne_overview.rst, "Diagnostics"), which add the details: CPU ids,
+ * addresses, NUMA nodes. pool_* and max_mem_regions are the status files
+ * in /sys/class/misc/nitro_enclaves.
+ */
 static void ne_report(const char *what, int err)
 {
+	bool ioctl = !strncmp(what, "NE_", 3);
 	size_t i;
 
 	for (i = 0; i < NE_ARRAY_SIZE(ne_errors); i++) {
@@ -140,9 +147,12 @@ static void ne_report(const char *what, int err)
 		fprintf(stderr, "Error: %s failed: %s (%d): %s.\n  Fix: %s.\n",
 			what, ne_errors[i].name, err, ne_errors[i].cause,
 			ne_errors[i].fix);
+		fprintf(stderr, "  Details: the driver's line in the kernel log (dmesg).\n");
 		return;
 	}
 	fprintf(stderr, "Error: %s failed: %s (%d)\n", what, strerror(err), err);
+	if (ioctl)
+		fprintf(stderr, "  Details: the driver's line in the kernel log (dmesg).\n");
 	if (err == ENOENT && !strcmp(what, "open " NE_DEV_NAME))
 		fprintf(stderr, "  Fix: load nitro_enclaves on an NE-capable instance.\n");
 	if (err == ENOMEM && strstr(what, "mmap"))

@@ -41,6 +41,8 @@ static DEFINE_MUTEX(ne_cpu_pool_mutex);
 
 /**
  * struct ne_cpu_pool - The CPU pool, protected by ne_cpu_pool_mutex.
+ * @all_cpus:               Every pool CPU, free or reserved by an enclave;
+ *                          empty when no pool is configured.
  * @avail_threads_per_core: Array of @nr_cores masks; core i's threads that
  *                          are in the pool and not reserved by an enclave.
  *                          A core is always reserved as a whole, so a mask
@@ -55,6 +57,7 @@ static DEFINE_MUTEX(ne_cpu_pool_mutex);
  *                          empty when no pool is configured.
  */
 struct ne_cpu_pool {
+	struct cpumask all_cpus;
 	cpumask_var_t *avail_threads_per_core;
 	unsigned int nr_cores;
 	unsigned int nr_threads_per_core;
@@ -104,23 +107,26 @@ static cpumask_var_t *ne_cpu_pool_alloc_masks(unsigned int nr)
  */
 static void ne_cpu_pool_teardown(void)
 {
-	unsigned int core;
 	unsigned int cpu;
 	int rc;
 
 	lockdep_assert_held(&ne_cpu_pool_mutex);
 
-	for (core = 0; core < ne_pool.nr_cores; core++) {
-		for_each_cpu(cpu, ne_pool.avail_threads_per_core[core]) {
-			rc = add_cpu(cpu);
-			if (rc < 0)
-				pr_err("ne_cpus: failed to online CPU %u (%d)\n",
-				       cpu, rc);
-		}
+	if (!ne_pool.nr_cores)
+		return;
+
+	for_each_cpu(cpu, &ne_pool.all_cpus) {
+		rc = add_cpu(cpu);
+		if (rc < 0)
+			pr_err_ratelimited("ne_cpus: CPU %u left the pool but cannot be brought online (%d): online it by hand (echo 1 > /sys/devices/system/cpu/cpu%u/online)\n",
+					   cpu, rc, cpu);
 	}
+	pr_info("ne_cpus: CPU pool %*pbl removed, its CPUs are back with the parent VM\n",
+		cpumask_pr_args(&ne_pool.all_cpus));
 
 	ne_cpu_pool_free_masks(ne_pool.avail_threads_per_core,
 			       ne_pool.nr_cores);
+	cpumask_clear(&ne_pool.all_cpus);
 	ne_pool.avail_threads_per_core = NULL;
 	ne_pool.nr_cores = 0;
 	ne_pool.nr_threads_per_core = 0;
@@ -137,32 +143,35 @@ VISIBLE_IF_KUNIT int ne_cpu_pool_check_cpus(const struct cpumask *cpus,
 
 	for_each_cpu(cpu, cpus) {
 		if (!cpu_online(cpu)) {
-			pr_err_ratelimited("ne_cpus: CPU %u is not online\n",
-					   cpu);
+			pr_err_ratelimited("ne_cpus: CPU %u is offline: bring it online first (echo 1 > /sys/devices/system/cpu/cpu%u/online)\n",
+					   cpu, cpu);
 			return -EINVAL;
 		}
 	}
 
 	*node = cpu_to_node(cpumask_first(cpus));
 	if (*node < 0) {
-		pr_err_ratelimited("ne_cpus: invalid NUMA node %d\n", *node);
+		pr_err_ratelimited("ne_cpus: CPU %u has no NUMA node: list CPUs that belong to a NUMA node\n",
+				   cpumask_first(cpus));
 		return -EINVAL;
 	}
 	for_each_cpu(cpu, cpus) {
 		if (cpu_to_node(cpu) != *node) {
-			pr_err_ratelimited("ne_cpus: CPUs are on different NUMA nodes\n");
+			pr_err_ratelimited("ne_cpus: CPU %u is on NUMA node %d, CPU %u on node %d: list CPUs of one node only (see /sys/devices/system/node/node%d/cpulist)\n",
+					   cpumask_first(cpus), *node, cpu,
+					   cpu_to_node(cpu), *node);
 			return -EINVAL;
 		}
 	}
 
 	if (cpumask_test_cpu(0, cpus)) {
-		pr_err_ratelimited("ne_cpus: CPU 0 must stay with the parent VM\n");
+		pr_err_ratelimited("ne_cpus: CPU 0 is listed: leave CPU 0 and its siblings to the parent VM\n");
 		return -EINVAL;
 	}
 
 	for_each_cpu(sibling, topology_sibling_cpumask(0)) {
 		if (cpumask_test_cpu(sibling, cpus)) {
-			pr_err_ratelimited("ne_cpus: CPU %u is a sibling of CPU 0\n",
+			pr_err_ratelimited("ne_cpus: CPU %u is a sibling of CPU 0: leave CPU 0's core to the parent VM\n",
 					   sibling);
 			return -EINVAL;
 		}
@@ -172,13 +181,16 @@ VISIBLE_IF_KUNIT int ne_cpu_pool_check_cpus(const struct cpumask *cpus,
 	for_each_cpu(cpu, cpus) {
 		for_each_cpu(sibling, topology_sibling_cpumask(cpu)) {
 			if (!cpumask_test_cpu(sibling, cpus)) {
-				pr_err_ratelimited("ne_cpus: CPU %u is missing, only full cores can be used\n",
-						   sibling);
+				pr_err_ratelimited("ne_cpus: CPU %u is listed but its sibling CPU %u is not: list whole cores (see /sys/devices/system/cpu/cpu%u/topology/thread_siblings_list)\n",
+						   cpu, sibling, cpu);
 				return -EINVAL;
 			}
 		}
 		if (cpumask_weight(topology_sibling_cpumask(cpu)) != nr_threads) {
-			pr_err_ratelimited("ne_cpus: cores have different thread counts\n");
+			pr_err_ratelimited("ne_cpus: CPU %u's core has %u threads, CPU %u's has %u: list cores with the same number of threads\n",
+					   cpu,
+					   cpumask_weight(topology_sibling_cpumask(cpu)),
+					   cpumask_first(cpus), nr_threads);
 			return -EINVAL;
 		}
 	}
@@ -203,7 +215,8 @@ VISIBLE_IF_KUNIT int ne_cpu_pool_index_cores(const struct cpumask *cpus,
 		if (cpumask_first_and(topology_sibling_cpumask(cpu), cpus) != cpu)
 			continue;
 		if (core >= nr_cores) {
-			pr_err_ratelimited("ne_cpus: too many cores\n");
+			pr_err_ratelimited("ne_cpus: more than %u cores in the list: report this CPU topology to the driver maintainers\n",
+					   nr_cores);
 			return -EINVAL;
 		}
 		cpumask_and(masks[core], topology_sibling_cpumask(cpu), cpus);
@@ -218,6 +231,7 @@ static int ne_cpu_pool_offline_cpus(const struct cpumask *cpus)
 {
 	unsigned int failed;
 	unsigned int cpu;
+	int online_rc;
 	int rc;
 
 	for_each_cpu(failed, cpus) {
@@ -229,13 +243,15 @@ static int ne_cpu_pool_offline_cpus(const struct cpumask *cpus)
 	return 0;
 
 online_cpus:
-	pr_err_ratelimited("ne_cpus: failed to offline CPU %u (%d)\n",
-			   failed, rc);
+	pr_err_ratelimited("ne_cpus: cannot take CPU %u offline (%d): make sure it can be hot-unplugged (echo 0 > /sys/devices/system/cpu/cpu%u/online), then write ne_cpus again\n",
+			   failed, rc, failed);
 	for_each_cpu(cpu, cpus) {
 		if (cpu == failed)
 			break;
-		if (add_cpu(cpu) < 0)
-			pr_err("ne_cpus: failed to online CPU %u\n", cpu);
+		online_rc = add_cpu(cpu);
+		if (online_rc < 0)
+			pr_err_ratelimited("ne_cpus: CPU %u cannot be brought back online (%d): online it by hand (echo 1 > /sys/devices/system/cpu/cpu%u/online)\n",
+					   cpu, online_rc, cpu);
 	}
 
 	return rc;
@@ -258,13 +274,17 @@ static int ne_cpu_pool_setup(const char *val)
 
 	rc = cpulist_parse(val, cpus);
 	if (rc) {
-		pr_err_ratelimited("ne_cpus: cannot parse the cpu-list (%d)\n",
-				   rc);
+		if (rc == -ERANGE)
+			pr_err_ratelimited("ne_cpus: the cpu-list names a CPU above %u, the last possible one: list existing CPUs only\n",
+					   nr_cpu_ids - 1);
+		else
+			pr_err_ratelimited("ne_cpus: the value is not a cpu-list (%d): write CPU numbers and ranges, e.g. 2,3 or 2-5\n",
+					   rc);
 		goto free_cpus;
 	}
 
 	if (cpumask_empty(cpus)) {
-		pr_err_ratelimited("ne_cpus: the cpu-list is empty\n");
+		pr_err_ratelimited("ne_cpus: the cpu-list names no CPU: list CPUs, or write an empty line to remove the pool\n");
 		rc = -EINVAL;
 		goto free_cpus;
 	}
@@ -289,10 +309,13 @@ static int ne_cpu_pool_setup(const char *val)
 	if (rc)
 		goto free_masks;
 
+	cpumask_copy(&ne_pool.all_cpus, cpus);
 	ne_pool.avail_threads_per_core = masks;
 	ne_pool.nr_cores = nr_cores;
 	ne_pool.nr_threads_per_core = nr_threads;
 	ne_pool.numa_node = node;
+	pr_info("ne_cpus: CPU pool %*pbl set up on NUMA node %d, its CPUs are offline in the parent VM\n",
+		cpumask_pr_args(cpus), node);
 	free_cpumask_var(cpus);
 
 	return 0;
@@ -332,19 +355,20 @@ static int ne_cpus_set(const char *val, const struct kernel_param *kp)
 	 * running.
 	 */
 	if (system_state < SYSTEM_RUNNING) {
-		pr_err("ne_cpus: cannot be set on the kernel command line\n");
+		pr_err("ne_cpus: cannot be set on the kernel command line: write it after boot, or give it as a module option (modprobe nitro_enclaves ne_cpus=...)\n");
 		return -EINVAL;
 	}
 
 	if (!capable(CAP_SYS_ADMIN)) {
-		pr_err_ratelimited("ne_cpus: CAP_SYS_ADMIN is required\n");
+		pr_err_ratelimited("ne_cpus: changing the CPU pool needs CAP_SYS_ADMIN: write it as root\n");
 		return -EPERM;
 	}
 
 	mutex_lock(&ne_cpu_pool_mutex);
 
 	if (ne_pool.nr_enclaves) {
-		pr_err_ratelimited("ne_cpus: cannot change the pool while enclaves exist\n");
+		pr_err_ratelimited("ne_cpus: cannot change the CPU pool while %u enclave(s) exist: close them first (see /sys/class/misc/nitro_enclaves/enclaves)\n",
+				   ne_pool.nr_enclaves);
 		rc = -EPERM;
 		goto unlock;
 	}
@@ -360,7 +384,7 @@ static int ne_cpus_set(const char *val, const struct kernel_param *kp)
 		goto unlock;
 
 	if (strscpy(ne_pool.cpus, val, sizeof(ne_pool.cpus)) < 0) {
-		pr_err_ratelimited("ne_cpus: value longer than %d bytes\n",
+		pr_err_ratelimited("ne_cpus: the value is longer than %d bytes: write ranges (2-7) instead of single CPUs\n",
 				   NE_CPUS_SIZE - 1);
 		ne_cpu_pool_teardown();
 		ne_pool.cpus[0] = '\0';
@@ -539,6 +563,59 @@ void ne_cpu_pool_release_core(unsigned int core, const struct cpumask *threads)
 		cpumask_or(ne_pool.avail_threads_per_core[core],
 			   ne_pool.avail_threads_per_core[core], threads);
 	mutex_unlock(&ne_cpu_pool_mutex);
+}
+
+/**
+ * ne_cpu_pool_get_status() - Describe the pool as it is now.
+ * @status: Filled with the pool's core counts and NUMA node.
+ * @cpus:   If not NULL, set to every pool CPU, free or reserved.
+ *
+ * A consistent snapshot: everything is read under the pool mutex.
+ *
+ * Context: Process context. Takes the pool mutex.
+ */
+void ne_cpu_pool_get_status(struct ne_cpu_pool_status *status,
+			    struct cpumask *cpus)
+{
+	unsigned int core;
+
+	memset(status, 0, sizeof(*status));
+
+	mutex_lock(&ne_cpu_pool_mutex);
+
+	for (core = 0; core < ne_pool.nr_cores; core++) {
+		if (!cpumask_empty(ne_pool.avail_threads_per_core[core]))
+			status->nr_free_cores++;
+	}
+	if (ne_pool.nr_threads_per_core)
+		status->nr_cores = cpumask_weight(&ne_pool.all_cpus) /
+				   ne_pool.nr_threads_per_core;
+	status->numa_node = ne_pool.numa_node;
+	if (cpus)
+		cpumask_copy(cpus, &ne_pool.all_cpus);
+
+	mutex_unlock(&ne_cpu_pool_mutex);
+}
+
+/**
+ * ne_cpu_pool_has_cpu() - Whether a CPU belongs to the pool.
+ * @cpu: Linux CPU id.
+ *
+ * Context: Process context. Takes the pool mutex.
+ * Return: true if @cpu is a pool CPU, free or reserved by an enclave.
+ */
+bool ne_cpu_pool_has_cpu(unsigned int cpu)
+{
+	bool ret;
+
+	if (cpu >= nr_cpu_ids)
+		return false;
+
+	mutex_lock(&ne_cpu_pool_mutex);
+	ret = cpumask_test_cpu(cpu, &ne_pool.all_cpus);
+	mutex_unlock(&ne_cpu_pool_mutex);
+
+	return ret;
 }
 
 /**

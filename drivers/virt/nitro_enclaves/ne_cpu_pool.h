@@ -26,12 +26,27 @@ struct ne_cpu_pool_info {
 	int numa_node;
 };
 
+/**
+ * struct ne_cpu_pool_status - What the pool looks like at one moment.
+ * @nr_cores:      Cores in the pool, free or reserved; 0 without a pool.
+ * @nr_free_cores: Pool cores that no enclave holds.
+ * @numa_node:     NUMA node of the pool CPUs, NUMA_NO_NODE without a pool.
+ */
+struct ne_cpu_pool_status {
+	unsigned int nr_cores;
+	unsigned int nr_free_cores;
+	int numa_node;
+};
+
 int ne_cpu_pool_enclave_get(struct ne_cpu_pool_info *info);
 void ne_cpu_pool_enclave_put(void);
 int ne_cpu_pool_reserve_free_core(cpumask_var_t *threads_per_core);
 int ne_cpu_pool_reserve_cpu_core(unsigned int cpu,
 				 cpumask_var_t *threads_per_core);
 void ne_cpu_pool_release_core(unsigned int core, const struct cpumask *threads);
+bool ne_cpu_pool_has_cpu(unsigned int cpu);
+void ne_cpu_pool_get_status(struct ne_cpu_pool_status *status,
+			    struct cpumask *cpus);
 void ne_cpu_pool_exit(void);
 
 #if IS_ENABLED(CONFIG_KUNIT)

@@ -116,20 +116,20 @@ int ne_mem_region_check(struct device *dev, u64 userspace_addr,
 	u64 end;
 
 	if (!memory_size || !IS_ALIGNED(memory_size, NE_MIN_MEM_REGION_SIZE)) {
-		dev_err_ratelimited(dev, "Memory size %#llx is not a non-zero multiple of 2 MiB\n",
+		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: size %#llx is not a non-zero multiple of 2 MiB: register whole hugepages\n",
 				    memory_size);
 		return -NE_ERR_INVALID_MEM_REGION_SIZE;
 	}
 
 	if (!IS_ALIGNED(userspace_addr, NE_MIN_MEM_REGION_SIZE)) {
-		dev_err_ratelimited(dev, "User address %#llx is not 2 MiB aligned\n",
+		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: address %#llx is not 2 MiB aligned: pass the start of a hugetlb mapping (mmap() with MAP_HUGETLB)\n",
 				    userspace_addr);
 		return -NE_ERR_UNALIGNED_MEM_REGION_ADDR;
 	}
 
 	if (check_add_overflow(userspace_addr, memory_size, &end) ||
 	    !access_ok(u64_to_user_ptr(userspace_addr), memory_size)) {
-		dev_err_ratelimited(dev, "User range %#llx + %#llx is invalid\n",
+		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: %#llx + %#llx is not a valid user address range: pass an address and length that mmap() returned\n",
 				    userspace_addr, memory_size);
 		return -NE_ERR_INVALID_MEM_REGION_ADDR;
 	}
@@ -138,7 +138,7 @@ int ne_mem_region_check(struct device *dev, u64 userspace_addr,
 		if (ne_mem_regions_overlap(userspace_addr, memory_size,
 					   region->userspace_addr,
 					   region->memory_size)) {
-			dev_err_ratelimited(dev, "User range %#llx + %#llx overlaps a region already added\n",
+			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: %#llx + %#llx overlaps a region already added to this enclave: add each region once\n",
 					    userspace_addr, memory_size);
 			return -NE_ERR_MEM_REGION_ALREADY_USED;
 		}
@@ -189,7 +189,7 @@ static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
 		folio = page_folio(page);
 
 		if (!folio_test_hugetlb(folio)) {
-			dev_err_ratelimited(dev, "Memory at %#llx is not backed by hugetlb pages\n",
+			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx is not a hugetlb page: map it with MAP_HUGETLB (normal and transparent huge pages do not work)\n",
 					    region->userspace_addr + ((u64)i << PAGE_SHIFT));
 			return -NE_ERR_MEM_NOT_HUGE_PAGE;
 		}
@@ -199,15 +199,17 @@ static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
 		    !IS_ALIGNED(folio_size(folio), NE_MIN_MEM_REGION_SIZE) ||
 		    nr > region->nr_pages - i ||
 		    region->pages[i + nr - 1] != folio_page(folio, nr - 1)) {
-			dev_err_ratelimited(dev, "Memory at %#llx is not made of whole huge pages\n",
-					    region->userspace_addr + ((u64)i << PAGE_SHIFT));
+			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx does not cover whole %lu KiB huge pages: register each huge page whole, from its start\n",
+					    region->userspace_addr + ((u64)i << PAGE_SHIFT),
+					    folio_size(folio) >> 10);
 			return -NE_ERR_INVALID_PAGE_SIZE;
 		}
 
 		if (folio_nid(folio) != numa_node) {
-			dev_err_ratelimited(dev, "Memory at %#llx is on NUMA node %d, the CPU pool is on node %d\n",
+			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx is on NUMA node %d but the CPU pool is on node %d: use hugepages of node %d (/sys/devices/system/node/node%d/hugepages/)\n",
 					    region->userspace_addr + ((u64)i << PAGE_SHIFT),
-					    folio_nid(folio), numa_node);
+					    folio_nid(folio), numa_node, numa_node,
+					    numa_node);
 			return -NE_ERR_MEM_DIFFERENT_NUMA_NODE;
 		}
 
@@ -219,8 +221,9 @@ static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
 			rc = ne_mem_add_phys_range(phys, paddr,
 						   folio_size(folio));
 		if (rc) {
-			dev_err_ratelimited(dev, "Physical range at %pa cannot be added (%d)\n",
-					    &paddr, rc);
+			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx gives an unaligned physical range (%d): report this to the driver maintainers\n",
+					    region->userspace_addr + ((u64)i << PAGE_SHIFT),
+					    rc);
 			return rc;
 		}
 
@@ -268,7 +271,7 @@ int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
 
 	nr_pages = memory_size >> PAGE_SHIFT;
 	if (nr_pages > INT_MAX) {
-		dev_err_ratelimited(dev, "Memory region of %#llx bytes is too large\n",
+		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: %#llx bytes are too many to pin at once: split the memory into smaller regions\n",
 				    memory_size);
 		return -ENOMEM;
 	}
@@ -296,13 +299,13 @@ int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
 	pinned = pin_user_pages_fast(userspace_addr, nr_pages,
 				     FOLL_WRITE | FOLL_LONGTERM, new->pages);
 	if (pinned < 0) {
-		dev_err_ratelimited(dev, "Cannot pin memory at %#llx (%d)\n",
+		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: cannot pin the memory at %#llx (%d): map the whole range read-write first, with enough free hugepages\n",
 				    userspace_addr, pinned);
 		rc = pinned;
 		goto free_ranges;
 	}
 	if (pinned != nr_pages) {
-		dev_err_ratelimited(dev, "Pinned only %d of %lu pages at %#llx\n",
+		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: only %d of %lu pages at %#llx could be pinned: map the whole range read-write first, with enough free hugepages\n",
 				    pinned, nr_pages, userspace_addr);
 		unpin_user_pages(new->pages, pinned);
 		rc = -EFAULT;

@@ -18,11 +18,14 @@
  * registration time, for comparison.
  *
  * Locking:
- * - &ne_pci_dev.enclaves_lock protects only the device's enclave list. It
- *   is never held while a device command runs or memory is pinned: create
- *   takes it to link a ready enclave, release to unlink it, the event
- *   worker to take references on the running enclaves, device removal to
- *   mark them gone (without commands).
+ * - &ne_pci_dev.enclaves_lock protects the device's enclave list and the
+ *   range limit SLOT_ALLOC last reported. It is never held while a device
+ *   command runs or memory is pinned: create takes it to link a ready
+ *   enclave, release to unlink it, the event worker to take references on
+ *   the running enclaves, device removal to mark them gone (without
+ *   commands), the status attributes to count and read.
+ * - The status attributes take that lock or the CPU pool mutex, one at a
+ *   time and nothing else.
  * - &ne_enclave.lock serialises everything about one enclave, including
  *   its device commands and pinning; other enclaves are not held up.
  * - Order: enclaves_lock, then an enclave's lock (removal only), then the
@@ -33,6 +36,7 @@
 #include <kunit/visibility.h>
 #include <linux/anon_inodes.h>
 #include <linux/cpumask.h>
+#include <linux/device.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kref.h>
@@ -43,6 +47,7 @@
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 #include <linux/uaccess.h>
 #include <linux/vm_sockets.h>
 
@@ -179,32 +184,28 @@ static void ne_enclave_put_resources(struct ne_enclave *ne)
 	}
 }
 
-/* Stop the enclave if it runs, then free its slot. Failures are logged. */
+/*
+ * Stop the enclave if it runs, then free its slot. The transport logs a
+ * failure, with what it leaves behind on the device.
+ */
 static void ne_enclave_free_slot(struct ne_enclave *ne)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
 	struct ne_pci_dev_cmd_reply reply;
 	struct enclave_stop_req stop_req = {};
 	struct slot_free_req free_req = {};
-	int rc;
 
 	lockdep_assert_held(&ne->lock);
 
 	if (ne->state != NE_STATE_INIT && ne->state != NE_STATE_STOPPED) {
 		stop_req.slot_uid = ne->slot_uid;
-		rc = ne_enclave_cmd(ndev, ne->slot_uid, ENCLAVE_STOP,
-				    &stop_req, sizeof(stop_req), &reply);
-		if (rc)
-			dev_err_ratelimited(ne_dev(ndev), "Failed to stop the enclave in slot %#llx (%d)\n",
-					    ne->slot_uid, rc);
+		ne_enclave_cmd(ndev, ne->slot_uid, ENCLAVE_STOP, &stop_req,
+			       sizeof(stop_req), &reply);
 	}
 
 	free_req.slot_uid = ne->slot_uid;
-	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_FREE, &free_req,
-			    sizeof(free_req), &reply);
-	if (rc)
-		dev_err_ratelimited(ne_dev(ndev), "Failed to free slot %#llx (%d), it may be left on the device\n",
-				    ne->slot_uid, rc);
+	ne_enclave_cmd(ndev, ne->slot_uid, SLOT_FREE, &free_req,
+		       sizeof(free_req), &reply);
 }
 
 /*
@@ -277,7 +278,7 @@ static int ne_enclave_pick_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
 
 	rc = ne_cpu_pool_reserve_free_core(ne->threads_per_core);
 	if (rc < 0) {
-		dev_err_ratelimited(ne_dev(ndev), "No free CPU core left in the pool\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: no free core left in the CPU pool for vCPU id 0 (pick any): close an enclave, or add cores to ne_cpus while no enclave exists\n");
 		return rc;
 	}
 
@@ -294,7 +295,7 @@ static int ne_enclave_claim_vcpu(struct ne_enclave *ne, u32 vcpu_id)
 	int rc;
 
 	if (cpumask_test_cpu(vcpu_id, ne->vcpu_ids)) {
-		dev_err_ratelimited(ne_dev(ndev), "CPU %u is already a vCPU of the enclave\n",
+		dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: CPU %u is already a vCPU of this enclave: add each CPU once\n",
 				    vcpu_id);
 		return -NE_ERR_VCPU_ALREADY_USED;
 	}
@@ -306,8 +307,12 @@ static int ne_enclave_claim_vcpu(struct ne_enclave *ne, u32 vcpu_id)
 
 	rc = ne_cpu_pool_reserve_cpu_core(vcpu_id, ne->threads_per_core);
 	if (rc < 0) {
-		dev_err_ratelimited(ne_dev(ndev), "CPU %u is not a free CPU of the pool\n",
-				    vcpu_id);
+		if (ne_cpu_pool_has_cpu(vcpu_id))
+			dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: CPU %u is in the CPU pool but another enclave holds its core: use a CPU of a free core (see pool_free_cores), or close that enclave\n",
+					    vcpu_id);
+		else
+			dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: CPU %u is not in the CPU pool: use a CPU listed in ne_cpus, or 0 to let the driver pick\n",
+					    vcpu_id);
 		return rc;
 	}
 
@@ -324,18 +329,20 @@ static int ne_enclave_add_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
 	lockdep_assert_held(&ne->lock);
 
 	if (ne->gone) {
-		dev_err_ratelimited(ne_dev(ndev), "The device of the enclave is gone\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: the NE device of this enclave was removed: close the enclave\n");
 		return -ENODEV;
 	}
 
 	if (ne->state != NE_STATE_INIT) {
-		dev_err_ratelimited(ne_dev(ndev), "Cannot add a vCPU, the enclave is not in init state\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: the enclave was already started (state %u): add vCPUs before NE_START_ENCLAVE\n",
+				    ne->state);
 		return -NE_ERR_NOT_IN_INIT_STATE;
 	}
 
 	if (*vcpu_id >= ne->pool.nr_cores * ne->pool.nr_threads_per_core) {
-		dev_err_ratelimited(ne_dev(ndev), "vCPU id %u is out of range\n",
-				    *vcpu_id);
+		dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: vCPU id %u is beyond the last possible CPU %u: use a CPU listed in ne_cpus, or 0 to let the driver pick\n",
+				    *vcpu_id,
+				    ne->pool.nr_cores * ne->pool.nr_threads_per_core - 1);
 		return -NE_ERR_INVALID_VCPU;
 	}
 
@@ -347,7 +354,7 @@ static int ne_enclave_add_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
 		return rc;
 
 	if (current->mm != ne->mm) {
-		dev_err_ratelimited(ne_dev(ndev), "vCPU added from a process other than the enclave's creator\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: the caller did not create the enclave: set it up from the process that did (not after fork() or fd passing)\n");
 		return -EIO;
 	}
 
@@ -355,11 +362,8 @@ static int ne_enclave_add_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
 	req.vcpu_id = *vcpu_id;
 	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_ADD_VCPU, &req,
 			    sizeof(req), &reply);
-	if (rc) {
-		dev_err_ratelimited(ne_dev(ndev), "Device refused vCPU %u (%d)\n",
-				    *vcpu_id, rc);
+	if (rc)
 		return rc;
-	}
 
 	cpumask_set_cpu(*vcpu_id, ne->vcpu_ids);
 	ne->nr_vcpus++;
@@ -373,7 +377,7 @@ static long ne_ioctl_add_vcpu(struct ne_enclave *ne, u32 __user *uarg)
 	int rc;
 
 	if (copy_from_user(&vcpu_id, uarg, sizeof(vcpu_id))) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot read the vCPU id\n");
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_ADD_VCPU: cannot read the vCPU id: pass a valid pointer to a __u32\n");
 		return -EFAULT;
 	}
 
@@ -384,7 +388,7 @@ static long ne_ioctl_add_vcpu(struct ne_enclave *ne, u32 __user *uarg)
 		return rc;
 
 	if (copy_to_user(uarg, &vcpu_id, sizeof(vcpu_id))) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot write back vCPU id %u\n",
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_ADD_VCPU: vCPU %u was added but its id cannot be written back: pass a writable pointer\n",
 				    vcpu_id);
 		return -EFAULT;
 	}
@@ -400,7 +404,7 @@ static long ne_ioctl_get_image_load_info(struct ne_enclave *ne,
 	u16 state;
 
 	if (copy_from_user(&info, uarg, sizeof(info))) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot read the image load info\n");
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_GET_IMAGE_LOAD_INFO: cannot read the argument: pass a valid pointer to struct ne_image_load_info\n");
 		return -EFAULT;
 	}
 
@@ -410,17 +414,18 @@ static long ne_ioctl_get_image_load_info(struct ne_enclave *ne,
 	mutex_unlock(&ne->lock);
 
 	if (gone) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "The device of the enclave is gone\n");
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_GET_IMAGE_LOAD_INFO: the NE device of this enclave was removed: close the enclave\n");
 		return -ENODEV;
 	}
 
 	if (state != NE_STATE_INIT) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot load an image, the enclave is not in init state\n");
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_GET_IMAGE_LOAD_INFO: the enclave was already started (state %u): load the image before NE_START_ENCLAVE\n",
+				    state);
 		return -NE_ERR_NOT_IN_INIT_STATE;
 	}
 
 	if (info.flags != NE_EIF_IMAGE) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Unknown image type %#llx\n",
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_GET_IMAGE_LOAD_INFO: unknown image type %#llx: set flags to NE_EIF_IMAGE (1)\n",
 				    info.flags);
 		return -NE_ERR_INVALID_FLAG_VALUE;
 	}
@@ -428,7 +433,7 @@ static long ne_ioctl_get_image_load_info(struct ne_enclave *ne,
 	info.memory_offset = NE_EIF_LOAD_OFFSET;
 
 	if (copy_to_user(uarg, &info, sizeof(info))) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot write back the image load info\n");
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_GET_IMAGE_LOAD_INFO: cannot write the result back: pass a writable pointer\n");
 		return -EFAULT;
 	}
 
@@ -460,11 +465,8 @@ static int ne_enclave_send_ranges(struct ne_enclave *ne)
 
 		rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_ADD_MEM, &req,
 				    sizeof(req), &reply);
-		if (rc) {
-			dev_err_ratelimited(ne_dev(ndev), "Device refused memory %#llx + %#llx (%d)\n",
-					    req.paddr, req.size, rc);
+		if (rc)
 			break;
-		}
 
 		all->sent_size += req.size;
 		all->nr_sent++;
@@ -496,17 +498,18 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 	lockdep_assert_held(&ne->lock);
 
 	if (ne->gone) {
-		dev_err_ratelimited(ne_dev(ndev), "The device of the enclave is gone\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: the NE device of this enclave was removed: close the enclave\n");
 		return -ENODEV;
 	}
 
 	if (ne->state != NE_STATE_INIT) {
-		dev_err_ratelimited(ne_dev(ndev), "Cannot add memory, the enclave is not in init state\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: the enclave was already started (state %u): add memory before NE_START_ENCLAVE\n",
+				    ne->state);
 		return -NE_ERR_NOT_IN_INIT_STATE;
 	}
 
 	if (current->mm != ne->mm) {
-		dev_err_ratelimited(ne_dev(ndev), "Memory added from a process other than the enclave's creator\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: the caller did not create the enclave: set it up from the process that did (not after fork() or fd passing)\n");
 		return -EIO;
 	}
 
@@ -526,7 +529,7 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 
 	added = ne_mem_ranges_needed(&ne->ranges, &phys);
 	if ((u64)ne->ranges.nr + added > ne->max_mem_ranges) {
-		dev_err_ratelimited(ne_dev(ndev), "Too many memory ranges (%u + %u, the device takes %llu)\n",
+		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: %u + %u memory ranges exceed the device's limit of %llu: use fewer, larger or contiguous regions (e.g. 1 GiB pages)\n",
 				    ne->ranges.nr, added, ne->max_mem_ranges);
 		rc = -NE_ERR_MEM_MAX_REGIONS;
 		goto free_region;
@@ -561,12 +564,12 @@ static long ne_ioctl_set_user_memory_region(struct ne_enclave *ne,
 	int rc;
 
 	if (copy_from_user(&mem, uarg, sizeof(mem))) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot read the memory region\n");
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_SET_USER_MEMORY_REGION: cannot read the argument: pass a valid pointer to struct ne_user_memory_region\n");
 		return -EFAULT;
 	}
 
 	if (mem.flags >= NE_MEMORY_REGION_MAX_FLAG_VAL) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Unknown memory region flags %#llx\n",
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_SET_USER_MEMORY_REGION: unknown flags %#llx: set flags to NE_DEFAULT_MEMORY_REGION (0)\n",
 				    mem.flags);
 		return -NE_ERR_INVALID_FLAG_VALUE;
 	}
@@ -589,17 +592,23 @@ VISIBLE_IF_KUNIT bool ne_enclave_cid_valid(u64 cid)
 }
 EXPORT_SYMBOL_IF_KUNIT(ne_enclave_cid_valid);
 
-/* Whether every thread of every held core was added as a vCPU. */
-static bool ne_enclave_full_cores_used(struct ne_enclave *ne)
+/*
+ * A thread of a held core that was not added as a vCPU, or nr_cpu_ids if
+ * every held core is fully used.
+ */
+static unsigned int ne_enclave_unused_thread(struct ne_enclave *ne)
 {
 	unsigned int core;
+	unsigned int cpu;
 
 	for (core = 0; core < ne->pool.nr_cores; core++) {
-		if (!cpumask_subset(ne->threads_per_core[core], ne->vcpu_ids))
-			return false;
+		for_each_cpu(cpu, ne->threads_per_core[core]) {
+			if (!cpumask_test_cpu(cpu, ne->vcpu_ids))
+				return cpu;
+		}
 	}
 
-	return true;
+	return nr_cpu_ids;
 }
 
 static int ne_enclave_start(struct ne_enclave *ne,
@@ -608,38 +617,43 @@ static int ne_enclave_start(struct ne_enclave *ne,
 	struct ne_pci_dev *ndev = ne->ndev;
 	struct enclave_start_req req = {};
 	struct ne_pci_dev_cmd_reply reply;
+	unsigned int unused;
 	int rc;
 
 	lockdep_assert_held(&ne->lock);
 
 	if (ne->gone) {
-		dev_err_ratelimited(ne_dev(ndev), "The device of the enclave is gone\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_START_ENCLAVE: the NE device of this enclave was removed: close the enclave\n");
 		return -ENODEV;
 	}
 
 	if (ne->state != NE_STATE_INIT) {
-		dev_err_ratelimited(ne_dev(ndev), "Cannot start, the enclave is not in init state\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_START_ENCLAVE: the enclave was already started (state %u): start a new enclave to run it again\n",
+				    ne->state);
 		return -NE_ERR_NOT_IN_INIT_STATE;
 	}
 
 	if (!ne->ranges.nr) {
-		dev_err_ratelimited(ne_dev(ndev), "Cannot start, no memory was added\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_START_ENCLAVE: no memory was added: add hugepage memory with NE_SET_USER_MEMORY_REGION first\n");
 		return -NE_ERR_NO_MEM_REGIONS_ADDED;
 	}
 
 	if (ne->ranges.size < NE_MIN_ENCLAVE_MEM_SIZE) {
-		dev_err_ratelimited(ne_dev(ndev), "Cannot start with %llu bytes of memory, %u needed\n",
-				    ne->ranges.size, NE_MIN_ENCLAVE_MEM_SIZE);
+		dev_err_ratelimited(ne_dev(ndev), "NE_START_ENCLAVE: the enclave has %llu MiB of memory, it needs at least %u MiB: add more memory\n",
+				    ne->ranges.size >> 20,
+				    NE_MIN_ENCLAVE_MEM_SIZE >> 20);
 		return -NE_ERR_ENCLAVE_MEM_MIN_SIZE;
 	}
 
 	if (!ne->nr_vcpus) {
-		dev_err_ratelimited(ne_dev(ndev), "Cannot start, no vCPU was added\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_START_ENCLAVE: no vCPU was added: add vCPUs with NE_ADD_VCPU first\n");
 		return -NE_ERR_NO_VCPUS_ADDED;
 	}
 
-	if (!ne_enclave_full_cores_used(ne)) {
-		dev_err_ratelimited(ne_dev(ndev), "Cannot start, a thread of a held core is not a vCPU\n");
+	unused = ne_enclave_unused_thread(ne);
+	if (unused < nr_cpu_ids) {
+		dev_err_ratelimited(ne_dev(ndev), "NE_START_ENCLAVE: CPU %u shares a core with a vCPU but is not one: add all threads of each core used (an even vCPU count on 2-thread cores)\n",
+				    unused);
 		return -NE_ERR_FULL_CORES_NOT_USED;
 	}
 
@@ -653,11 +667,8 @@ static int ne_enclave_start(struct ne_enclave *ne,
 	req.flags = info->flags;
 	rc = ne_enclave_cmd(ndev, ne->slot_uid, ENCLAVE_START, &req,
 			    sizeof(req), &reply);
-	if (rc) {
-		dev_err_ratelimited(ne_dev(ndev), "Device failed to start the enclave (%d)\n",
-				    rc);
+	if (rc)
 		return rc;
-	}
 
 	ne->state = NE_STATE_RUNNING;
 	info->enclave_cid = reply.enclave_cid;
@@ -672,18 +683,18 @@ static long ne_ioctl_start_enclave(struct ne_enclave *ne,
 	int rc;
 
 	if (copy_from_user(&info, uarg, sizeof(info))) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot read the start info\n");
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_START_ENCLAVE: cannot read the argument: pass a valid pointer to struct ne_enclave_start_info\n");
 		return -EFAULT;
 	}
 
 	if (info.flags >= NE_ENCLAVE_START_MAX_FLAG_VAL) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Unknown start flags %#llx\n",
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_START_ENCLAVE: unknown flags %#llx: use 0 (production) or NE_ENCLAVE_DEBUG_MODE (1)\n",
 				    info.flags);
 		return -NE_ERR_INVALID_FLAG_VALUE;
 	}
 
 	if (!ne_enclave_cid_valid(info.enclave_cid)) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "CID %llu cannot be an enclave's\n",
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_START_ENCLAVE: CID %llu is reserved or too large: pass 0 to let the device choose, or a CID from 4 to 4294967294\n",
 				    info.enclave_cid);
 		return -NE_ERR_INVALID_ENCLAVE_CID;
 	}
@@ -695,7 +706,7 @@ static long ne_ioctl_start_enclave(struct ne_enclave *ne,
 		return rc;
 
 	if (copy_to_user(uarg, &info, sizeof(info))) {
-		dev_err_ratelimited(ne_dev(ne->ndev), "Cannot write back the start info, the enclave runs\n");
+		dev_err_ratelimited(ne_dev(ne->ndev), "NE_START_ENCLAVE: the enclave runs but its CID cannot be written back: pass a writable pointer; close the enclave fd to stop it\n");
 		return -EFAULT;
 	}
 
@@ -718,7 +729,7 @@ static long ne_enclave_ioctl(struct file *file, unsigned int cmd,
 	case NE_START_ENCLAVE:
 		return ne_ioctl_start_enclave(ne, uarg);
 	default:
-		dev_err_ratelimited(ne_dev(ne->ndev), "Unknown enclave ioctl %#x\n",
+		dev_err_ratelimited(ne_dev(ne->ndev), "unknown ioctl %#x on an enclave fd: use NE_ADD_VCPU, NE_GET_IMAGE_LOAD_INFO, NE_SET_USER_MEMORY_REGION or NE_START_ENCLAVE here (64-bit callers only)\n",
 				    cmd);
 		return -ENOTTY;
 	}
@@ -741,11 +752,8 @@ static int ne_enclave_alloc_slot(struct ne_enclave *ne)
 	int rc;
 
 	rc = ne_enclave_cmd(ndev, 0, SLOT_ALLOC, &req, sizeof(req), &reply);
-	if (rc) {
-		dev_err_ratelimited(ne_dev(ndev), "Device failed to allocate a slot (%d)\n",
-				    rc);
+	if (rc)
 		return rc;
-	}
 
 	ne->slot_uid = reply.slot_uid;
 	ne->max_mem_ranges = reply.mem_regions;
@@ -755,6 +763,7 @@ static int ne_enclave_alloc_slot(struct ne_enclave *ne)
 
 static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 {
+	struct ne_cpu_pool_status status;
 	struct ne_cpu_pool_info pool;
 	struct ne_enclave *ne;
 	struct file *file;
@@ -764,13 +773,18 @@ static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 
 	/* A misc file opened before the device was removed. */
 	if (READ_ONCE(ndev->removed)) {
-		dev_err_ratelimited(ne_dev(ndev), "The device is gone\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_CREATE_VM: the NE device was removed: close this file and reopen /dev/nitro_enclaves once the device is back\n");
 		return -ENODEV;
 	}
 
 	rc = ne_cpu_pool_enclave_get(&pool);
 	if (rc) {
-		dev_err_ratelimited(ne_dev(ndev), "No free CPU core in the pool for a new enclave\n");
+		ne_cpu_pool_get_status(&status, NULL);
+		if (!status.nr_cores)
+			dev_err_ratelimited(ne_dev(ndev), "NE_CREATE_VM: no CPU pool is configured: write a cpu-list of whole cores to /sys/module/nitro_enclaves/parameters/ne_cpus\n");
+		else
+			dev_err_ratelimited(ne_dev(ndev), "NE_CREATE_VM: every core of the CPU pool (%u) is held by an enclave: close an enclave, or enlarge ne_cpus while no enclave exists\n",
+					    status.nr_cores);
 		return rc;
 	}
 
@@ -783,7 +797,7 @@ static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
 		rc = fd;
-		dev_err_ratelimited(ne_dev(ndev), "No file descriptor for the enclave (%d)\n",
+		dev_err_ratelimited(ne_dev(ndev), "NE_CREATE_VM: no file descriptor left for the enclave (%d): close files or raise RLIMIT_NOFILE\n",
 				    rc);
 		goto free_enclave;
 	}
@@ -791,7 +805,7 @@ static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 	file = anon_inode_getfile("ne-vm", &ne_enclave_fops, ne, O_RDWR);
 	if (IS_ERR(file)) {
 		rc = PTR_ERR(file);
-		dev_err_ratelimited(ne_dev(ndev), "Cannot create the enclave file (%d)\n",
+		dev_err_ratelimited(ne_dev(ndev), "NE_CREATE_VM: cannot create the enclave file (%d): check the system-wide file limit (fs.file-max) and free memory\n",
 				    rc);
 		goto put_fd;
 	}
@@ -808,11 +822,12 @@ static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 	/* Only linking takes the list lock: SLOT_ALLOC ran without it. */
 	mutex_lock(&ndev->enclaves_lock);
 	list_add(&ne->node, &ndev->enclaves);
+	ndev->max_mem_regions = ne->max_mem_ranges;
 	mutex_unlock(&ndev->enclaves_lock);
 
 	/* The file owns the enclave now: its release frees the slot. */
 	if (copy_to_user(uarg, &slot_uid, sizeof(slot_uid))) {
-		dev_err_ratelimited(ne_dev(ndev), "Cannot write the slot uid, dropping the enclave\n");
+		dev_err_ratelimited(ne_dev(ndev), "NE_CREATE_VM: cannot write the slot uid, the enclave is dropped: pass a valid pointer to a __u64\n");
 		fput(file);
 		put_unused_fd(fd);
 		return -EFAULT;
@@ -867,7 +882,8 @@ static long ne_misc_ioctl(struct file *file, unsigned int cmd,
 	case NE_CREATE_VM:
 		return ne_ioctl_create_vm(ndev, (u64 __user *)arg);
 	default:
-		dev_err_ratelimited(ne_dev(ndev), "Unknown ioctl %#x\n", cmd);
+		dev_err_ratelimited(ne_dev(ndev), "unknown ioctl %#x on /dev/nitro_enclaves: only NE_CREATE_VM works here, the other NE ioctls go to the enclave fd (64-bit callers only)\n",
+				    cmd);
 		return -ENOTTY;
 	}
 }
@@ -880,12 +896,110 @@ static const struct file_operations ne_misc_fops = {
 	.unlocked_ioctl = ne_misc_ioctl,
 };
 
+/*
+ * Read-only status attributes of the misc device, in
+ * /sys/class/misc/nitro_enclaves/ (Documentation/ABI/testing/
+ * sysfs-class-misc-nitro_enclaves). They are created and removed with the
+ * misc device itself, so a show function always finds its ne_pci_dev
+ * alive (misc_deregister() waits for running show calls). Each show
+ * takes one lock: the CPU pool mutex for the pool attributes, the
+ * device's enclaves_lock for the others. They show counts and the pool
+ * that ne_cpus already shows, never slot uids, CIDs or addresses.
+ */
+static struct ne_pci_dev *ne_sysfs_to_ndev(struct device *dev)
+{
+	struct miscdevice *misc = dev_get_drvdata(dev);
+
+	return container_of(misc, struct ne_pci_dev, misc);
+}
+
+static ssize_t pool_cpus_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct ne_cpu_pool_status status;
+	cpumask_var_t cpus;
+	ssize_t len;
+
+	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
+		return -ENOMEM;
+
+	ne_cpu_pool_get_status(&status, cpus);
+	len = sysfs_emit(buf, "%*pbl\n", cpumask_pr_args(cpus));
+	free_cpumask_var(cpus);
+
+	return len;
+}
+static DEVICE_ATTR_RO(pool_cpus);
+
+static ssize_t pool_free_cores_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct ne_cpu_pool_status status;
+
+	ne_cpu_pool_get_status(&status, NULL);
+
+	return sysfs_emit(buf, "%u\n", status.nr_free_cores);
+}
+static DEVICE_ATTR_RO(pool_free_cores);
+
+static ssize_t pool_numa_node_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct ne_cpu_pool_status status;
+
+	ne_cpu_pool_get_status(&status, NULL);
+
+	return sysfs_emit(buf, "%d\n", status.numa_node);
+}
+static DEVICE_ATTR_RO(pool_numa_node);
+
+static ssize_t enclaves_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	struct ne_pci_dev *ndev = ne_sysfs_to_ndev(dev);
+	unsigned int nr = 0;
+	struct ne_enclave *ne;
+
+	mutex_lock(&ndev->enclaves_lock);
+	list_for_each_entry(ne, &ndev->enclaves, node)
+		nr++;
+	mutex_unlock(&ndev->enclaves_lock);
+
+	return sysfs_emit(buf, "%u\n", nr);
+}
+static DEVICE_ATTR_RO(enclaves);
+
+static ssize_t max_mem_regions_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct ne_pci_dev *ndev = ne_sysfs_to_ndev(dev);
+	u64 max;
+
+	mutex_lock(&ndev->enclaves_lock);
+	max = ndev->max_mem_regions;
+	mutex_unlock(&ndev->enclaves_lock);
+
+	return sysfs_emit(buf, "%llu\n", max);
+}
+static DEVICE_ATTR_RO(max_mem_regions);
+
+static struct attribute *ne_misc_attrs[] = {
+	&dev_attr_pool_cpus.attr,
+	&dev_attr_pool_free_cores.attr,
+	&dev_attr_pool_numa_node.attr,
+	&dev_attr_enclaves.attr,
+	&dev_attr_max_mem_regions.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(ne_misc);
+
 /**
  * ne_misc_dev_register() - Create /dev/nitro_enclaves for a device.
  * @ndev: The device; its pdev is set.
  *
  * Initialises the enclave list and its lock, then registers the misc
- * device. Called last in probe: user space can call in from then on.
+ * device together with its status attributes, which thus appear at once
+ * with it. Called last in probe: user space can call in from then on.
  *
  * Context: Process context.
  * Return: 0 on success, or the negative error of misc_register().
@@ -902,6 +1016,7 @@ int ne_misc_dev_register(struct ne_pci_dev *ndev)
 	ndev->misc.fops = &ne_misc_fops;
 	ndev->misc.mode = 0660;
 	ndev->misc.parent = &ndev->pdev->dev;
+	ndev->misc.groups = ne_misc_groups;
 
 	rc = misc_register(&ndev->misc);
 	if (rc)
@@ -941,11 +1056,8 @@ static int ne_enclave_refresh_state(struct ne_enclave *ne)
 	req.slot_uid = ne->slot_uid;
 	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_INFO, &req, sizeof(req),
 			    &reply);
-	if (rc) {
-		dev_err_ratelimited(ne_dev(ndev), "Cannot query slot %#llx (%d)\n",
-				    ne->slot_uid, rc);
+	if (rc)
 		goto unlock;
-	}
 
 	if (reply.state != ne->state) {
 		ne->state = reply.state;

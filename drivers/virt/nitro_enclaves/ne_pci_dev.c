@@ -353,25 +353,76 @@ VISIBLE_IF_KUNIT int ne_cmd_check_args(enum ne_pci_dev_cmd_type type,
 }
 EXPORT_SYMBOL_IF_KUNIT(ne_cmd_check_args);
 
-static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
-			       enum ne_pci_dev_cmd_type type, int rc)
-{
-	struct device *dev = &ndev->pdev->dev;
+/**
+ * struct ne_cmd_failure - What a failed command means to the user.
+ * @effect: What fails or is left behind, for any failure.
+ * @rc:     A refusal the device is known to give (negative errno), or 0.
+ * @fix:    What to do about a refusal with @rc.
+ */
+struct ne_cmd_failure {
+	const char *effect;
+	int rc;
+	const char *fix;
+};
 
-	switch (rc) {
-	case -ETIMEDOUT:
-		dev_err_ratelimited(dev, "%s: no reply within %u ms\n",
-				    ne_cmd_name[type], READ_ONCE(cmd_timeout_ms));
-		break;
-	case -ENODEV:
-		dev_err_ratelimited(dev, "%s: device removed\n",
-				    ne_cmd_name[type]);
-		break;
-	default:
-		dev_err_ratelimited(dev, "%s: device refused the command (rc %d)\n",
-				    ne_cmd_name[type], rc);
-		break;
-	}
+static const struct ne_cmd_failure ne_cmd_failures[MAX_CMD] = {
+	[ENCLAVE_START] = {
+		"NE_START_ENCLAVE fails, the enclave stays in init state",
+		-EADDRINUSE, "the CID is in use: ask for another one or for 0",
+	},
+	[ENCLAVE_STOP] = {
+		"the enclave may run on until the device is reset",
+	},
+	[SLOT_ALLOC] = {
+		"NE_CREATE_VM fails",
+		-ENOSPC, "every slot of the device is taken: close an enclave",
+	},
+	[SLOT_FREE] = {
+		"the slot may stay allocated until the device is reset",
+	},
+	[SLOT_ADD_MEM] = {
+		"the memory is refused, the enclave stays in init state",
+		-EEXIST, "another enclave owns that memory: use other hugepages",
+	},
+	[SLOT_ADD_VCPU] = {
+		"NE_ADD_VCPU fails",
+		-EEXIST, "another enclave uses that CPU: pick a free one",
+	},
+	[SLOT_INFO] = {
+		"an exit of the enclave may go unnoticed until the next event",
+	},
+};
+
+/*
+ * One line per failed command: which command (and slot), why it failed,
+ * what that means and, for a known refusal, what to do.
+ */
+static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
+			       enum ne_pci_dev_cmd_type type, u64 uid, int rc)
+{
+	const struct ne_cmd_failure *f = &ne_cmd_failures[type];
+	const char *effect = f->effect ? f->effect : "the request fails";
+	struct device *dev = &ndev->pdev->dev;
+	char what[48];
+
+	if (ne_cmd_echoes_uid(type))
+		snprintf(what, sizeof(what), "%s for slot %#llx",
+			 ne_cmd_name[type], uid);
+	else
+		strscpy(what, ne_cmd_name[type], sizeof(what));
+
+	if (rc == -ETIMEDOUT)
+		dev_err_ratelimited(dev, "%s: no reply from the device within %u ms: %s; if the host is only slow, raise nitro_enclaves.cmd_timeout_ms\n",
+				    what, READ_ONCE(cmd_timeout_ms), effect);
+	else if (rc == -ENODEV)
+		dev_err_ratelimited(dev, "%s: the NE device was removed: %s; close the enclave\n",
+				    what, effect);
+	else if (f->fix && rc == f->rc)
+		dev_err_ratelimited(dev, "%s: the device refused the command (rc %d): %s; %s\n",
+				    what, rc, effect, f->fix);
+	else
+		dev_err_ratelimited(dev, "%s: the device refused the command (rc %d): %s\n",
+				    what, rc, effect);
 }
 
 /**
@@ -409,7 +460,7 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 
 	rc = ne_cmd_check_args(type, req, req_size, reply);
 	if (rc) {
-		dev_err_ratelimited(dev, "invalid command %d (size %zu)\n",
+		dev_err_ratelimited(dev, "invalid command %d (size %zu): a driver bug, please report it\n",
 				    type, req_size);
 		return rc;
 	}
@@ -450,7 +501,7 @@ unlock:
 	mutex_unlock(&ndev->cmd_lock);
 
 	if (rc) {
-		ne_cmd_log_failure(ndev, type, rc);
+		ne_cmd_log_failure(ndev, type, uid, rc);
 		memset(reply, 0, sizeof(*reply));
 	}
 

@@ -276,11 +276,15 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  * @event_retries:	Retries of @event_work so far; only @event_work
  *			touches it (the ordered workqueue runs one at a time).
  * @misc:		The /dev/nitro_enclaves misc device.
- * @enclaves_lock:	Protects @enclaves, and nothing else: held only to
- *			link, unlink or walk the list, never across a device
- *			command or pinning (see ne_misc_dev.c). Taken before
- *			an enclave's lock.
+ * @enclaves_lock:	Protects @enclaves and @max_mem_regions: held only to
+ *			link, unlink or walk the list and to read or set the
+ *			limit, never across a device command or pinning (see
+ *			ne_misc_dev.c). Taken before an enclave's lock.
  * @enclaves:		The enclaves created through this device.
+ * @max_mem_regions:	Physical ranges per slot the device reported at the
+ *			last successful SLOT_ALLOC; 0 until the first one
+ *			(the device tells it only then). Protected by
+ *			@enclaves_lock.
  */
 struct ne_pci_dev {
 	struct kref kref;
@@ -300,8 +304,9 @@ struct ne_pci_dev {
 	unsigned int event_retries;
 	/* misc device and enclaves (ne_misc_dev.c) */
 	struct miscdevice misc;
-	struct mutex enclaves_lock;	/* enclaves; before an enclave lock */
+	struct mutex enclaves_lock;	/* enclaves, max_mem_regions */
 	struct list_head enclaves;
+	u64 max_mem_regions;
 };
 
 /* Provided by ne_pci_dev.c. */

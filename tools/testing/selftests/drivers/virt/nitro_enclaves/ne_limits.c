@@ -8,6 +8,10 @@
  * (defaults 256 and 8, the model's defaults).
  * NE_ERR_MEM_DIFFERENT_NUMA_NODE needs a second NUMA node with memory
  * (QEMU -numa); without one that test skips.
+ *
+ * Both NE_ERR codes must also log their line (cause and fix) in the kernel
+ * log, read from /dev/kmsg as in ne_diag, and the misc device's
+ * max_mem_regions attribute must show the device's limit.
  */
 #define _GNU_SOURCE
 #include <sys/syscall.h>
@@ -24,7 +28,9 @@ static long env_long(const char *name, long def)
 
 FIXTURE(limits) {
 	struct ne_env env;
+	struct ne_kmsg kmsg;
 	int efd[64];
+	char needle[256];
 };
 
 FIXTURE_SETUP(limits)
@@ -33,7 +39,9 @@ FIXTURE_SETUP(limits)
 
 	for (i = 0; i < 64; i++)
 		self->efd[i] = -1;
+	self->kmsg.fd = -1;
 	ASSERT_EQ(0, ne_env_setup(&self->env));
+	ASSERT_EQ(0, ne_kmsg_open(&self->kmsg));
 }
 
 FIXTURE_TEARDOWN(limits)
@@ -43,6 +51,7 @@ FIXTURE_TEARDOWN(limits)
 	for (i = 0; i < 64; i++)
 		if (self->efd[i] >= 0)
 			close(self->efd[i]);
+	ne_kmsg_close(&self->kmsg);
 	ne_env_release(&self->env);
 	NE_EXPECT_BASELINE(&self->env.base,
 			   self->env.have_tb ? &self->env.tb : NULL);
@@ -76,8 +85,15 @@ TEST_F(limits, more_ranges_than_device_limit)
 	if (ret)
 		TH_LOG("region %ld of %ld", i, limit);
 	EXPECT_OK(ret);
-	EXPECT_ERRNO(NE_ERR_MEM_MAX_REGIONS,
-		     ne_add_mem(self->efd[0], p + 2 * limit * SZ_2M, SZ_2M));
+	snprintf(self->needle, sizeof(self->needle),
+		 "NE_SET_USER_MEMORY_REGION: %ld + 1 memory ranges exceed the device's limit of %ld: use fewer, larger or contiguous regions",
+		 limit, limit);
+	NE_EXPECT_LOG(&self->kmsg, NE_ERR_MEM_MAX_REGIONS,
+		      ne_add_mem(self->efd[0], p + 2 * limit * SZ_2M, SZ_2M),
+		      self->needle);
+	/* The misc device shows the limit the device reported. */
+	if (!access(NE_SYSFS_DIR "/max_mem_regions", F_OK))
+		EXPECT_EQ(limit, ne_attr_long("max_mem_regions"));
 	/* The device holds the accepted ranges now or gets them at start. */
 	if (self->env.have_tb) {
 		uint64_t held = ne_tb_read64(&self->env.tb, NE_TB_MEM_BYTES) -
@@ -121,6 +137,7 @@ TEST_F(limits, memory_on_other_numa_node)
 	unsigned long mask = 0;
 	char path[128], buf[64];
 	int node = -1, i;
+	long pool_node;
 	uint64_t uid;
 	char *p;
 
@@ -150,7 +167,16 @@ TEST_F(limits, memory_on_other_numa_node)
 	mask = 1UL << node;
 	ASSERT_EQ(0, syscall(SYS_mbind, p, SZ_2M, 2 /* MPOL_BIND */, &mask,
 			     sizeof(mask) * 8, 0));
-	EXPECT_ERRNO(NE_ERR_MEM_DIFFERENT_NUMA_NODE, ne_add_mem(self->efd[0], p, SZ_2M));
+	/* The pool's node: the status attribute, else the first node. */
+	pool_node = ne_attr_long("pool_numa_node");
+	if (pool_node == LONG_MIN)
+		pool_node = 0;
+	snprintf(self->needle, sizeof(self->needle),
+		 "NE_SET_USER_MEMORY_REGION: memory at %#llx is on NUMA node %d but the CPU pool is on node %ld: use hugepages of node %ld (/sys/devices/system/node/node%ld/hugepages/)",
+		 (unsigned long long)(uintptr_t)p, node, pool_node, pool_node,
+		 pool_node);
+	NE_EXPECT_LOG(&self->kmsg, NE_ERR_MEM_DIFFERENT_NUMA_NODE,
+		      ne_add_mem(self->efd[0], p, SZ_2M), self->needle);
 }
 
 int main(int argc, char **argv)

@@ -2,8 +2,9 @@
 /*
  * Shared helpers for the Nitro Enclaves kselftests: ioctl wrappers that
  * return -errno, NE_ERR names, sysfs access (ne_cpus, hugepages, CPU
- * online state), hugetlb mappings that teardown unmaps, and the resource
- * baseline that every fixture's teardown compares against.
+ * online state, the misc device's status attributes), hugetlb mappings
+ * that teardown unmaps, the resource baseline that every fixture's
+ * teardown compares against, and kernel log (/dev/kmsg) checks.
  *
  * Include after kselftest_harness.h (the EXPECT/ASSERT helpers use it).
  */
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,6 +48,7 @@
 #define NE_HP_2M_DIR		"/sys/kernel/mm/hugepages/hugepages-2048kB"
 #define NE_HP_1G_DIR		"/sys/kernel/mm/hugepages/hugepages-1048576kB"
 #define NE_CPU_ONLINE_PATH	"/sys/devices/system/cpu/online"
+#define NE_SYSFS_DIR		"/sys/class/misc/nitro_enclaves"
 #define NE_DEFAULT_POOL		"2,3"
 
 #define SZ_2M			(2UL << 20)
@@ -377,6 +380,34 @@ static inline int ne_timeout_set(long ms)
 	return ne_write_file(NE_TIMEOUT_PATH, buf);
 }
 
+/* ---- status attributes of the misc device (NE_SYSFS_DIR) ---- */
+
+/* Read attribute @name, trailing newline removed. Return: 0 or -errno. */
+static inline int ne_attr_get(const char *name, char *buf, size_t len)
+{
+	char path[128];
+	int ret;
+
+	snprintf(path, sizeof(path), NE_SYSFS_DIR "/%s", name);
+	ret = ne_read_file(path, buf, len);
+	if (ret < 0)
+		return ret;
+	ne_chomp(buf);
+	return 0;
+}
+
+/* Attribute @name as a number; LONG_MIN if it cannot be read. */
+static inline long ne_attr_long(const char *name)
+{
+	char buf[64], *end;
+	long v;
+
+	if (ne_attr_get(name, buf, sizeof(buf)) || !buf[0])
+		return LONG_MIN;
+	v = strtol(buf, &end, 10);
+	return *end ? LONG_MIN : v;
+}
+
 /* ---- resource baseline ---- */
 
 struct ne_baseline {
@@ -615,5 +646,111 @@ static inline int ne_in_child(int (*fn)(void *), void *arg)
 	munmap(res, sizeof(int));
 	return ret;
 }
+
+/* ---- kernel log ---- */
+
+/*
+ * The driver logs each error a user can get with dev_err_ratelimited() or
+ * pr_err_ratelimited(): at most 10 lines per 5 s per call site. A test
+ * that looks for a line may find its call site in a suppressed burst
+ * (left by earlier tests that hit it many times); waiting this long
+ * starts a new interval, in which the next line is printed.
+ */
+#define NE_RATELIMIT_WAIT_US	(5500 * 1000)
+
+struct ne_kmsg {
+	int fd;
+};
+
+/* Open /dev/kmsg for non-blocking reads from the end. Return: 0 or -errno. */
+static inline int ne_kmsg_open(struct ne_kmsg *k)
+{
+	k->fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (k->fd < 0)
+		return -errno;
+	lseek(k->fd, 0, SEEK_END);
+	return 0;
+}
+
+static inline void ne_kmsg_close(struct ne_kmsg *k)
+{
+	if (k->fd >= 0)
+		close(k->fd);
+	k->fd = -1;
+}
+
+/* Forget everything logged so far: later reads see only new records. */
+static inline void ne_kmsg_mark(struct ne_kmsg *k)
+{
+	lseek(k->fd, 0, SEEK_END);
+}
+
+/*
+ * ne_kmsg_find() - Read every record logged since the mark (or the last
+ * read) and look for one whose text contains @needle; the first match is
+ * copied to @line. Return: 1 if found, 0 if not, -errno.
+ */
+static inline int ne_kmsg_find(struct ne_kmsg *k, const char *needle,
+			       char *line, size_t len)
+{
+	char rec[2048], *msg, *nl;
+	int found = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = read(k->fd, rec, sizeof(rec) - 1);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			if (errno == EPIPE || errno == EINTR)
+				continue;	/* overwritten records; go on */
+			return -errno;
+		}
+		rec[n] = '\0';
+		/* "prio,seq,usec,flags;text\n" then " KEY=value" lines */
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		nl = strchr(msg, '\n');
+		if (nl)
+			*nl = '\0';
+		if (!found && strstr(msg, needle)) {
+			size_t l = strlen(msg);
+
+			found = 1;
+			if (l >= len)
+				l = len - 1;
+			memcpy(line, msg, l);
+			line[l] = '\0';
+		}
+	}
+	return found;
+}
+
+/*
+ * NE_EXPECT_LOG(kmsg, expected, call, needle) - @call (which returns
+ * -errno, like ne_ioctl()) fails with -@expected and the kernel logs a
+ * line containing @needle meanwhile. If the line is missing, its call site
+ * may be rate limited: wait NE_RATELIMIT_WAIT_US and try once more, so
+ * @call must give the same result when repeated. The line found is
+ * printed as a diagnostic.
+ */
+#define NE_EXPECT_LOG(kmsg, expected, call, needle) do {		\
+	char __ne_line[1024] = "";					\
+	int __ne_found = 0, __ne_try;					\
+	for (__ne_try = 0; __ne_try < 2 && __ne_found != 1; __ne_try++) { \
+		if (__ne_try)						\
+			usleep(NE_RATELIMIT_WAIT_US);			\
+		ne_kmsg_mark(kmsg);					\
+		EXPECT_ERRNO(expected, call);				\
+		__ne_found = ne_kmsg_find(kmsg, needle, __ne_line,	\
+					  sizeof(__ne_line));		\
+	}								\
+	if (__ne_found == 1)						\
+		TH_LOG("log: %s", __ne_line);				\
+	else								\
+		TH_LOG("%s: no kernel log line containing \"%s\"",	\
+		       #call, (needle));				\
+	EXPECT_EQ(1, __ne_found);					\
+} while (0)
 
 #endif /* NE_TEST_UTIL_H */

@@ -233,7 +233,7 @@ parse_log() {
 
 run_main() {
 	local adds=() p s=''
-	for p in ne_abi_test ne_smoke ne_ioctl; do
+	for p in ne_abi_test ne_smoke ne_ioctl ne_sysfs ne_diag; do
 		[[ -x $BIN/$p ]] && adds+=(--add "$BIN/$p") && s+="ne_item $p
 "
 	done
@@ -246,7 +246,7 @@ run_main() {
 	fi
 	run_vm main "ne_item insmod_ne
 $s
-ne_item rmmod_ne" "${adds[@]}" --timeout 240
+ne_item rmmod_ne" "${adds[@]}" --timeout 300
 }
 
 run_multi() {
