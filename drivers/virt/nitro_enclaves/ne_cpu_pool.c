@@ -32,10 +32,23 @@
 #define NE_CPUS_SIZE	(512)
 
 /*
- * Protects ne_pool. Statically initialised because a module load
- * parameter (ne_cpus=...) is written before the module init function runs.
+ * Serialises whatever changes the pool's CPUs: ne_cpus writes and module
+ * unload. Only these take pool CPUs offline or online (remove_cpu() and
+ * add_cpu(), which take the device hotplug lock), and they do it holding
+ * this mutex but not ne_cpu_pool_mutex. Taken before ne_cpu_pool_mutex.
+ * Statically initialised, like ne_cpu_pool_mutex.
+ */
+static DEFINE_MUTEX(ne_cpus_write_mutex);
+
+/*
+ * Protects ne_pool; ne_pool.all_cpus changes only with ne_cpus_write_mutex
+ * held too. Statically initialised because a module load parameter
+ * (ne_cpus=...) is written before the module init function runs.
  * Innermost lock of the driver: callers may hold the device's enclaves_lock
- * and an enclave's lock when they call into this file.
+ * and an enclave's lock when they call into this file. Never held across
+ * CPU hotplug: device removal waits for the event work, which takes an
+ * enclave's lock, while it holds locks that rank after the device hotplug
+ * lock, so hotplug under this mutex would close a lock cycle.
  */
 static DEFINE_MUTEX(ne_cpu_pool_mutex);
 
@@ -102,18 +115,38 @@ static cpumask_var_t *ne_cpu_pool_alloc_masks(unsigned int nr)
 }
 
 /*
- * Online every CPU of the pool and forget the pool. Only called when no
- * enclave exists, so every pool CPU is in the available masks.
+ * Forget the pool, then online its CPUs; refused (-EPERM) while an enclave
+ * exists, so every pool CPU is free. Once the pool is forgotten no enclave
+ * can be created (no free core), so the CPUs are onlined without the pool
+ * mutex.
  */
-static void ne_cpu_pool_teardown(void)
+static int ne_cpu_pool_teardown(void)
 {
+	cpumask_var_t *masks;
+	unsigned int nr_cores;
 	unsigned int cpu;
 	int rc;
 
-	lockdep_assert_held(&ne_cpu_pool_mutex);
+	lockdep_assert_held(&ne_cpus_write_mutex);
 
-	if (!ne_pool.nr_cores)
-		return;
+	mutex_lock(&ne_cpu_pool_mutex);
+	if (ne_pool.nr_enclaves) {
+		pr_err_ratelimited("ne_cpus: cannot change the CPU pool while %u enclave(s) exist: close them first (see /sys/class/misc/nitro_enclaves/enclaves)\n",
+				   ne_pool.nr_enclaves);
+		mutex_unlock(&ne_cpu_pool_mutex);
+		return -EPERM;
+	}
+	masks = ne_pool.avail_threads_per_core;
+	nr_cores = ne_pool.nr_cores;
+	ne_pool.avail_threads_per_core = NULL;
+	ne_pool.nr_cores = 0;
+	ne_pool.nr_threads_per_core = 0;
+	ne_pool.numa_node = NUMA_NO_NODE;
+	ne_pool.cpus[0] = '\0';
+	mutex_unlock(&ne_cpu_pool_mutex);
+
+	if (!nr_cores)
+		return 0;
 
 	for_each_cpu(cpu, &ne_pool.all_cpus) {
 		rc = add_cpu(cpu);
@@ -124,13 +157,12 @@ static void ne_cpu_pool_teardown(void)
 	pr_info("ne_cpus: CPU pool %*pbl removed, its CPUs are back with the parent VM\n",
 		cpumask_pr_args(&ne_pool.all_cpus));
 
-	ne_cpu_pool_free_masks(ne_pool.avail_threads_per_core,
-			       ne_pool.nr_cores);
+	ne_cpu_pool_free_masks(masks, nr_cores);
+	mutex_lock(&ne_cpu_pool_mutex);
 	cpumask_clear(&ne_pool.all_cpus);
-	ne_pool.avail_threads_per_core = NULL;
-	ne_pool.nr_cores = 0;
-	ne_pool.nr_threads_per_core = 0;
-	ne_pool.numa_node = NUMA_NO_NODE;
+	mutex_unlock(&ne_cpu_pool_mutex);
+
+	return 0;
 }
 
 /* Checks of spec §3 that need no allocation, in their documented order. */
@@ -257,7 +289,10 @@ online_cpus:
 	return rc;
 }
 
-/* Build a pool from a cpu-list; the current pool must be empty. */
+/*
+ * Build a pool from a cpu-list, offline its CPUs, then install it; the
+ * current pool must be empty. The pool mutex is only taken to install.
+ */
 static int ne_cpu_pool_setup(const char *val)
 {
 	unsigned int nr_threads;
@@ -267,7 +302,7 @@ static int ne_cpu_pool_setup(const char *val)
 	int node;
 	int rc;
 
-	lockdep_assert_held(&ne_cpu_pool_mutex);
+	lockdep_assert_held(&ne_cpus_write_mutex);
 
 	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
 		return -ENOMEM;
@@ -305,15 +340,29 @@ static int ne_cpu_pool_setup(const char *val)
 	if (rc)
 		goto free_masks;
 
+	/*
+	 * The string is stored with the pool. One that does not fit fails
+	 * after the checks, as if the pool had been set up and torn down.
+	 */
+	if (strlen(val) >= NE_CPUS_SIZE) {
+		pr_err_ratelimited("ne_cpus: the value is longer than %d bytes: write ranges (2-7) instead of single CPUs\n",
+				   NE_CPUS_SIZE - 1);
+		rc = -ENOSPC;
+		goto free_masks;
+	}
+
 	rc = ne_cpu_pool_offline_cpus(cpus);
 	if (rc)
 		goto free_masks;
 
+	mutex_lock(&ne_cpu_pool_mutex);
 	cpumask_copy(&ne_pool.all_cpus, cpus);
 	ne_pool.avail_threads_per_core = masks;
 	ne_pool.nr_cores = nr_cores;
 	ne_pool.nr_threads_per_core = nr_threads;
 	ne_pool.numa_node = node;
+	strscpy(ne_pool.cpus, val, sizeof(ne_pool.cpus));
+	mutex_unlock(&ne_cpu_pool_mutex);
 	pr_info("ne_cpus: CPU pool %*pbl set up on NUMA node %d, its CPUs are offline in the parent VM\n",
 		cpumask_pr_args(cpus), node);
 	free_cpumask_var(cpus);
@@ -364,35 +413,17 @@ static int ne_cpus_set(const char *val, const struct kernel_param *kp)
 		return -EPERM;
 	}
 
-	mutex_lock(&ne_cpu_pool_mutex);
+	mutex_lock(&ne_cpus_write_mutex);
 
-	if (ne_pool.nr_enclaves) {
-		pr_err_ratelimited("ne_cpus: cannot change the CPU pool while %u enclave(s) exist: close them first (see /sys/class/misc/nitro_enclaves/enclaves)\n",
-				   ne_pool.nr_enclaves);
-		rc = -EPERM;
-		goto unlock;
-	}
-
-	ne_cpu_pool_teardown();
-	ne_pool.cpus[0] = '\0';
-
-	if (ne_cpus_is_blank(val))
+	/* Without a pool no enclave can be created until the new one is in. */
+	rc = ne_cpu_pool_teardown();
+	if (rc || ne_cpus_is_blank(val))
 		goto unlock;
 
 	rc = ne_cpu_pool_setup(val);
-	if (rc)
-		goto unlock;
-
-	if (strscpy(ne_pool.cpus, val, sizeof(ne_pool.cpus)) < 0) {
-		pr_err_ratelimited("ne_cpus: the value is longer than %d bytes: write ranges (2-7) instead of single CPUs\n",
-				   NE_CPUS_SIZE - 1);
-		ne_cpu_pool_teardown();
-		ne_pool.cpus[0] = '\0';
-		rc = -ENOSPC;
-	}
 
 unlock:
-	mutex_unlock(&ne_cpu_pool_mutex);
+	mutex_unlock(&ne_cpus_write_mutex);
 	return rc;
 }
 
@@ -624,12 +655,12 @@ bool ne_cpu_pool_has_cpu(unsigned int cpu)
  * Onlines every pool CPU. No enclave can exist any more: each enclave file
  * holds a reference on the module.
  *
- * Context: Process context. Takes the pool mutex.
+ * Context: Process context. Takes the ne_cpus write mutex, then the pool
+ * mutex for short sections; onlines CPUs.
  */
 void ne_cpu_pool_exit(void)
 {
-	mutex_lock(&ne_cpu_pool_mutex);
-	ne_cpu_pool_teardown();
-	ne_pool.cpus[0] = '\0';
-	mutex_unlock(&ne_cpu_pool_mutex);
+	mutex_lock(&ne_cpus_write_mutex);
+	WARN_ON_ONCE(ne_cpu_pool_teardown());
+	mutex_unlock(&ne_cpus_write_mutex);
 }
