@@ -105,9 +105,9 @@ check:
 debug-kernel:
 	scripts/build-debug-kernel.sh
 
-# make check plus the debug-kernel stages (KUnit, the suite with kmemleak).
+# Only the debug-kernel stages of make check (KUnit, the suite, kmemleak).
 check-debug:
-	NE_CHECK_DEBUG=1 scripts/check.sh
+	NE_CHECK_STAGES="debug-kernel kunit vm-tests-debug" scripts/check.sh
 
 # Launch-path benchmark in a larger test VM: prints one table.
 bench: modules selftests

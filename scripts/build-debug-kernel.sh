@@ -16,7 +16,8 @@
 # kernel-building part of this script (between the "hashed" markers); a
 # hit prints "debug-kernel: using cached build". ~15-30 min on 2 busy
 # cores (nice 19), ~1.2 GB. $NE_BUILD/debug-kernel gets links:
-#   vmlinux, bzImage   the kernel (ne-vm --kernel; the ELF vmlinux boots faster)
+#   vmlinux, bzImage   the kernel (ne-vm --kernel takes the bzImage: the
+#                      KASAN vmlinux does not boot from its PVH entry)
 #   modules            its lib/modules/<release> (ne-vm --modules)
 #   kdir               the O= build dir (make -C kdir M=... builds modules)
 #   release            a file holding the kernel release
@@ -148,7 +149,9 @@ env)
 	[[ -f $DIR/.done ]] || die "no debug kernel yet (run: make debug-kernel)"
 	echo "NE_DK_DIR=$DIR"
 	echo "NE_DK_RELEASE=$(cat "$DIR/release")"
-	echo "NE_DK_KERNEL=$OBJ/vmlinux"
+	# The bzImage: this KASAN vmlinux resets before its first console
+	# line when QEMU starts it at its PVH entry.
+	echo "NE_DK_KERNEL=$OBJ/arch/x86/boot/bzImage"
 	echo "NE_DK_MODULES=$MODS/lib/modules/$(cat "$DIR/release")"
 	echo "NE_DK_KDIR=$OBJ"
 	echo "NE_DK_MODULE=$OUT/module/nitro_enclaves.ko"

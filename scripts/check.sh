@@ -140,6 +140,14 @@ vm_runner() {
 	if [[ $rc -eq 125 ]] && ! grep -q "^ne-vm: RETRY" "$err"
 	then echo "ok 5 runner: a panic after boot is not retried"
 	else echo "not ok 5 runner: a panic after boot is not retried (got $rc, want 125 and no RETRY)"; fi
+
+	echo "# a WARNING matching NE_VM_KNOWN_KMSG is listed, not counted"
+	rc=0; NE_VM_KNOWN_KMSG='WARNING: known test' "$NE_VM" run --timeout 120 -- \
+		sh -c "echo 'WARNING: known test' > /dev/kmsg" 2> "$err" || rc=$?
+	sed 's/^/# /' "$err"
+	if [[ $rc -eq 0 ]] && grep -q "^ne-vm: not counted, known: .*WARNING: known test" "$err"
+	then echo "ok 6 runner: a known kernel issue is listed, not counted"
+	else echo "not ok 6 runner: a known kernel issue is listed, not counted (got $rc)"; fi
 }
 
 vm_conformance() {
@@ -187,14 +195,27 @@ vm_tests_for() {	# bpo|arm64 run_vm_tests.sh [RUN]...
 		"${@:2}"
 }
 
+# Debian's linux-source-6.1 (6.1.192) calls hugetlb_split() from
+# __vma_adjust() before it takes the file's i_mmap lock, so lockdep's
+# i_mmap_assert_write_locked() warns whenever a hugetlb mapping is split
+# (munmap or mprotect of part of it): a bug of that stable kernel, not of
+# the driver, which ne-vm lists as "not counted".
+DEBUG_KERNEL_KNOWN='at include/linux/fs.h:509 hugetlb_split'
+
 # The debug kernel (make debug-kernel: KASAN, lockdep, kmemleak, KUnit),
 # with the driver and its KUnit module built against it.
 vm_tests_debug() {	# run_vm_tests.sh [RUN]...
 	local env
 	env=$(scripts/build-debug-kernel.sh env) || return 1
 	eval "$env"
+	# no5lvl: booted from its bzImage, the guest would take TCG's la57
+	# and a 56-bit user address space, which the address tests do not
+	# expect. (pci=noacpi would halve its ~60 s boot, spent in ACPI's PCI
+	# routing table, but takes away the ACPI hotplug that QMP device_del
+	# needs.) KASAN and lockdep make the tests ~3x slower: longer timeouts.
 	NE_VM_MODULE=$NE_DK_MODULE NE_KUNIT_MODULE=$NE_DK_KUNIT NE_KMEMLEAK=1 \
-	NE_VM_OPTS="--kernel $NE_DK_KERNEL --modules $NE_DK_MODULES" "$@"
+	NE_VM_TIMEOUT_SCALE=3 NE_VM_KNOWN_KMSG="$DEBUG_KERNEL_KNOWN" \
+	NE_VM_OPTS="--kernel $NE_DK_KERNEL --modules $NE_DK_MODULES --append no5lvl" "$@"
 }
 
 # Static arm64 test binaries and sample, in $NE_BUILD/arm64.
@@ -265,12 +286,15 @@ main() {
 		stage vm-tests-arm64 vm_tests_arm64 "$run_vm_tests" ${NE_ARM64_RUNS:-main multi limits}
 	fi
 
-	# The suite, KUnit and kmemleak scans on the debug kernel. Opt-in
-	# (NE_CHECK_DEBUG=1, or make check-debug) until it has run clean here.
-	if [[ -n ${NE_CHECK_DEBUG:-} && -x $run_vm_tests ]]; then
+	# The suite, KUnit and kmemleak scans on the debug kernel (KASAN,
+	# lockdep, kmemleak; ne-vm fails a run on any of their reports).
+	# Opt-in (NE_CHECK_DEBUG=1; make check-debug runs only these): the
+	# kernel build (~25 min of CPU) and the suite under KASAN (~30 min)
+	# would take a fresh machine's make check past CI's time limit.
+	if [[ ${NE_CHECK_DEBUG:-0} != 0 && -x $run_vm_tests ]]; then
 		stage debug-kernel scripts/build-debug-kernel.sh
 		stage kunit vm_tests_debug "$run_vm_tests" kunit
-		stage vm-tests-debug vm_tests_debug "$run_vm_tests" main multi limits faults
+		stage vm-tests-debug vm_tests_debug "$run_vm_tests" main multi limits faults boot
 	fi
 
 	echo
