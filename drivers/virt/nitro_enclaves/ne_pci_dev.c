@@ -389,7 +389,7 @@ static const struct ne_cmd_failure ne_cmd_failures[MAX_CMD] = {
 		-EEXIST, "another enclave uses that CPU: pick a free one",
 	},
 	[SLOT_INFO] = {
-		"an exit of the enclave may go unnoticed until the next event",
+		"the enclave's state is asked again shortly, so an exit may be reported late",
 	},
 };
 
@@ -580,7 +580,7 @@ static void ne_event_work(struct work_struct *work)
 
 	if (ndev->event_retries == NE_EVENT_RETRIES) {
 		dev_err_ratelimited(&ndev->pdev->dev,
-				    "Enclave states still unknown after %u retries; the next device event asks again\n",
+				    "SLOT_INFO still fails after %u retries: an enclave's exit may go unnoticed until the next device event; see the earlier SLOT_INFO lines\n",
 				    NE_EVENT_RETRIES);
 		ndev->event_retries = 0;
 		return;
