@@ -21,7 +21,8 @@
 #
 # Environment: NE_SELFTEST_BIN (where ne_bench is built, default
 # $NE_BUILD/selftests), NE_VM_HUGEPAGES, NE_BENCH_TIMEOUT (seconds, full
-# run; default 1800), NE_VM_MODULE (see scripts/ne-vm). Exit status: that
+# run; default 1800), NE_BENCH_NE_OPTS (more NE device properties for the
+# full run, e.g. reply-latency-us=1000 for a slower device), NE_VM_MODULE (see scripts/ne-vm). Exit status: that
 # of ne_bench, or ne-vm's when the VM failed.
 set -uo pipefail
 
@@ -70,7 +71,7 @@ else
 	NE_VM_HUGEPAGES=${NE_VM_HUGEPAGES:-1400} \
 	"$NE_ROOT/scripts/ne-vm" run --add "$BIN/ne_bench" \
 		--timeout "${NE_BENCH_TIMEOUT:-1800}" \
-		--ne-opts mem-regions=2048 \
+		--ne-opts "mem-regions=2048${NE_BENCH_NE_OPTS:+,$NE_BENCH_NE_OPTS}" \
 		--qemu-arg -m --qemu-arg 8G \
 		--qemu-arg -smp --qemu-arg 10,sockets=1,cores=5,threads=2 \
 		-- sh -c "$(guest_script 2-9 "${ARGS[@]}")" > "$LOG" 2>&1
