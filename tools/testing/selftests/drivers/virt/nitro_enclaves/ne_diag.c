@@ -20,8 +20,6 @@
  * while an enclave exists).
  */
 #define _GNU_SOURCE
-#include <sys/syscall.h>
-#include <linux/capability.h>
 
 #include "kselftest_harness.h"
 #include "ne_test_util.h"
@@ -563,26 +561,10 @@ FIXTURE_TEARDOWN(pool_diag)
 	ne_env_close_tb(&self->env);
 }
 
-static int child_write_pool_without_cap(void *p)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -ECHILD;
-	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
-	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
-	if (syscall(SYS_capset, &hdr, data))
-		return -ECHILD;
-	return ne_pool_set((const char *)p);
-}
-
 static int write_pool(const char *list, bool drop_cap)
 {
 	if (drop_cap)
-		return ne_in_child(child_write_pool_without_cap, (void *)list);
+		return ne_in_child(ne_pool_set_without_cap, (void *)list);
 	return ne_pool_set(list);
 }
 

@@ -13,9 +13,7 @@
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <linux/capability.h>
 
 #include "kselftest_harness.h"
 #include "ne_test_util.h"
@@ -1183,27 +1181,11 @@ TEST_F(cpu_pool, rewrite_same_pool_and_range_syntax)
 	expect_pool_cpus(_metadata, &self->env, 0);
 }
 
-static int child_write_pool_without_cap(void *p)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -ECHILD;
-	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
-	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
-	if (syscall(SYS_capset, &hdr, data))
-		return -ECHILD;
-	return ne_pool_set((const char *)p);
-}
-
 TEST_F(cpu_pool, write_without_cap_sys_admin_eperm)
 {
-	EXPECT_ERRNO(EPERM, ne_in_child(child_write_pool_without_cap,
+	EXPECT_ERRNO(EPERM, ne_in_child(ne_pool_set_without_cap,
 					(void *)ne_pool_default()));
-	EXPECT_ERRNO(EPERM, ne_in_child(child_write_pool_without_cap, "\n"));
+	EXPECT_ERRNO(EPERM, ne_in_child(ne_pool_set_without_cap, "\n"));
 	/* The pool is untouched. */
 	expect_pool_cpus(_metadata, &self->env, 0);
 }

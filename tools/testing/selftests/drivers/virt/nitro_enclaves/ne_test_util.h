@@ -23,10 +23,12 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/nitro_enclaves.h>
 
 #include "ne_test_bar.h"
@@ -284,6 +286,27 @@ static inline int ne_pool_get(char *buf, size_t len)
 static inline int ne_pool_set(const char *list)
 {
 	return ne_write_file(NE_CPUS_PATH, list);
+}
+
+/*
+ * For ne_in_child(): drop CAP_SYS_ADMIN, then write the cpu-list @list to
+ * ne_cpus. Return: ne_pool_set()'s result, or -ECHILD if the capabilities
+ * could not be changed.
+ */
+static inline int ne_pool_set_without_cap(void *list)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -ECHILD;
+	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
+	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
+	if (syscall(SYS_capset, &hdr, data))
+		return -ECHILD;
+	return ne_pool_set((const char *)list);
 }
 
 /* The pool the tests run with: $NE_POOL or "2,3". */
