@@ -195,27 +195,15 @@ vm_tests_for() {	# bpo|arm64 run_vm_tests.sh [RUN]...
 		"${@:2}"
 }
 
-# Debian's linux-source-6.1 (6.1.192) calls hugetlb_split() from
-# __vma_adjust() before it takes the file's i_mmap lock, so lockdep's
-# i_mmap_assert_write_locked() warns whenever a hugetlb mapping is split
-# (munmap or mprotect of part of it): a bug of that stable kernel, not of
-# the driver, which ne-vm lists as "not counted".
-DEBUG_KERNEL_KNOWN='at include/linux/fs.h:509 hugetlb_split'
-
 # The debug kernel (make debug-kernel: KASAN, lockdep, kmemleak, KUnit),
 # with the driver and its KUnit module built against it.
 vm_tests_debug() {	# run_vm_tests.sh [RUN]...
 	local env
 	env=$(scripts/build-debug-kernel.sh env) || return 1
 	eval "$env"
-	# no5lvl: booted from its bzImage, the guest would take TCG's la57
-	# and a 56-bit user address space, which the address tests do not
-	# expect. (pci=noacpi would halve its ~60 s boot, spent in ACPI's PCI
-	# routing table, but takes away the ACPI hotplug that QMP device_del
-	# needs.) KASAN and lockdep make the tests ~3x slower: longer timeouts.
 	NE_VM_MODULE=$NE_DK_MODULE NE_KUNIT_MODULE=$NE_DK_KUNIT NE_KMEMLEAK=1 \
-	NE_VM_TIMEOUT_SCALE=3 NE_VM_KNOWN_KMSG="$DEBUG_KERNEL_KNOWN" \
-	NE_VM_OPTS="--kernel $NE_DK_KERNEL --modules $NE_DK_MODULES --append no5lvl" "$@"
+	NE_VM_TIMEOUT_SCALE=$NE_DK_TIMEOUT_SCALE NE_VM_KNOWN_KMSG=$NE_DK_KNOWN_KMSG \
+	NE_VM_OPTS="--kernel $NE_DK_KERNEL --modules $NE_DK_MODULES --append $NE_DK_APPEND" "$@"
 }
 
 # Static arm64 test binaries and sample, in $NE_BUILD/arm64.

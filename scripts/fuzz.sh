@@ -36,7 +36,8 @@ if [[ -n $DEBUG ]]; then
 	"$NE_ROOT/scripts/build-debug-kernel.sh"
 	eval "$("$NE_ROOT/scripts/build-debug-kernel.sh" env)"
 	export NE_VM_MODULE=${NE_DK_MODULE:?}
-	opts=(--kernel "$NE_DK_KERNEL" --modules "$NE_DK_MODULES")
+	export NE_VM_KNOWN_KMSG=${NE_DK_KNOWN_KMSG:?}
+	opts=(--kernel "$NE_DK_KERNEL" --modules "$NE_DK_MODULES" --append "$NE_DK_APPEND")
 	# shellcheck disable=SC2016 # expanded in the guest
 	leak='k=/sys/kernel/debug/kmemleak; echo scan > $k; sleep 2; echo scan > $k; cat $k > /tmp/leaks; cat /tmp/leaks; [ -s /tmp/leaks ] && rc=1;'
 fi
