@@ -83,7 +83,14 @@ static struct ne_cpu_pool ne_pool = {
 	.numa_node = NUMA_NO_NODE,
 };
 
-static void ne_cpu_pool_free_masks(cpumask_var_t *masks, unsigned int nr)
+/**
+ * ne_core_masks_free() - Free an array of per-core CPU masks.
+ * @masks:	The array from ne_core_masks_alloc(), or NULL.
+ * @nr:		How many of its masks were allocated.
+ *
+ * Context: Process context.
+ */
+void ne_core_masks_free(cpumask_var_t *masks, unsigned int nr)
 {
 	unsigned int i;
 
@@ -95,18 +102,27 @@ static void ne_cpu_pool_free_masks(cpumask_var_t *masks, unsigned int nr)
 	kfree(masks);
 }
 
-static cpumask_var_t *ne_cpu_pool_alloc_masks(unsigned int nr)
+/**
+ * ne_core_masks_alloc() - Allocate an array of empty per-core CPU masks.
+ * @nr:		The number of masks (one per core).
+ * @gfp:	Allocation flags for the array and the masks.
+ *
+ * Context: Process context; may sleep if @gfp allows.
+ * Return: The array (free it with ne_core_masks_free(@masks, @nr)), or NULL
+ * if memory ran out.
+ */
+cpumask_var_t *ne_core_masks_alloc(unsigned int nr, gfp_t gfp)
 {
 	cpumask_var_t *masks;
 	unsigned int i;
 
-	masks = kcalloc(nr, sizeof(*masks), GFP_KERNEL);
+	masks = kcalloc(nr, sizeof(*masks), gfp);
 	if (!masks)
 		return NULL;
 
 	for (i = 0; i < nr; i++) {
-		if (!zalloc_cpumask_var(&masks[i], GFP_KERNEL)) {
-			ne_cpu_pool_free_masks(masks, i);
+		if (!zalloc_cpumask_var(&masks[i], gfp)) {
+			ne_core_masks_free(masks, i);
 			return NULL;
 		}
 	}
@@ -157,7 +173,7 @@ static int ne_cpu_pool_teardown(void)
 	pr_info("ne_cpus: CPU pool %*pbl removed, its CPUs are back with the parent VM\n",
 		cpumask_pr_args(&ne_pool.all_cpus));
 
-	ne_cpu_pool_free_masks(masks, nr_cores);
+	ne_core_masks_free(masks, nr_cores);
 	mutex_lock(&ne_cpu_pool_mutex);
 	cpumask_clear(&ne_pool.all_cpus);
 	mutex_unlock(&ne_cpu_pool_mutex);
@@ -330,7 +346,7 @@ static int ne_cpu_pool_setup(const char *val)
 
 	nr_threads = cpumask_weight(topology_sibling_cpumask(cpumask_first(cpus)));
 	nr_cores = nr_cpu_ids / nr_threads;
-	masks = ne_cpu_pool_alloc_masks(nr_cores);
+	masks = ne_core_masks_alloc(nr_cores, GFP_KERNEL);
 	if (!masks) {
 		rc = -ENOMEM;
 		goto free_cpus;
@@ -370,7 +386,7 @@ static int ne_cpu_pool_setup(const char *val)
 	return 0;
 
 free_masks:
-	ne_cpu_pool_free_masks(masks, nr_cores);
+	ne_core_masks_free(masks, nr_cores);
 free_cpus:
 	free_cpumask_var(cpus);
 	return rc;

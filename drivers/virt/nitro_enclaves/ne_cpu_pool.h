@@ -38,6 +38,8 @@ struct ne_cpu_pool_status {
 	int numa_node;
 };
 
+cpumask_var_t *ne_core_masks_alloc(unsigned int nr, gfp_t gfp);
+void ne_core_masks_free(cpumask_var_t *masks, unsigned int nr);
 int ne_cpu_pool_enclave_get(struct ne_cpu_pool_info *info);
 void ne_cpu_pool_enclave_put(void);
 int ne_cpu_pool_reserve_free_core(cpumask_var_t *threads_per_core);

@@ -83,42 +83,20 @@ static int ne_enclave_cmd(struct ne_pci_dev *ndev, u64 slot_uid,
 	return rc;
 }
 
-static void ne_enclave_free_core_masks(cpumask_var_t *masks, unsigned int nr)
-{
-	unsigned int i;
-
-	if (!masks)
-		return;
-
-	for (i = 0; i < nr; i++)
-		free_cpumask_var(masks[i]);
-	kfree(masks);
-}
-
 static struct ne_enclave *ne_enclave_alloc(struct ne_pci_dev *ndev,
 					   const struct ne_cpu_pool_info *pool)
 {
 	struct ne_enclave *ne;
-	unsigned int i;
 
 	ne = kzalloc(sizeof(*ne), GFP_KERNEL_ACCOUNT);
 	if (!ne)
 		return NULL;
 
 	ne->pool = *pool;
-	ne->threads_per_core = kcalloc(pool->nr_cores,
-				       sizeof(*ne->threads_per_core),
-				       GFP_KERNEL_ACCOUNT);
+	ne->threads_per_core = ne_core_masks_alloc(pool->nr_cores,
+						   GFP_KERNEL_ACCOUNT);
 	if (!ne->threads_per_core)
 		goto free_enclave;
-
-	for (i = 0; i < pool->nr_cores; i++) {
-		if (!zalloc_cpumask_var(&ne->threads_per_core[i],
-					GFP_KERNEL_ACCOUNT)) {
-			ne_enclave_free_core_masks(ne->threads_per_core, i);
-			goto free_enclave;
-		}
-	}
 
 	if (!zalloc_cpumask_var(&ne->vcpu_ids, GFP_KERNEL_ACCOUNT))
 		goto free_core_masks;
@@ -136,7 +114,7 @@ static struct ne_enclave *ne_enclave_alloc(struct ne_pci_dev *ndev,
 	return ne;
 
 free_core_masks:
-	ne_enclave_free_core_masks(ne->threads_per_core, pool->nr_cores);
+	ne_core_masks_free(ne->threads_per_core, pool->nr_cores);
 free_enclave:
 	kfree(ne);
 	return NULL;
@@ -149,7 +127,7 @@ static void ne_enclave_free(struct ne_enclave *ne)
 
 	ne_mem_ranges_free(&ne->ranges);
 	free_cpumask_var(ne->vcpu_ids);
-	ne_enclave_free_core_masks(ne->threads_per_core, ne->pool.nr_cores);
+	ne_core_masks_free(ne->threads_per_core, ne->pool.nr_cores);
 	mutex_destroy(&ne->lock);
 	kfree(ne);
 	ne_pci_dev_put(ndev);
