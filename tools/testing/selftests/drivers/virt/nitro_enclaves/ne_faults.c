@@ -39,35 +39,6 @@
 
 enum ne_fault_mode { NE_FAULT_RC_FAIL, NE_FAULT_DROP, NE_FAULT_LATE, NE_FAULT_TWICE };
 
-static bool wait_path(const char *path, bool present, int ms)
-{
-	while (ms > 0) {
-		if ((access(path, F_OK) == 0) == present)
-			return true;
-		usleep(50 * 1000);
-		ms -= 50;
-	}
-	return (access(path, F_OK) == 0) == present;
-}
-
-/* Remove and rediscover the device: the driver's probe resets it. */
-static int reset_device(const char *bdf)
-{
-	char path[256];
-	int ret;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", bdf);
-	ret = ne_write_file(path, "1");
-	if (ret)
-		return ret;
-	if (!wait_path(NE_DEV_PATH, false, 5000))
-		return -EBUSY;
-	ret = ne_write_file("/sys/bus/pci/rescan", "1");
-	if (ret)
-		return ret;
-	return wait_path(NE_DEV_PATH, true, 10000) ? 0 : -ETIMEDOUT;
-}
-
 /* Arm the fault for the next command of @cmd (rc) or the next reply. */
 static void arm(struct ne_test_bar *tb, uint32_t cmd, enum ne_fault_mode mode)
 {
@@ -398,7 +369,7 @@ next:
 			  ne_tb_read32(tb, NE_TB_LIVE_SLOTS));
 		ne_env_close_tb(&self->env);
 		close(self->env.dev);
-		ASSERT_EQ(0, reset_device(self->bdf));
+		ASSERT_EQ(0, ne_reset_device(self->bdf, 5000));
 		self->env.have_tb = ne_tb_open(&self->env.tb) == 0;
 		ASSERT_TRUE(self->env.have_tb);
 		self->env.dev = open(NE_DEV_PATH, O_RDWR | O_CLOEXEC);

@@ -38,17 +38,6 @@ static bool use_qmp(void)
 	return v && *v && strcmp(v, "0");
 }
 
-static bool wait_path(const char *path, bool present, int ms)
-{
-	while (ms > 0) {
-		if ((access(path, F_OK) == 0) == present)
-			return true;
-		usleep(50 * 1000);
-		ms -= 50;
-	}
-	return (access(path, F_OK) == 0) == present;
-}
-
 static int remove_device(const char *bdf)
 {
 	char path[256];
@@ -58,15 +47,12 @@ static int remove_device(const char *bdf)
 		printf("ne-removal: device_del\n");
 		fflush(stdout);
 	} else {
-		char rm[300];
-		int ret;
+		int ret = ne_pci_remove(bdf);
 
-		snprintf(rm, sizeof(rm), "%s/remove", path);
-		ret = ne_write_file(rm, "1");
 		if (ret)
 			return ret;
 	}
-	return wait_path(path, false, 30000) ? 0 : -ETIMEDOUT;
+	return ne_wait_path(path, false, 30000) ? 0 : -ETIMEDOUT;
 }
 
 static int restore_device(const char *bdf)
@@ -79,14 +65,12 @@ static int restore_device(const char *bdf)
 		for (tries = 0; tries < 2; tries++) {
 			printf("ne-removal: device_add addr=%#x\n", slot);
 			fflush(stdout);
-			if (wait_path(NE_DEV_PATH, true, 20000))
+			if (ne_wait_path(NE_DEV_PATH, true, 20000))
 				return 0;
 		}
 	}
 	/* sysfs mode, or the hot plug did not probe by itself. */
-	if (ne_write_file("/sys/bus/pci/rescan", "1"))
-		return -EIO;
-	return wait_path(NE_DEV_PATH, true, 20000) ? 0 : -ETIMEDOUT;
+	return ne_pci_rescan(20000);
 }
 
 FIXTURE(removal) {
@@ -189,7 +173,7 @@ TEST_F_TIMEOUT(removal, remove_then_device_returns, 120)
 	self->removed = true;
 	ASSERT_EQ(0, remove_device(self->bdf));
 	t_removed = ne_now_ms();
-	EXPECT_TRUE(wait_path(NE_DEV_PATH, false, 5000));
+	EXPECT_TRUE(ne_wait_path(NE_DEV_PATH, false, 5000));
 
 	if (variant->state == NE_RM_CMD_IN_FLIGHT || variant->state == NE_RM_POLLER) {
 		pthread_join(t, NULL);

@@ -27,18 +27,6 @@ static const char *ne_ko_path(void)
 	return p && *p ? p : "/opt/ne/nitro_enclaves.ko";
 }
 
-/* Wait up to @ms for @path to (dis)appear. Return: true if it did. */
-static bool wait_path(const char *path, bool present, int ms)
-{
-	while (ms > 0) {
-		if ((access(path, F_OK) == 0) == present)
-			return true;
-		usleep(50 * 1000);
-		ms -= 50;
-	}
-	return (access(path, F_OK) == 0) == present;
-}
-
 FIXTURE(smoke) {
 	struct ne_env env;
 	int efd;
@@ -151,30 +139,6 @@ TEST_F(smoke, enclave_runs_exits_and_is_freed)
 		EXPECT_EQ(0, ne_cpu_is_online(self->env.pool[i]));
 }
 
-static int rescan(void)
-{
-	int ret = ne_write_file("/sys/bus/pci/rescan", "1");
-
-	if (ret)
-		return ret;
-	return wait_path(NE_DEV_PATH, true, 10000) ? 0 : -ETIMEDOUT;
-}
-
-/* Remove and rediscover the device: the driver's probe resets it. */
-static int reset_device(const char *bdf)
-{
-	char path[256];
-	int ret;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", bdf);
-	ret = ne_write_file(path, "1");
-	if (ret)
-		return ret;
-	if (!wait_path(NE_DEV_PATH, false, 2000))
-		return -EBUSY;
-	return rescan();
-}
-
 /*
  * Release when the device refuses ENCLAVE_STOP or SLOT_FREE: the host's
  * pages and cores still come back. The device keeps the slot (and, with
@@ -218,7 +182,7 @@ FIXTURE_TEARDOWN(release_fault)
 	ne_env_release(&self->env);
 	ne_env_close_tb(&self->env);
 	if (reset) {
-		EXPECT_EQ(0, reset_device(self->bdf));
+		EXPECT_EQ(0, ne_reset_device(self->bdf, 2000));
 		self->env.have_tb = ne_tb_open(&self->env.tb) == 0;
 	}
 	NE_EXPECT_BASELINE(&self->env.base,
@@ -285,7 +249,7 @@ FIXTURE_TEARDOWN(removal)
 	if (self->efd >= 0)
 		close(self->efd);
 	if (self->removed && access(NE_DEV_PATH, F_OK))
-		EXPECT_EQ(0, rescan());
+		EXPECT_EQ(0, ne_pci_rescan(10000));
 	if (self->env.have_tb || self->removed) {
 		ne_env_close_tb(&self->env);
 		self->env.have_tb = ne_tb_open(&self->env.tb) == 0;
@@ -298,8 +262,8 @@ FIXTURE_TEARDOWN(removal)
 
 TEST_F_TIMEOUT(removal, remove_with_enclave_open_then_rescan, 60)
 {
-	char path[256], *spare;
 	uint64_t cid = 0, uid;
+	char *spare;
 	uint32_t id = 0;
 	int rev, efd2;
 
@@ -315,10 +279,9 @@ TEST_F_TIMEOUT(removal, remove_with_enclave_open_then_rescan, 60)
 
 	/* The BAR mappings go away with the device. */
 	ne_env_close_tb(&self->env);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", self->bdf);
 	self->removed = true;
-	ASSERT_EQ(0, ne_write_file(path, "1"));
-	EXPECT_TRUE(wait_path(NE_DEV_PATH, false, 2000));
+	ASSERT_EQ(0, ne_pci_remove(self->bdf));
+	EXPECT_TRUE(ne_wait_path(NE_DEV_PATH, false, 2000));
 
 	/* ioctls: ENODEV; poll: EPOLLHUP. */
 	EXPECT_ERRNO(ENODEV, ne_add_vcpu(self->efd, &id));
@@ -344,7 +307,7 @@ TEST_F_TIMEOUT(removal, remove_with_enclave_open_then_rescan, 60)
 	self->env.dev = -1;
 
 	/* Rescan: the device comes back and a new enclave launches. */
-	ASSERT_EQ(0, rescan());
+	ASSERT_EQ(0, ne_pci_rescan(10000));
 	ASSERT_EQ(0, ne_tb_open(&self->env.tb));
 	self->env.have_tb = true;
 	EXPECT_EQ(0, ne_tb_read32(&self->env.tb, NE_TB_LIVE_SLOTS));
@@ -394,12 +357,12 @@ TEST_F_TIMEOUT(module, unload_onlines_pool_and_reload_binds, 60)
 	for (i = 0; i < self->env.pool_n; i++)
 		EXPECT_EQ(1, ne_cpu_is_online(self->env.pool[i]))
 			TH_LOG("CPU %d still offline after unload", self->env.pool[i]);
-	EXPECT_TRUE(wait_path(NE_DEV_PATH, false, 2000));
+	EXPECT_TRUE(ne_wait_path(NE_DEV_PATH, false, 2000));
 
 	ASSERT_EQ(0, syscall(SYS_finit_module, fd, "", 0))
 		TH_LOG("insmod %s: %s", ne_ko_path(), strerror(errno));
 	close(fd);
-	EXPECT_TRUE(wait_path(NE_DEV_PATH, true, 5000));
+	EXPECT_TRUE(ne_wait_path(NE_DEV_PATH, true, 5000));
 	ASSERT_EQ(0, ne_tb_find(bdf, sizeof(bdf)));
 	snprintf(path, sizeof(path), NE_DRV_DIR "/%s", bdf);
 	EXPECT_EQ(0, access(path, F_OK)) TH_LOG("%s not bound after reload", bdf);

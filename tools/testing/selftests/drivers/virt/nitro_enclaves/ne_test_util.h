@@ -403,6 +403,58 @@ static inline int ne_timeout_set(long ms)
 	return ne_write_file(NE_TIMEOUT_PATH, buf);
 }
 
+/* ---- PCI removal and rescan of the device ---- */
+
+/* Wait up to @ms for @path to (dis)appear. Return: true if it did. */
+static inline bool ne_wait_path(const char *path, bool present, int ms)
+{
+	while (ms > 0) {
+		if ((access(path, F_OK) == 0) == present)
+			return true;
+		usleep(50 * 1000);
+		ms -= 50;
+	}
+	return (access(path, F_OK) == 0) == present;
+}
+
+/* Remove PCI function @bdf through sysfs. Return: 0 or -errno. */
+static inline int ne_pci_remove(const char *bdf)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", bdf);
+	return ne_write_file(path, "1");
+}
+
+/*
+ * Rescan the PCI bus and wait up to @ms for NE_DEV_PATH to come back.
+ * Return: 0, the write's -errno, or -ETIMEDOUT.
+ */
+static inline int ne_pci_rescan(int ms)
+{
+	int ret = ne_write_file("/sys/bus/pci/rescan", "1");
+
+	if (ret)
+		return ret;
+	return ne_wait_path(NE_DEV_PATH, true, ms) ? 0 : -ETIMEDOUT;
+}
+
+/*
+ * Remove and rediscover the device at @bdf: the driver's probe resets it.
+ * NE_DEV_PATH must go within @gone_ms (else -EBUSY) and come back within
+ * 10 s. Return: 0 or -errno.
+ */
+static inline int ne_reset_device(const char *bdf, int gone_ms)
+{
+	int ret = ne_pci_remove(bdf);
+
+	if (ret)
+		return ret;
+	if (!ne_wait_path(NE_DEV_PATH, false, gone_ms))
+		return -EBUSY;
+	return ne_pci_rescan(10000);
+}
+
 /* ---- status attributes of the misc device (NE_SYSFS_DIR) ---- */
 
 /* Read attribute @name, trailing newline removed. Return: 0 or -errno. */
