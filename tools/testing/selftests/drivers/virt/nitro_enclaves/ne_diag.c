@@ -541,18 +541,10 @@ FIXTURE_SETUP(pool_diag)
 	ASSERT_EQ(0, ne_kmsg_open(&self->kmsg));
 }
 
-static void cpu_set_online(int cpu, int on)
-{
-	char path[96];
-
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
-	ne_write_file(path, on ? "1" : "0");
-}
-
 FIXTURE_TEARDOWN(pool_diag)
 {
 	if (self->offlined >= 0)
-		cpu_set_online(self->offlined, 1);
+		ne_cpu_set_online(self->offlined, 1);
 	ne_kmsg_close(&self->kmsg);
 	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
 	ne_env_release(&self->env);
@@ -581,7 +573,7 @@ TEST_F(pool_diag, refused_with_log_line)
 		if (self->env.pool_n != 2 || self->env.pool[1] != 3)
 			SKIP(return, "needs the pool 2,3");
 		ASSERT_EQ(0, ne_pool_set("\n"));
-		cpu_set_online(3, 0);
+		ne_cpu_set_online(3, 0);
 		self->offlined = 3;
 		snprintf(list, sizeof(list), "2,3");
 	} else if (variant->expected == ENOSPC) {

@@ -1117,18 +1117,10 @@ FIXTURE_SETUP(cpu_pool)
 	ASSERT_LE(2, self->env.pool_n);
 }
 
-static void cpu_set_online(int cpu, int on)
-{
-	char path[96];
-
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
-	ne_write_file(path, on ? "1" : "0");
-}
-
 FIXTURE_TEARDOWN(cpu_pool)
 {
 	if (self->offlined >= 0)
-		cpu_set_online(self->offlined, 1);
+		ne_cpu_set_online(self->offlined, 1);
 	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
 	ne_env_release(&self->env);
 	NE_EXPECT_BASELINE(&self->env.base,
@@ -1230,7 +1222,7 @@ TEST_F(cpu_pool, offline_cpu_rejected)
 
 	/* Free the pool, take one of its CPUs offline by hand, reconfigure. */
 	ASSERT_EQ(0, ne_pool_set("\n"));
-	cpu_set_online(cpu, 0);
+	ne_cpu_set_online(cpu, 0);
 	self->offlined = cpu;
 	ASSERT_EQ(0, ne_cpu_is_online(cpu));
 	snprintf(buf, sizeof(buf), "%d,%d", self->env.pool[0], cpu);

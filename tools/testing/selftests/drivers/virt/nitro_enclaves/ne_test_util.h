@@ -403,6 +403,15 @@ static inline int ne_timeout_set(long ms)
 	return ne_write_file(NE_TIMEOUT_PATH, buf);
 }
 
+/* Take CPU @cpu offline (@on 0) or bring it online (@on 1); errors ignored. */
+static inline void ne_cpu_set_online(int cpu, int on)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
+	ne_write_file(path, on ? "1" : "0");
+}
+
 /* ---- PCI removal and rescan of the device ---- */
 
 /* Wait up to @ms for @path to (dis)appear. Return: true if it did. */
