@@ -58,10 +58,7 @@ FIXTURE_TEARDOWN(diag)
 		close(self->efd2);
 	ne_kmsg_close(&self->kmsg);
 	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 #define NEEDLE(fmt, ...) \
@@ -547,10 +544,7 @@ FIXTURE_TEARDOWN(pool_diag)
 		ne_cpu_set_online(self->offlined, 1);
 	ne_kmsg_close(&self->kmsg);
 	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 static int write_pool(const char *list, bool drop_cap)

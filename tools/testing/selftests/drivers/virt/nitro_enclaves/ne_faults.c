@@ -204,8 +204,7 @@ FIXTURE_VARIANT_ADD(fault, slot_free_twice) {
 FIXTURE_SETUP(fault)
 {
 	self->efd = -1;
-	ASSERT_EQ(0, ne_env_setup(&self->env));
-	ASSERT_EQ(0, ne_tb_find(self->bdf, sizeof(self->bdf)));
+	ne_env_setup_pci(_metadata, &self->env, self->bdf, sizeof(self->bdf));
 	if (self->env.have_tb)
 		ASSERT_EQ(0, ne_env_timeout(&self->env, NE_FAULT_TIMEOUT_MS));
 }
@@ -214,10 +213,7 @@ FIXTURE_TEARDOWN(fault)
 {
 	if (self->efd >= 0)
 		close(self->efd);
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 /* Commands of type @cmd the device has received. */
@@ -391,10 +387,7 @@ FIXTURE_SETUP(events)
 
 FIXTURE_TEARDOWN(events)
 {
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 TEST_F(events, spurious_events_do_not_wake_or_change_an_enclave)

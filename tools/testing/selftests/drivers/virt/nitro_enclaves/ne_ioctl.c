@@ -56,10 +56,7 @@ FIXTURE_TEARDOWN(enclave)
 	for (i = 0; i < NE_MAX_EXTRA; i++)
 		if (self->extra[i] >= 0)
 			close(self->extra[i]);
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 /* Ready: 64 MiB and the pool's first core as vCPUs. */
@@ -629,10 +626,7 @@ FIXTURE_SETUP(region_args)
 FIXTURE_TEARDOWN(region_args)
 {
 	close(self->efd);
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 FIXTURE_VARIANT_ADD(region_args, flags_1) {
@@ -898,10 +892,7 @@ FIXTURE_SETUP(start_cid)
 FIXTURE_TEARDOWN(start_cid)
 {
 	close(self->efd);
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 TEST_F(start_cid, refused_before_state_checks)
@@ -1122,10 +1113,7 @@ FIXTURE_TEARDOWN(cpu_pool)
 	if (self->offlined >= 0)
 		ne_cpu_set_online(self->offlined, 1);
 	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 static void expect_pool_cpus(struct __test_metadata *_metadata,
@@ -1265,10 +1253,7 @@ FIXTURE_SETUP(pool_write)
 FIXTURE_TEARDOWN(pool_write)
 {
 	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 TEST_F(pool_write, refused_and_pool_cleared)
@@ -1312,10 +1297,7 @@ FIXTURE_SETUP(stray_reply)
 FIXTURE_TEARDOWN(stray_reply)
 {
 	close(self->efd);
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 TEST_F_TIMEOUT(stray_reply, late_reply_not_taken_for_next_command, 60)

@@ -52,10 +52,7 @@ FIXTURE_TEARDOWN(limits)
 		if (self->efd[i] >= 0)
 			close(self->efd[i]);
 	ne_kmsg_close(&self->kmsg);
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 TEST_F(limits, more_ranges_than_device_limit)

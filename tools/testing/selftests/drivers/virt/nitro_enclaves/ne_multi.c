@@ -33,10 +33,7 @@ FIXTURE_TEARDOWN(multi)
 	for (i = 0; i < 8; i++)
 		if (self->efd[i] >= 0)
 			close(self->efd[i]);
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 #define NEED_CORES(env, n) do {						\

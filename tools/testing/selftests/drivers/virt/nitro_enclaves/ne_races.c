@@ -57,10 +57,7 @@ FIXTURE_SETUP(races)
 
 FIXTURE_TEARDOWN(races)
 {
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 struct same_fd {

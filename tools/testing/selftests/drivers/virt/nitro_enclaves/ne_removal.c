@@ -96,8 +96,7 @@ FIXTURE_VARIANT_ADD(removal, poller_waiting) { .state = NE_RM_POLLER };
 FIXTURE_SETUP(removal)
 {
 	self->efd = -1;
-	ASSERT_EQ(0, ne_env_setup(&self->env));
-	ASSERT_EQ(0, ne_tb_find(self->bdf, sizeof(self->bdf)));
+	ne_env_setup_pci(_metadata, &self->env, self->bdf, sizeof(self->bdf));
 }
 
 FIXTURE_TEARDOWN(removal)
@@ -106,12 +105,8 @@ FIXTURE_TEARDOWN(removal)
 		close(self->efd);
 	if (self->removed && access(NE_DEV_PATH, F_OK))
 		EXPECT_EQ(0, restore_device(self->bdf));
-	ne_env_close_tb(&self->env);
-	self->env.have_tb = ne_tb_open(&self->env.tb) == 0;
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_reopen_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 struct waiter {
@@ -205,11 +200,7 @@ TEST_F_TIMEOUT(removal, remove_then_device_returns, 120)
 
 	/* The device comes back; a new enclave launches. */
 	ASSERT_EQ(0, restore_device(self->bdf));
-	ASSERT_EQ(0, ne_tb_open(&self->env.tb));
-	self->env.have_tb = true;
-	EXPECT_EQ(0, ne_tb_read32(&self->env.tb, NE_TB_LIVE_SLOTS));
-	self->env.dev = open(NE_DEV_PATH, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->env.dev);
+	ne_env_reopen(_metadata, &self->env);
 	efd2 = ne_create_vm(self->env.dev, &uid);
 	ASSERT_LE(0, efd2);
 	EXPECT_OK(ne_make_ready(&self->env, efd2, NE_MIN_MEM, 2));

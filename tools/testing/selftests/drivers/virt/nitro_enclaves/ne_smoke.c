@@ -47,10 +47,7 @@ FIXTURE_TEARDOWN(smoke)
 {
 	if (self->efd >= 0)
 		close(self->efd);
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 TEST_F(smoke, module_bound_and_node_0660)
@@ -169,8 +166,7 @@ FIXTURE_VARIANT_ADD(release_fault, running_slot_free_fails) {
 FIXTURE_SETUP(release_fault)
 {
 	self->efd = -1;
-	ASSERT_EQ(0, ne_env_setup(&self->env));
-	ASSERT_EQ(0, ne_tb_find(self->bdf, sizeof(self->bdf)));
+	ne_env_setup_pci(_metadata, &self->env, self->bdf, sizeof(self->bdf));
 }
 
 FIXTURE_TEARDOWN(release_fault)
@@ -185,9 +181,7 @@ FIXTURE_TEARDOWN(release_fault)
 		EXPECT_EQ(0, ne_reset_device(self->bdf, 2000));
 		self->env.have_tb = ne_tb_open(&self->env.tb) == 0;
 	}
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_check_baseline(_metadata, &self->env);
 }
 
 TEST_F_TIMEOUT(release_fault, pages_and_cores_come_back, 60)
@@ -240,8 +234,7 @@ FIXTURE_VARIANT_ADD(removal, running) { .start = true };
 FIXTURE_SETUP(removal)
 {
 	self->efd = -1;
-	ASSERT_EQ(0, ne_env_setup(&self->env));
-	ASSERT_EQ(0, ne_tb_find(self->bdf, sizeof(self->bdf)));
+	ne_env_setup_pci(_metadata, &self->env, self->bdf, sizeof(self->bdf));
 }
 
 FIXTURE_TEARDOWN(removal)
@@ -250,14 +243,9 @@ FIXTURE_TEARDOWN(removal)
 		close(self->efd);
 	if (self->removed && access(NE_DEV_PATH, F_OK))
 		EXPECT_EQ(0, ne_pci_rescan(10000));
-	if (self->env.have_tb || self->removed) {
-		ne_env_close_tb(&self->env);
-		self->env.have_tb = ne_tb_open(&self->env.tb) == 0;
-	}
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	if (self->env.have_tb || self->removed)
+		ne_env_reopen_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 TEST_F_TIMEOUT(removal, remove_with_enclave_open_then_rescan, 60)
@@ -308,11 +296,7 @@ TEST_F_TIMEOUT(removal, remove_with_enclave_open_then_rescan, 60)
 
 	/* Rescan: the device comes back and a new enclave launches. */
 	ASSERT_EQ(0, ne_pci_rescan(10000));
-	ASSERT_EQ(0, ne_tb_open(&self->env.tb));
-	self->env.have_tb = true;
-	EXPECT_EQ(0, ne_tb_read32(&self->env.tb, NE_TB_LIVE_SLOTS));
-	self->env.dev = open(NE_DEV_PATH, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->env.dev);
+	ne_env_reopen(_metadata, &self->env);
 	ASSERT_OK(launch(&self->env, &efd2, &uid, &cid));
 	EXPECT_LE(4, cid);
 	close(efd2);
@@ -333,11 +317,8 @@ FIXTURE_TEARDOWN(module)
 	if (access(NE_DEV_PATH, F_OK) == 0)
 		EXPECT_EQ(0, ne_pool_ensure());
 	ne_env_release(&self->env);
-	ne_env_close_tb(&self->env);
-	self->env.have_tb = ne_tb_open(&self->env.tb) == 0;
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_reopen_tb(&self->env);
+	ne_env_check_baseline(_metadata, &self->env);
 }
 
 TEST_F_TIMEOUT(module, unload_onlines_pool_and_reload_binds, 60)

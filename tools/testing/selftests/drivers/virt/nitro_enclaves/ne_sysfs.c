@@ -112,10 +112,7 @@ FIXTURE_TEARDOWN(pool_status)
 			close(self->efd[i]);
 	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
 	ne_kmsg_close(&self->kmsg);
-	ne_env_release(&self->env);
-	NE_EXPECT_BASELINE(&self->env.base,
-			   self->env.have_tb ? &self->env.tb : NULL);
-	ne_env_close_tb(&self->env);
+	ne_env_teardown(_metadata, &self->env);
 }
 
 /* Compare two cpu-lists as sets ("2,3" equals "2-3"). */

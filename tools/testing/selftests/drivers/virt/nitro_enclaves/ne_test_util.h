@@ -654,6 +654,61 @@ static inline void ne_env_close_tb(struct ne_env *env)
 	env->have_tb = false;
 }
 
+/* Unmap the test BAR and map it again (the device went and came back). */
+static inline void ne_env_reopen_tb(struct ne_env *env)
+{
+	ne_env_close_tb(env);
+	env->have_tb = ne_tb_open(&env->tb) == 0;
+}
+
+/*
+ * ne_env_check_baseline() - NE_EXPECT_BASELINE() against the baseline of
+ * @env (with the device's counters if the test BAR is mapped), then unmap
+ * the test BAR.
+ */
+static inline void ne_env_check_baseline(struct __test_metadata *_metadata,
+					 struct ne_env *env)
+{
+	NE_EXPECT_BASELINE(&env->base, env->have_tb ? &env->tb : NULL);
+	ne_env_close_tb(env);
+}
+
+/*
+ * ne_env_teardown() - the end of a fixture's teardown, once the test's own
+ * enclave fds are closed: ne_env_release(), then ne_env_check_baseline().
+ */
+static inline void ne_env_teardown(struct __test_metadata *_metadata,
+				   struct ne_env *env)
+{
+	ne_env_release(env);
+	ne_env_check_baseline(_metadata, env);
+}
+
+/*
+ * ne_env_setup_pci() - fixture setup of the tests that remove or reset the
+ * device: ne_env_setup() and the device's PCI address in @bdf, asserted.
+ */
+static inline void ne_env_setup_pci(struct __test_metadata *_metadata,
+				    struct ne_env *env, char *bdf, size_t len)
+{
+	ASSERT_EQ(0, ne_env_setup(env));
+	ASSERT_EQ(0, ne_tb_find(bdf, len));
+}
+
+/*
+ * ne_env_reopen() - once the device is back after a removal: map the test
+ * BAR, expect that the device holds no slot, open the misc device again.
+ */
+static inline void ne_env_reopen(struct __test_metadata *_metadata,
+				 struct ne_env *env)
+{
+	ASSERT_EQ(0, ne_tb_open(&env->tb));
+	env->have_tb = true;
+	EXPECT_EQ(0, ne_tb_read32(&env->tb, NE_TB_LIVE_SLOTS));
+	env->dev = open(NE_DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, env->dev);
+}
+
 /* Tests that drive the device through the test BAR call this first. */
 #define NE_NEED_TB(env) do {						\
 	if (!(env)->have_tb)						\
