@@ -1346,10 +1346,5 @@ TEST_F(stray_reply, duplicate_reply_between_commands_ignored)
 
 int main(int argc, char **argv)
 {
-	if (access(NE_DEV_PATH, F_OK)) {
-		ksft_print_header();
-		ksft_exit_skip("%s not present (nitro_enclaves not loaded or no NE device)\n",
-			       NE_DEV_PATH);
-	}
-	return test_harness_run(argc, argv);
+	return ne_test_main(argc, argv);
 }

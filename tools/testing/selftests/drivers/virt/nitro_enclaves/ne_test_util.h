@@ -892,4 +892,20 @@ static inline int ne_kmsg_find(struct ne_kmsg *k, const char *needle,
 	EXPECT_EQ(1, __ne_found);					\
 } while (0)
 
+/* ---- main ---- */
+
+/*
+ * ne_test_main() - the main() of a test binary: skip the whole binary when
+ * NE_DEV_PATH is missing, else run every test of the harness.
+ */
+static inline int ne_test_main(int argc, char **argv)
+{
+	if (access(NE_DEV_PATH, F_OK)) {
+		ksft_print_header();
+		ksft_exit_skip("%s not present (nitro_enclaves not loaded or no NE device)\n",
+			       NE_DEV_PATH);
+	}
+	return test_harness_run(argc, argv);
+}
+
 #endif /* NE_TEST_UTIL_H */
