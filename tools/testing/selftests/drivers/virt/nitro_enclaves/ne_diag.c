@@ -193,35 +193,15 @@ TEST_F(diag, add_vcpu_bad_pointer_efault)
 		      "NE_ADD_VCPU: cannot read the vCPU id: pass a valid pointer to a __u32");
 }
 
-struct child_args {
-	int efd;
-	uint32_t vcpu;
-	void *mem;
-};
-
-static int child_add_vcpu(void *p)
-{
-	struct child_args *a = p;
-
-	return ne_add_vcpu_id(a->efd, a->vcpu);
-}
-
-static int child_add_mem(void *p)
-{
-	struct child_args *a = p;
-
-	return ne_add_mem(a->efd, a->mem, SZ_2M);
-}
-
 TEST_F(diag, other_process_eio)
 {
-	struct child_args a = { .efd = self->efd, .vcpu = self->env.pool[0] };
+	struct ne_child_args a = { .efd = self->efd, .vcpu = self->env.pool[0] };
 
 	a.mem = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
 	ASSERT_NE(NULL, a.mem);
-	NE_EXPECT_LOG(&self->kmsg, EIO, ne_in_child(child_add_vcpu, &a),
+	NE_EXPECT_LOG(&self->kmsg, EIO, ne_in_child(ne_child_add_vcpu, &a),
 		      "NE_ADD_VCPU: the caller did not create the enclave: set it up from the process that did");
-	NE_EXPECT_LOG(&self->kmsg, EIO, ne_in_child(child_add_mem, &a),
+	NE_EXPECT_LOG(&self->kmsg, EIO, ne_in_child(ne_child_add_mem, &a),
 		      "NE_SET_USER_MEMORY_REGION: the caller did not create the enclave: set it up from the process that did");
 }
 

@@ -296,27 +296,6 @@ TEST_F(enclave, add_vcpu_bad_pointer_efault)
 
 /* --- another process: fork and SCM_RIGHTS --- */
 
-struct ne_child_args {
-	int efd;
-	int sock;
-	void *mem;
-	uint32_t vcpu;
-};
-
-static int child_add_vcpu(void *p)
-{
-	struct ne_child_args *a = p;
-
-	return ne_add_vcpu_id(a->efd, a->vcpu);
-}
-
-static int child_add_mem(void *p)
-{
-	struct ne_child_args *a = p;
-
-	return ne_add_mem(a->efd, a->mem, SZ_2M);
-}
-
 static int child_image_info(void *p)
 {
 	struct ne_child_args *a = p;
@@ -333,8 +312,8 @@ TEST_F(enclave, forked_child_add_vcpu_and_memory_eio)
 	/* Inherited fd, other mm: EIO for the two mm-checked ioctls only. */
 	a.mem = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
 	ASSERT_NE(NULL, a.mem);
-	EXPECT_ERRNO(EIO, ne_in_child(child_add_vcpu, &a));
-	EXPECT_ERRNO(EIO, ne_in_child(child_add_mem, &a));
+	EXPECT_ERRNO(EIO, ne_in_child(ne_child_add_vcpu, &a));
+	EXPECT_ERRNO(EIO, ne_in_child(ne_child_add_mem, &a));
 	EXPECT_OK(ne_in_child(child_image_info, &a));
 	/* The creator still can. */
 	EXPECT_OK(ne_add_mem(self->efd, a.mem, SZ_2M));

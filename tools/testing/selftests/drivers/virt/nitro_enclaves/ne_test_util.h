@@ -786,6 +786,30 @@ static inline int ne_in_child(int (*fn)(void *), void *arg)
 	return ret;
 }
 
+/* Arguments of the ne_child_*() calls that ne_in_child() runs. */
+struct ne_child_args {
+	int efd;		/* enclave fd, inherited from the parent */
+	int sock;		/* socket for SCM_RIGHTS, if any */
+	void *mem;		/* a 2 MiB hugetlb page */
+	uint32_t vcpu;		/* vCPU id */
+};
+
+/* For ne_in_child(): add vCPU a->vcpu to enclave a->efd. */
+static inline int ne_child_add_vcpu(void *p)
+{
+	struct ne_child_args *a = p;
+
+	return ne_add_vcpu_id(a->efd, a->vcpu);
+}
+
+/* For ne_in_child(): add the 2 MiB page at a->mem to enclave a->efd. */
+static inline int ne_child_add_mem(void *p)
+{
+	struct ne_child_args *a = p;
+
+	return ne_add_mem(a->efd, a->mem, SZ_2M);
+}
+
 /* ---- kernel log ---- */
 
 /*
