@@ -59,6 +59,25 @@ FIXTURE_TEARDOWN(enclave)
 	ne_env_teardown(_metadata, &self->env);
 }
 
+/*
+ * Setup and teardown of the fixtures that hold one enclave in INIT and
+ * nothing else (region_args, start_cid, stray_reply).
+ */
+static void one_enclave_setup(struct __test_metadata *_metadata,
+			      struct ne_env *env, int *efd, uint64_t *uid)
+{
+	ASSERT_EQ(0, ne_env_setup(env));
+	*efd = ne_create_vm(env->dev, uid);
+	ASSERT_LE(0, *efd);
+}
+
+static void one_enclave_teardown(struct __test_metadata *_metadata,
+				 struct ne_env *env, int efd)
+{
+	close(efd);
+	ne_env_teardown(_metadata, env);
+}
+
 /* Ready: 64 MiB and the pool's first core as vCPUs. */
 static int enclave_ready(struct ne_env *env, int efd)
 {
@@ -597,15 +616,12 @@ FIXTURE_VARIANT(region_args) {
 
 FIXTURE_SETUP(region_args)
 {
-	ASSERT_EQ(0, ne_env_setup(&self->env));
-	self->efd = ne_create_vm(self->env.dev, &self->uid);
-	ASSERT_LE(0, self->efd);
+	one_enclave_setup(_metadata, &self->env, &self->efd, &self->uid);
 }
 
 FIXTURE_TEARDOWN(region_args)
 {
-	close(self->efd);
-	ne_env_teardown(_metadata, &self->env);
+	one_enclave_teardown(_metadata, &self->env, self->efd);
 }
 
 FIXTURE_VARIANT_ADD(region_args, flags_1) {
@@ -863,15 +879,12 @@ FIXTURE_VARIANT_ADD(start_cid, cid_all_ones) { .cid = ~0ULL };
 
 FIXTURE_SETUP(start_cid)
 {
-	ASSERT_EQ(0, ne_env_setup(&self->env));
-	self->efd = ne_create_vm(self->env.dev, &self->uid);
-	ASSERT_LE(0, self->efd);
+	one_enclave_setup(_metadata, &self->env, &self->efd, &self->uid);
 }
 
 FIXTURE_TEARDOWN(start_cid)
 {
-	close(self->efd);
-	ne_env_teardown(_metadata, &self->env);
+	one_enclave_teardown(_metadata, &self->env, self->efd);
 }
 
 TEST_F(start_cid, refused_before_state_checks)
@@ -1268,15 +1281,12 @@ FIXTURE(stray_reply) {
 
 FIXTURE_SETUP(stray_reply)
 {
-	ASSERT_EQ(0, ne_env_setup(&self->env));
-	self->efd = ne_create_vm(self->env.dev, &self->uid);
-	ASSERT_LE(0, self->efd);
+	one_enclave_setup(_metadata, &self->env, &self->efd, &self->uid);
 }
 
 FIXTURE_TEARDOWN(stray_reply)
 {
-	close(self->efd);
-	ne_env_teardown(_metadata, &self->env);
+	one_enclave_teardown(_metadata, &self->env, self->efd);
 }
 
 TEST_F_TIMEOUT(stray_reply, late_reply_not_taken_for_next_command, 60)
