@@ -971,33 +971,9 @@ TEST_F(enclave, never_started_enclave_never_reports_exit)
 	EXPECT_EQ(0, ne_poll(self->extra[0], 300));
 }
 
-struct poller {
-	int fd;
-	int epfd;
-	int revents;
-	uint64_t ms;
-};
-
-static void *poll_thread(void *p)
-{
-	struct poller *w = p;
-	uint64_t t0 = ne_now_ms();
-
-	if (w->epfd >= 0) {
-		struct epoll_event ev = { 0 };
-		int n = epoll_wait(w->epfd, &ev, 1, 5000);
-
-		w->revents = n == 1 ? (int)ev.events : (n < 0 ? -errno : 0);
-	} else {
-		w->revents = ne_poll(w->fd, 5000);
-	}
-	w->ms = ne_now_ms() - t0;
-	return NULL;
-}
-
 TEST_F(enclave, several_pollers_and_epoll_all_see_hup)
 {
-	struct poller w[4];
+	struct ne_waiter w[4];
 	pthread_t th[4];
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLHUP };
 	int i, epfd;
@@ -1008,15 +984,19 @@ TEST_F(enclave, several_pollers_and_epoll_all_see_hup)
 	ASSERT_LE(0, epfd);
 	ASSERT_EQ(0, epoll_ctl(epfd, EPOLL_CTL_ADD, self->efd, &ev));
 	for (i = 0; i < 4; i++) {
-		w[i] = (struct poller){ .fd = self->efd, .epfd = i == 3 ? epfd : -1 };
-		ASSERT_EQ(0, pthread_create(&th[i], NULL, poll_thread, &w[i]));
+		w[i] = (struct ne_waiter){
+			.fd = i == 3 ? epfd : self->efd,
+			.how = i == 3 ? NE_WAIT_EPOLL : NE_WAIT_POLL,
+			.timeout_ms = 5000,
+		};
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, ne_waiter_thread, &w[i]));
 	}
 	usleep(300 * 1000);
 	ASSERT_EQ(0, ne_tb_exit_slot(&self->env.tb, self->uid));
 	for (i = 0; i < 4; i++) {
 		pthread_join(th[i], NULL);
-		EXPECT_EQ(POLLHUP, w[i].revents & POLLHUP)
-			TH_LOG("poller %d revents 0x%x", i, w[i].revents);
+		EXPECT_EQ(POLLHUP, w[i].ret & POLLHUP)
+			TH_LOG("poller %d revents 0x%x", i, w[i].ret);
 		EXPECT_GT(2000, w[i].ms) TH_LOG("poller %d woke after %llu ms",
 						i, (unsigned long long)w[i].ms);
 	}

@@ -109,32 +109,9 @@ FIXTURE_TEARDOWN(removal)
 	ne_env_teardown(_metadata, &self->env);
 }
 
-struct waiter {
-	int efd;
-	bool poll;
-	int ret;
-	uint64_t ms;
-};
-
-static void *waiter_fn(void *arg)
-{
-	struct waiter *w = arg;
-	uint64_t t0 = ne_now_ms();
-
-	if (w->poll) {
-		w->ret = ne_poll(w->efd, 30000);
-	} else {
-		uint64_t cid = 0;
-
-		w->ret = ne_start(w->efd, 0, &cid);
-	}
-	w->ms = ne_now_ms() - t0;
-	return NULL;
-}
-
 TEST_F_TIMEOUT(removal, remove_then_device_returns, 120)
 {
-	struct waiter w = { .ret = 1 };
+	struct ne_waiter w = { .ret = 1 };
 	uint64_t cid = 0, uid, t_removed = 0;
 	pthread_t t;
 	uint32_t id = 0;
@@ -158,9 +135,10 @@ TEST_F_TIMEOUT(removal, remove_then_device_returns, 120)
 	/* The BAR mapping must go before the device does. */
 	ne_env_close_tb(&self->env);
 	if (variant->state == NE_RM_CMD_IN_FLIGHT || variant->state == NE_RM_POLLER) {
-		w.efd = self->efd;
-		w.poll = variant->state == NE_RM_POLLER;
-		ASSERT_EQ(0, pthread_create(&t, NULL, waiter_fn, &w));
+		w.fd = self->efd;
+		w.how = variant->state == NE_RM_POLLER ? NE_WAIT_POLL : NE_WAIT_START;
+		w.timeout_ms = 30000;
+		ASSERT_EQ(0, pthread_create(&t, NULL, ne_waiter_thread, &w));
 		usleep(1000 * 1000);
 		EXPECT_EQ(1, w.ret) TH_LOG("the waiter returned before the removal");
 	}
@@ -174,7 +152,7 @@ TEST_F_TIMEOUT(removal, remove_then_device_returns, 120)
 		pthread_join(t, NULL);
 		TH_LOG("waiter returned %d, %llu ms after the removal", w.ret,
 		       (unsigned long long)(ne_now_ms() - t_removed));
-		if (w.poll) {
+		if (w.how == NE_WAIT_POLL) {
 			EXPECT_EQ(POLLHUP, w.ret & POLLHUP) TH_LOG("revents 0x%x", w.ret);
 		} else {
 			EXPECT_ERRNO(ENODEV, w.ret);

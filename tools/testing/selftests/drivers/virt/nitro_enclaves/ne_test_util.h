@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -215,6 +216,49 @@ static inline uint64_t ne_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How an ne_waiter_thread() waits on its fd. */
+enum ne_wait_how {
+	NE_WAIT_POLL,		/* poll(): ret is revents */
+	NE_WAIT_EPOLL,		/* epoll_wait() on an epoll fd: ret is events */
+	NE_WAIT_START,		/* NE_START_ENCLAVE: ret is 0 or -errno */
+};
+
+struct ne_waiter {
+	int fd;			/* the enclave fd, or the epoll fd */
+	enum ne_wait_how how;
+	int timeout_ms;		/* for NE_WAIT_POLL and NE_WAIT_EPOLL */
+	int ret;		/* what the wait returned (-errno on error) */
+	uint64_t ms;		/* how long it took */
+};
+
+/*
+ * ne_waiter_thread() - thread function: wait on w->fd as w->how says, then
+ * store the result and the time it took in @p (a struct ne_waiter).
+ */
+static inline void *ne_waiter_thread(void *p)
+{
+	struct ne_waiter *w = p;
+	uint64_t t0 = ne_now_ms();
+	struct epoll_event ev = { 0 };
+	uint64_t cid = 0;
+	int n;
+
+	switch (w->how) {
+	case NE_WAIT_POLL:
+		w->ret = ne_poll(w->fd, w->timeout_ms);
+		break;
+	case NE_WAIT_EPOLL:
+		n = epoll_wait(w->fd, &ev, 1, w->timeout_ms);
+		w->ret = n == 1 ? (int)ev.events : (n < 0 ? -errno : 0);
+		break;
+	case NE_WAIT_START:
+		w->ret = ne_start(w->fd, 0, &cid);
+		break;
+	}
+	w->ms = ne_now_ms() - t0;
+	return NULL;
 }
 
 /* ---- sysfs ---- */
