@@ -400,9 +400,7 @@ TEST_F(events, spurious_events_do_not_wake_or_change_an_enclave)
 	/* One enclave in INIT, one RUNNING: neither reports an event. */
 	efd = ne_create_vm(self->env.dev, &uid);
 	ASSERT_LE(0, efd);
-	efd2 = ne_create_vm(self->env.dev, &uid);
-	ASSERT_LE(0, efd2);
-	ASSERT_OK(ne_make_ready(&self->env, efd2, NE_MIN_MEM, 2));
+	ne_create_ready(_metadata, &self->env, &efd2, &uid);
 	ASSERT_OK(ne_start(efd2, 0, &cid));
 	EXPECT_EQ(0, ne_tb_raise_events(&self->env.tb, 100));
 	EXPECT_EQ(0, ne_poll(efd, 500));

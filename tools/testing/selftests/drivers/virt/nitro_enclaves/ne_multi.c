@@ -158,11 +158,8 @@ TEST_F(multi, requested_cid_in_use_by_other_enclave)
 	int i;
 
 	NEED_CORES(&self->env, 2);
-	for (i = 0; i < 2; i++) {
-		self->efd[i] = ne_create_vm(self->env.dev, &uid);
-		ASSERT_LE(0, self->efd[i]);
-		ASSERT_OK(ne_make_ready(&self->env, self->efd[i], NE_MIN_MEM, 2));
-	}
+	for (i = 0; i < 2; i++)
+		ne_create_ready(_metadata, &self->env, &self->efd[i], &uid);
 	ASSERT_OK(ne_start(self->efd[0], 0, &cid));
 	EXPECT_EQ(77, cid);
 	/* The device refuses the duplicate; its rc reaches user space. */
@@ -180,9 +177,7 @@ TEST_F(multi, auto_cids_are_distinct_and_reused_after_close)
 
 	NEED_CORES(&self->env, 2);
 	for (i = 0; i < 2; i++) {
-		self->efd[i] = ne_create_vm(self->env.dev, &uid);
-		ASSERT_LE(0, self->efd[i]);
-		ASSERT_OK(ne_make_ready(&self->env, self->efd[i], NE_MIN_MEM, 2));
+		ne_create_ready(_metadata, &self->env, &self->efd[i], &uid);
 		ASSERT_OK(ne_start(self->efd[i], 0, &cid[i]));
 	}
 	EXPECT_NE(cid[0], cid[1]);

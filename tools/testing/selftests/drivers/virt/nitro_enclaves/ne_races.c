@@ -266,10 +266,9 @@ TEST_F_TIMEOUT(races, exit_event_races_release, 180)
 	NE_NEED_HUGEPAGES(SZ_2M, NE_MIN_MEM / SZ_2M);
 	for (round = 0; round < NE_RACE_ROUNDS; round++) {
 		uint64_t uid = 0, cid = 0;
-		int efd = ne_create_vm(self->env.dev, &uid);
+		int efd;
 
-		ASSERT_LE(0, efd);
-		ASSERT_OK(ne_make_ready(&self->env, efd, NE_MIN_MEM, 2));
+		ne_create_ready(_metadata, &self->env, &efd, &uid);
 		ASSERT_OK(ne_start(efd, 0, &cid));
 		ne_tb_exit_slot(&self->env.tb, uid);
 		if (round & 1)

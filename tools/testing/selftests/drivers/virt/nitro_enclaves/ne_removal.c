@@ -122,9 +122,7 @@ TEST_F_TIMEOUT(removal, remove_then_device_returns, 120)
 	NE_NEED_HUGEPAGES(SZ_2M, NE_MIN_MEM / SZ_2M + 1);
 	spare = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
 	ASSERT_NE(NULL, spare);
-	self->efd = ne_create_vm(self->env.dev, &self->uid);
-	ASSERT_LE(0, self->efd);
-	ASSERT_OK(ne_make_ready(&self->env, self->efd, NE_MIN_MEM, 2));
+	ne_create_ready(_metadata, &self->env, &self->efd, &self->uid);
 	if (variant->state == NE_RM_RUNNING || variant->state == NE_RM_POLLER)
 		ASSERT_OK(ne_start(self->efd, 0, &cid));
 	if (variant->state == NE_RM_CMD_IN_FLIGHT) {

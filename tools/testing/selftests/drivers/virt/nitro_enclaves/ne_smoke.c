@@ -191,9 +191,7 @@ TEST_F_TIMEOUT(release_fault, pages_and_cores_come_back, 60)
 
 	NE_NEED_TB(&self->env);
 	NE_NEED_HUGEPAGES(SZ_2M, NE_MIN_MEM / SZ_2M);
-	self->efd = ne_create_vm(self->env.dev, &self->uid);
-	ASSERT_LE(0, self->efd);
-	ASSERT_OK(ne_make_ready(&self->env, self->efd, NE_MIN_MEM, 2));
+	ne_create_ready(_metadata, &self->env, &self->efd, &self->uid);
 	if (variant->start)
 		ASSERT_OK(ne_start(self->efd, 0, &cid));
 	ne_tb_fail_next(&self->env.tb, variant->fail_cmd, -EIO);
@@ -259,9 +257,7 @@ TEST_F_TIMEOUT(removal, remove_with_enclave_open_then_rescan, 60)
 	NE_NEED_HUGEPAGES(SZ_2M, NE_MIN_MEM / SZ_2M + 1);
 	spare = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
 	ASSERT_NE(NULL, spare);
-	self->efd = ne_create_vm(self->env.dev, &self->uid);
-	ASSERT_LE(0, self->efd);
-	ASSERT_OK(ne_make_ready(&self->env, self->efd, NE_MIN_MEM, 2));
+	ne_create_ready(_metadata, &self->env, &self->efd, &self->uid);
 	if (variant->start)
 		ASSERT_OK(ne_start(self->efd, 0, &cid));
 

@@ -801,6 +801,19 @@ static inline int ne_make_ready(struct ne_env *env, int efd, size_t mem,
 }
 
 /*
+ * ne_create_ready() - create an enclave in *@efd (set before anything is
+ * asserted, so that the teardown can close it) and make it ready with
+ * ne_make_ready(): NE_MIN_MEM of 2 MiB pages and two vCPUs. Asserts both.
+ */
+static inline void ne_create_ready(struct __test_metadata *_metadata,
+				   struct ne_env *env, int *efd, uint64_t *uid)
+{
+	*efd = ne_create_vm(env->dev, uid);
+	ASSERT_LE(0, *efd);
+	ASSERT_OK(ne_make_ready(env, *efd, NE_MIN_MEM, 2));
+}
+
+/*
  * ne_in_child() - run @fn in a forked child (another mm).
  * Return: what @fn returned there, or -ECHILD if the child died.
  */
