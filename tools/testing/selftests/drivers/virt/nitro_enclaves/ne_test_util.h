@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Shared helpers for the Nitro Enclaves kselftests: ioctl wrappers that
- * return -errno, NE_ERR names, sysfs access (ne_cpus, hugepages, CPU
- * online state, the misc device's status attributes), hugetlb mappings
+ * return -errno, NE_ERR names, a timed waiter thread, sysfs access
+ * (ne_cpus, hugepages, CPU online state, the misc device's status
+ * attributes), PCI removal and rescan of the device, hugetlb mappings
  * that teardown unmaps, the resource baseline that every fixture's
- * teardown compares against, and kernel log (/dev/kmsg) checks.
+ * teardown compares against, fixture setup and teardown steps, kernel
+ * log (/dev/kmsg) checks and the main() of the test binaries.
  *
  * Include after kselftest_harness.h (the EXPECT/ASSERT helpers use it).
  */
