@@ -830,16 +830,24 @@ TEST_F(enclave, after_start_every_ioctl_not_in_init_state)
 	}
 }
 
+/* Close *@efd; the device's command counters just before and after. */
+static void close_counted(struct ne_env *env, int *efd,
+			  struct ne_tb_counters *before,
+			  struct ne_tb_counters *after)
+{
+	ne_tb_counters(&env->tb, before);
+	close(*efd);
+	*efd = -1;
+	ne_tb_counters(&env->tb, after);
+}
+
 TEST_F(enclave, close_running_enclave_stops_and_frees_slot)
 {
 	struct ne_tb_counters before, after;
 
 	NE_NEED_TB(&self->env);
 	ASSERT_OK(enclave_start(&self->env, self->efd, NULL));
-	ne_tb_counters(&self->env.tb, &before);
-	close(self->efd);
-	self->efd = -1;
-	ne_tb_counters(&self->env.tb, &after);
+	close_counted(&self->env, &self->efd, &before, &after);
 	EXPECT_EQ(before.cmd[NE_CMD_ENCLAVE_STOP] + 1, after.cmd[NE_CMD_ENCLAVE_STOP]);
 	EXPECT_EQ(before.cmd[NE_CMD_SLOT_FREE] + 1, after.cmd[NE_CMD_SLOT_FREE]);
 }
@@ -850,10 +858,7 @@ TEST_F(enclave, close_never_started_enclave_only_frees_slot)
 
 	NE_NEED_TB(&self->env);
 	ASSERT_OK(enclave_ready(&self->env, self->efd));
-	ne_tb_counters(&self->env.tb, &before);
-	close(self->efd);
-	self->efd = -1;
-	ne_tb_counters(&self->env.tb, &after);
+	close_counted(&self->env, &self->efd, &before, &after);
 	EXPECT_EQ(before.cmd[NE_CMD_ENCLAVE_STOP], after.cmd[NE_CMD_ENCLAVE_STOP]);
 	EXPECT_EQ(before.cmd[NE_CMD_SLOT_FREE] + 1, after.cmd[NE_CMD_SLOT_FREE]);
 }
@@ -939,10 +944,7 @@ TEST_F(enclave, close_exited_enclave_only_frees_slot)
 	ASSERT_OK(enclave_start(&self->env, self->efd, NULL));
 	ASSERT_EQ(0, ne_tb_exit_slot(&self->env.tb, self->uid));
 	ASSERT_EQ(POLLHUP, ne_poll(self->efd, 2000) & POLLHUP);
-	ne_tb_counters(&self->env.tb, &before);
-	close(self->efd);
-	self->efd = -1;
-	ne_tb_counters(&self->env.tb, &after);
+	close_counted(&self->env, &self->efd, &before, &after);
 	EXPECT_EQ(before.cmd[NE_CMD_ENCLAVE_STOP], after.cmd[NE_CMD_ENCLAVE_STOP]);
 	EXPECT_EQ(before.cmd[NE_CMD_SLOT_FREE] + 1, after.cmd[NE_CMD_SLOT_FREE]);
 }
