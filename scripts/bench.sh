@@ -22,8 +22,9 @@
 # Environment: NE_SELFTEST_BIN (where ne_bench is built, default
 # $NE_BUILD/selftests), NE_VM_HUGEPAGES, NE_BENCH_TIMEOUT (seconds, full
 # run; default 1800), NE_BENCH_NE_OPTS (more NE device properties for the
-# full run, e.g. reply-latency-us=1000 for a slower device), NE_VM_MODULE (see scripts/ne-vm). Exit status: that
-# of ne_bench, or ne-vm's when the VM failed.
+# full run, e.g. reply-latency-us=1000 for a slower device), NE_VM_MODULE
+# (see scripts/ne-vm). Exit status: that of ne_bench, or ne-vm's when the
+# VM failed.
 set -uo pipefail
 
 # shellcheck source=ne-env.sh
