@@ -178,9 +178,5 @@ TEST_F(limits, memory_on_other_numa_node)
 
 int main(int argc, char **argv)
 {
-	if (access(NE_DEV_PATH, F_OK)) {
-		ksft_print_header();
-		ksft_exit_skip("%s not present\n", NE_DEV_PATH);
-	}
-	return test_harness_run(argc, argv);
+	return ne_test_main(argc, argv);
 }
