@@ -8,8 +8,10 @@
 # --debug boots the debug kernel (make debug-kernel: KASAN, lockdep,
 # kmemleak) with the module built for it, and ends with a kmemleak scan.
 # The seed is printed first (default: a fresh one); the same seed and call
-# count replay the same call sequence. Exit status: ne-vm's (0 = the
-# fuzzer's invariants held and the guest kernel log is clean).
+# count replay the same call sequence. N counts the main loop's calls; the
+# calls of its forked children are counted apart and printed beside it.
+# Exit status: ne-vm's (0 = the fuzzer's invariants held and the guest
+# kernel log is clean).
 set -euo pipefail
 
 # shellcheck source=ne-env.sh
