@@ -21,6 +21,7 @@ LOGDIR=$NE_BUILD/check
 NE_VM=$NE_ROOT/scripts/ne-vm
 PASSED=0 FAILED=0 SKIPPED=0
 TIMES=()
+FAILS=()	# "stage: not ok line", recalled above the summary
 NE_ID=1d0f:e4c1
 
 mkdir -p "$LOGDIR"
@@ -33,6 +34,7 @@ result() {	# ok|not-ok description
 	else
 		echo "not ok - $2"
 		FAILED=$((FAILED + 1))
+		FAILS+=("$2")
 	fi
 }
 
@@ -54,6 +56,8 @@ count_results() {	# stage log rc
 	PASSED=$((PASSED + ok - skip))
 	SKIPPED=$((SKIPPED + skip))
 	FAILED=$((FAILED + notok))
+	mapfile -t -O "${#FAILS[@]}" FAILS < <(tr -d '\r' < "$log" |
+		sed -n "s/^not ok [0-9]* */$stage: /p")
 	echo "# $stage: $((ok - skip)) passed, $notok failed, $skip skipped"
 	if [[ $rc -ne 0 && $notok -eq 0 ]]; then
 		result not-ok "$stage (exit $rc with no failed test, see $log)"
@@ -222,7 +226,7 @@ vm_tests_arm64() {	# run_vm_tests.sh [RUN]...
 main() {
 	local run_vm_tests=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves/run_vm_tests.sh
 	local qmp_hook=$NE_ROOT/tools/testing/ne_pci_conformance/qmp-hook.py
-	local t0=$SECONDS
+	local t0=$SECONDS f
 
 	stage deps scripts/deps.sh
 	stage qemu make_target qemu
@@ -291,6 +295,12 @@ main() {
 	echo "=== stage times (logs in $LOGDIR)"
 	printf '%s\n' "${TIMES[@]}"
 	echo "total $((SECONDS - t0)) s"
+	# CI shows only the last lines: name what failed just above the count.
+	if [[ ${#FAILS[@]} -gt 0 ]]; then
+		echo "=== failed (${#FAILS[@]}):"
+		for f in "${FAILS[@]:0:8}"; do echo "  ${f:0:200}"; done
+		[[ ${#FAILS[@]} -gt 8 ]] && echo "  ... $(( ${#FAILS[@]} - 8 )) more in $LOGDIR"
+	fi
 	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 	[[ $FAILED -eq 0 ]]
 }

@@ -192,7 +192,7 @@ parse_log() {
 		NE-TAP-END\ *)
 			local rc=${line##*rc=}
 			if [[ $seen -lt $plan ]]; then
-				result not-ok "$name/$item: only $seen of $plan results (exit $rc)"
+				result not-ok "$name/$item: only $seen of $plan results (exit $rc${test:+, last started: $test})"
 			elif [[ $rc != 0 && $rc != 4 && $bad -eq 0 ]]; then
 				result not-ok "$name/$item: exited $rc"
 			fi
@@ -227,7 +227,7 @@ parse_log() {
 		fi
 	done < "$log"
 	if [[ -n $item ]]; then
-		result not-ok "$name/$item: no end marker (guest crashed or timed out after $seen of $plan results)"
+		result not-ok "$name/$item: no end marker (guest crashed or timed out after $seen of $plan results${test:+, last started: $test})"
 	fi
 }
 
