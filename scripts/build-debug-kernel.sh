@@ -158,10 +158,12 @@ env)
 	echo "NE_DK_KUNIT=$OUT/module/nitro_enclaves_kunit.ko"
 	# How ne-vm must boot it. no5lvl: booted from its bzImage, the guest
 	# would take TCG's la57 and a 56-bit user address space, which the
-	# address tests do not expect. (pci=noacpi would halve its ~60 s
-	# boot, spent in ACPI's PCI routing table, but takes away the ACPI
-	# hotplug that QMP device_del needs.)
-	echo "NE_DK_APPEND=no5lvl"
+	# address tests do not expect. acpi=noirq: under KASAN and lockdep
+	# the AML interpreter runs the i440FX _PRT method into ACPI's 30 s
+	# loop timeout on every boot (AE_AML_LOOP_TIMEOUT); PCI INTx routing
+	# comes from the BIOS's $PIR table instead. ACPI PCI hotplug, which
+	# QMP device_del needs, is untouched (pci=noacpi would remove it).
+	echo "NE_DK_APPEND='no5lvl acpi=noirq'"
 	# KASAN and lockdep make the tests ~3x slower.
 	echo "NE_DK_TIMEOUT_SCALE=3"
 	# linux-source-6.1 (6.1.192) calls hugetlb_split() from

@@ -202,12 +202,15 @@ vm_tests_for() {	# bpo|arm64 run_vm_tests.sh [RUN]...
 # The debug kernel (make debug-kernel: KASAN, lockdep, kmemleak, KUnit),
 # with the driver and its KUnit module built against it.
 vm_tests_debug() {	# run_vm_tests.sh [RUN]...
-	local env
+	local env opts a
 	env=$(scripts/build-debug-kernel.sh env) || return 1
 	eval "$env"
+	# NE_VM_OPTS is split at spaces: one --append per kernel argument.
+	opts="--kernel $NE_DK_KERNEL --modules $NE_DK_MODULES"
+	for a in $NE_DK_APPEND; do opts+=" --append $a"; done
 	NE_VM_MODULE=$NE_DK_MODULE NE_KUNIT_MODULE=$NE_DK_KUNIT NE_KMEMLEAK=1 \
 	NE_VM_TIMEOUT_SCALE=$NE_DK_TIMEOUT_SCALE NE_VM_KNOWN_KMSG=$NE_DK_KNOWN_KMSG \
-	NE_VM_OPTS="--kernel $NE_DK_KERNEL --modules $NE_DK_MODULES --append $NE_DK_APPEND" "$@"
+	NE_VM_OPTS=$opts "$@"
 }
 
 # Static arm64 test binaries and sample, in $NE_BUILD/arm64.
