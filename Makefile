@@ -108,7 +108,7 @@ debug-kernel:
 # Only the debug-kernel stages of make check (KUnit, the suite, kmemleak),
 # with every run of the suite (make check leaves out boot).
 check-debug:
-	NE_CHECK_STAGES="debug-kernel kunit vm-tests-debug" \
+	NE_CHECK_STAGES="debug-kernel vm-tests-debug" \
 	NE_DEBUG_RUNS="main multi limits faults boot" scripts/check.sh
 
 # Launch-path benchmark in a larger test VM: prints one table.

@@ -281,15 +281,15 @@ main() {
 		stage vm-tests-arm64 vm_tests_arm64 "$run_vm_tests" ${NE_ARM64_RUNS:-main multi limits}
 	fi
 
-	# The suite, KUnit and kmemleak scans on the debug kernel (KASAN,
+	# KUnit, the suite and kmemleak scans on the debug kernel (KASAN,
 	# lockdep, kmemleak; ne-vm fails a run on any of their reports). The
+	# KUnit suites run in the main run, which saves a boot (~1 min). The
 	# boot run is left out by default: it tests the device's image check
 	# and vsock, and its driver path (START) is in main; under KASAN it
 	# would add ~5 min. NE_DEBUG_RUNS picks the runs (make check-debug:
 	# all of them); NE_CHECK_DEBUG=0 skips these stages.
 	if [[ ${NE_CHECK_DEBUG:-1} != 0 && -x $run_vm_tests ]]; then
 		stage debug-kernel scripts/build-debug-kernel.sh
-		stage kunit vm_tests_debug "$run_vm_tests" kunit
 		# shellcheck disable=SC2086
 		stage vm-tests-debug vm_tests_debug "$run_vm_tests" ${NE_DEBUG_RUNS:-main multi limits faults}
 	fi
@@ -298,6 +298,11 @@ main() {
 	echo "=== stage times (logs in $LOGDIR)"
 	printf '%s\n' "${TIMES[@]}"
 	echo "total $((SECONDS - t0)) s"
+	# The KUnit suites run first in the debug kernel's main run.
+	f=$LOGDIR/vm-tests-debug.log
+	if [[ "${TIMES[*]}" == *"vm-tests-debug "* && -f $f ]]; then
+		echo "KUnit (vm-tests-debug): $(grep -cE '^ok [0-9]+ main/kunit_run: ' "$f") passed, $(grep -cE '^not ok [0-9]+ main/kunit_run: ' "$f") failed"
+	fi
 	# CI shows only the last lines: name what failed just above the count.
 	if [[ ${#FAILS[@]} -gt 0 ]]; then
 		echo "=== failed (${#FAILS[@]}):"

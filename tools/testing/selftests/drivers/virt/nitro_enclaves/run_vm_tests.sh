@@ -21,9 +21,12 @@
 #                    "--kernel VMLINUZ --modules DIR" (with NE_VM_MODULE=
 #                    the nitro_enclaves.ko built for it)
 #   NE_KUNIT_MODULE  nitro_enclaves_kunit.ko for the kunit run (default: next
-#                    to NE_VM_MODULE); the kernel needs CONFIG_KUNIT
+#                    to NE_VM_MODULE); the kernel needs CONFIG_KUNIT. When
+#                    set, the main run runs the KUnit suites first (one
+#                    boot less on the slow debug kernel)
 #   NE_KMEMLEAK=1    end every run with a kmemleak scan that must find
-#                    nothing (a debug kernel with CONFIG_DEBUG_KMEMLEAK)
+#                    nothing (a debug kernel with CONFIG_DEBUG_KMEMLEAK);
+#                    kmemleak's own periodic scan is turned off
 #   NE_FUZZ_CALLS    calls of the bounded fuzz run in "faults" (10000),
 #   NE_FUZZ_SEED     and its seed (default: a fresh one, printed)
 #
@@ -118,6 +121,12 @@ kunit_run() {
 	echo "1..$n"
 	rmmod nitro_enclaves_kunit
 }
+# Scan only when asked: under TCG the automatic scan (60 s after boot, then
+# every 10 min) takes a vCPU from the tests for a minute or more.
+kmemleak_manual() {
+	k=/sys/kernel/debug/kmemleak
+	if [ -w $k ]; then echo scan=off > $k; fi
+}
 # Two scans (the first may not see recent frees); any report fails.
 kmemleak_check() {
 	k=/sys/kernel/debug/kmemleak
@@ -167,7 +176,9 @@ run_vm() {
 	log=$TMP/$name.log
 	say "=== VM run '$name': $*"
 	t0=$(date +%s)
-	[[ -n ${NE_KMEMLEAK:-} ]] && script+=$'\nne_item kmemleak_check'
+	[[ -n ${NE_KMEMLEAK:-} ]] && script="kmemleak_manual
+$script
+ne_item kmemleak_check"
 	"$VM" run "${VM_OPTS[@]}" "$@" -- sh -c "$GUEST_LIB
 $script" > "$log" 2> "$TMP/$name.err"
 	rc=$?
@@ -233,6 +244,11 @@ parse_log() {
 
 run_main() {
 	local adds=() p s=''
+	if [[ -n ${NE_KUNIT_MODULE:-} ]]; then
+		[[ -f $NE_KUNIT_MODULE ]] && adds+=(--add "$NE_KUNIT_MODULE")
+		s+="ne_item kunit_run
+"
+	fi
 	for p in ne_abi_test ne_smoke ne_ioctl ne_sysfs ne_diag; do
 		[[ -x $BIN/$p ]] && adds+=(--add "$BIN/$p") && s+="ne_item $p
 "
