@@ -198,11 +198,16 @@ parse_log() {
 		line=${line%$'\r'}
 		case $line in
 		NE-TAP-BEGIN\ *)
+			# A marker lost in garbled output loses no result silently.
+			[[ -n $item ]] && result not-ok "$name/$item: no end marker before the next item"
 			item=${line#NE-TAP-BEGIN }; plan=0; seen=0; bad=0; test=''
 			continue ;;
 		NE-TAP-END\ *)
-			local rc=${line##*rc=}
-			if [[ $seen -lt $plan ]]; then
+			local rc=${line##*rc=} end=${line#NE-TAP-END }
+			end=${end% rc=*}
+			if [[ $end != "$item" ]]; then
+				result not-ok "$name/$end: end marker without its begin marker, results not counted"
+			elif [[ $seen -lt $plan ]]; then
 				result not-ok "$name/$item: only $seen of $plan results (exit $rc${test:+, last started: $test})"
 			elif [[ $rc != 0 && $rc != 4 && $bad -eq 0 ]]; then
 				result not-ok "$name/$item: exited $rc"
