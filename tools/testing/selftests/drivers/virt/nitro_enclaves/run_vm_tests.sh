@@ -274,7 +274,7 @@ run_multi() {
 	run_vm multi "ne_item insmod_ne
 export NE_POOL=2-7
 ne_item ne_multi
-ne_item rmmod_ne" --add "$BIN/ne_multi" --timeout 150 \
+ne_item rmmod_ne" --add "$BIN/ne_multi" --timeout 240 \
 		--qemu-arg -smp --qemu-arg 8,sockets=1,cores=4,threads=2
 }
 
