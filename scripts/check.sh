@@ -229,7 +229,7 @@ vm_tests_arm64() {	# run_vm_tests.sh [RUN]...
 main() {
 	local run_vm_tests=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves/run_vm_tests.sh
 	local qmp_hook=$NE_ROOT/tools/testing/ne_pci_conformance/qmp-hook.py
-	local t0=$SECONDS f
+	local t0=$SECONDS f line
 
 	stage deps scripts/deps.sh
 	stage qemu make_target qemu
@@ -306,7 +306,7 @@ main() {
 	# CI shows only the last lines: name what failed just above the count.
 	if [[ ${#FAILS[@]} -gt 0 ]]; then
 		echo "=== failed (${#FAILS[@]}):"
-		for f in "${FAILS[@]:0:8}"; do echo "  ${f:0:200}"; done
+		for line in "${FAILS[@]:0:8}"; do echo "  ${line:0:200}"; done
 		[[ ${#FAILS[@]} -gt 8 ]] && echo "  ... $(( ${#FAILS[@]} - 8 )) more in $LOGDIR"
 	fi
 	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
