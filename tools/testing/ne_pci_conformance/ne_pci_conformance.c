@@ -66,8 +66,8 @@ enum {
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
 #define REPLY_TIMEOUT_MS	3000
-#define NR_TESTS		56
-#define NR_TESTS_QMP		9
+#define NR_TESTS		61
+#define NR_TESTS_QMP		10
 #define NR_TESTS_EIF		13
 #define QMP_WAIT_MS		120000
 
@@ -1439,6 +1439,182 @@ static void test_hook_replies(void)
 	end("invalid reply mode is ignored");
 }
 
+/* rc < 0 replies with slot uid 0 (NE_TB_ERR_UID_ZERO); other replies as usual */
+static void test_hook_err_uid_zero(void)
+{
+	uint64_t unknown = 0x7fffffff, uid = 77, a, next;
+	uint64_t req[3];
+	struct reply r;
+
+	begin();
+	EXPECT("NE_TB_ERR_UID_ZERO (err-uid-zero=off)",
+	       ne_tb_read32(&tb, NE_TB_ERR_UID_ZERO), 0);
+	EXPECT_RC("off: SLOT_FREE of an unknown slot",
+		  cmd(SLOT_FREE, &unknown, 8, &r), -ENOENT);
+	EXPECT("off: its slot_uid (echoed)", r.slot_uid, unknown);
+	EXPECT_RC("slot", slot_alloc(&a), 0);
+
+	ne_tb_err_uid_zero(&tb, true);
+	EXPECT("NE_TB_ERR_UID_ZERO", ne_tb_read32(&tb, NE_TB_ERR_UID_ZERO), 1);
+	EXPECT_RC("on: SLOT_FREE of an unknown slot",
+		  cmd(SLOT_FREE, &unknown, 8, &r), -ENOENT);
+	EXPECT("on: its slot_uid", r.slot_uid, 0);
+	req[0] = a;
+	req[1] = 0;
+	req[2] = 0;
+	EXPECT_RC("on: ENCLAVE_START without memory",
+		  cmd(ENCLAVE_START, req, sizeof(req), &r), -EINVAL);
+	EXPECT("on: its slot_uid", r.slot_uid, 0);
+	ne_tb_fail_next(&tb, SLOT_INFO, -EIO);
+	EXPECT_RC("on: SLOT_INFO failed by the hook", cmd(SLOT_INFO, &a, 8, &r),
+		  -EIO);
+	EXPECT("on: its slot_uid", r.slot_uid, 0);
+	ne_tb_fail_next(&tb, SLOT_INFO, 5);
+	EXPECT_RC("on: SLOT_INFO given rc 5 by the hook",
+		  cmd(SLOT_INFO, &a, 8, &r), 5);
+	EXPECT("on: its slot_uid (rc not negative: echoed)", r.slot_uid, a);
+	EXPECT_RC("on: SLOT_INFO", cmd(SLOT_INFO, &a, 8, &r), 0);
+	EXPECT("on: SLOT_INFO slot_uid", r.slot_uid, a);
+	req[1] = ram_base;
+	req[2] = CHUNK;
+	EXPECT_RC("on: SLOT_ADD_MEM", cmd(SLOT_ADD_MEM, req, sizeof(req), &r), 0);
+	EXPECT("on: SLOT_ADD_MEM slot_uid", r.slot_uid, a);
+	EXPECT_RC("on: NEXT_SLOT", next_slot(0, &next), 0);
+	EXPECT("on: NEXT_SLOT slot_uid", next, a);
+	EXPECT_RC("on: SLOT_FREE", cmd(SLOT_FREE, &a, 8, &r), 0);
+	EXPECT("on: SLOT_FREE slot_uid", r.slot_uid, a);
+
+	/* -EIO from a device that is off (no slot left to free). */
+	wr8(NE_ENABLE, 0);
+	EXPECT_RC("on: SLOT_INFO while disabled", cmd(SLOT_INFO, &uid, 8, &r),
+		  -EIO);
+	EXPECT("on: its slot_uid", r.slot_uid, 0);
+	wr8(NE_ENABLE, 1);
+	EXPECT("NE_ENABLE after writing 1", rd8(NE_ENABLE), 1);
+
+	ne_tb_err_uid_zero(&tb, false);
+	EXPECT("NE_TB_ERR_UID_ZERO", ne_tb_read32(&tb, NE_TB_ERR_UID_ZERO), 0);
+	EXPECT_RC("off again: SLOT_FREE of an unknown slot",
+		  cmd(SLOT_FREE, &unknown, 8, &r), -ENOENT);
+	EXPECT("off again: its slot_uid (echoed)", r.slot_uid, unknown);
+	EXPECT("SLOT_COUNT", slot_count(), 0);
+	end("err-uid-zero: failed replies carry slot uid 0, others their uid");
+}
+
+/* NE_TB_REPLY_CMD: the reply mode waits for a reply to that command type. */
+static void test_hook_reply_cmd(void)
+{
+	uint64_t req[3];
+	struct reply r;
+	uint16_t before;
+	uint64_t a, b;
+
+	begin();
+	EXPECT("NE_TB_REPLY_CMD (default)", ne_tb_read32(&tb, NE_TB_REPLY_CMD), 0);
+	EXPECT_RC("slot", make_slot(&a, 0, 0), 0);
+	ne_tb_reply_mode_cmd(&tb, ENCLAVE_START, NE_TB_REPLY_DROP, 100);
+	EXPECT("NE_TB_REPLY_CMD", ne_tb_read32(&tb, NE_TB_REPLY_CMD),
+	       ENCLAVE_START);
+	EXPECT_RC("SLOT_ADD_MEM before the start (normal reply)",
+		  add_mem(a, ram_base + CHUNK, CHUNK), 0);
+	EXPECT_RC("SLOT_INFO before the start (normal reply)", info(a, &r), 0);
+	EXPECT("SLOT_INFO slot_uid", r.slot_uid, a);
+	EXPECT("SLOT_COUNT before the start (normal reply)", slot_count(), 1);
+	EXPECT("NE_TB_REPLY_MODE still armed",
+	       ne_tb_read32(&tb, NE_TB_REPLY_MODE), NE_TB_REPLY_DROP);
+	EXPECT("NE_TB_REPLY_CMD still set", ne_tb_read32(&tb, NE_TB_REPLY_CMD),
+	       ENCLAVE_START);
+	req[0] = a;
+	req[1] = 0;
+	req[2] = 0;
+	before = reply_counter();
+	ring(ENCLAVE_START, req, sizeof(req));
+	if (wait_counter((uint16_t)(before + 1), 300))
+		fail("the ENCLAVE_START reply arrived (not dropped)");
+	EXPECT("reply counter", reply_counter(), before);
+	EXPECT("NE_TB_REPLY_MODE after use",
+	       ne_tb_read32(&tb, NE_TB_REPLY_MODE), 0);
+	EXPECT("NE_TB_REPLY_CMD after use", ne_tb_read32(&tb, NE_TB_REPLY_CMD),
+	       0);
+	EXPECT("state (the start ran)", slot_state(a), STATE_RUNNING);
+	EXPECT_RC("ENCLAVE_STOP (next reply is normal)", stop(a), 0);
+	EXPECT_RC("SLOT_FREE", slot_free(a), 0);
+	end("reply-cmd: a drop aimed at ENCLAVE_START spares the replies before it");
+
+	begin();
+	EXPECT_RC("slot", slot_alloc(&b), 0);
+	ne_tb_reply_mode_cmd(&tb, SLOT_FREE, NE_TB_REPLY_TWICE, 150);
+	before = reply_counter();
+	EXPECT_RC("SLOT_INFO (normal reply)", info(b, NULL), 0);
+	EXPECT_RC("SLOT_FREE of an unknown slot (first copy)",
+		  slot_free(0x7fffffff), -ENOENT);
+	if (!wait_counter((uint16_t)(before + 3), 5000))
+		fail("second copy of the SLOT_FREE reply never came");
+	read_reply(&r);
+	EXPECT_RC("second copy rc", r.rc, -ENOENT);
+	EXPECT("second copy slot_uid", r.slot_uid, 0x7fffffff);
+	sleep_ms(300);
+	EXPECT("reply counter (1 + 2 copies)", reply_counter(),
+	       (uint16_t)(before + 3));
+	EXPECT("NE_TB_REPLY_CMD after use", ne_tb_read32(&tb, NE_TB_REPLY_CMD),
+	       0);
+	EXPECT_RC("SLOT_FREE (next reply is normal)", slot_free(b), 0);
+	EXPECT("reply counter", reply_counter(), (uint16_t)(before + 4));
+
+	/* Without an armed mode, reply-cmd waits and changes nothing. */
+	ne_tb_write32(&tb, NE_TB_REPLY_CMD, SLOT_COUNT);
+	EXPECT("SLOT_COUNT with reply-cmd alone", slot_count(), 0);
+	EXPECT("reply counter", reply_counter(), (uint16_t)(before + 5));
+	EXPECT("NE_TB_REPLY_CMD kept", ne_tb_read32(&tb, NE_TB_REPLY_CMD),
+	       SLOT_COUNT);
+	ne_tb_write32(&tb, NE_TB_REPLY_CMD, 0);
+	ne_tb_write32(&tb, NE_TB_DELAY_MS, 100);
+	end("reply-cmd: twice aimed at SLOT_FREE, after another command");
+}
+
+static void test_hook_uid_cmd_invalid(void)
+{
+	begin();
+	ne_tb_write32(&tb, NE_TB_REPLY_CMD, SLOT_INFO);
+	ne_tb_write32(&tb, NE_TB_REPLY_CMD, MAX_CMD);
+	EXPECT("NE_TB_REPLY_CMD after writing 12",
+	       ne_tb_read32(&tb, NE_TB_REPLY_CMD), SLOT_INFO);
+	ne_tb_write32(&tb, NE_TB_REPLY_CMD, 0xffffffff);
+	EXPECT("NE_TB_REPLY_CMD after writing 0xffffffff",
+	       ne_tb_read32(&tb, NE_TB_REPLY_CMD), SLOT_INFO);
+	ne_tb_write32(&tb, NE_TB_REPLY_CMD, 0);
+	EXPECT("NE_TB_REPLY_CMD after writing 0",
+	       ne_tb_read32(&tb, NE_TB_REPLY_CMD), 0);
+	ne_tb_err_uid_zero(&tb, true);
+	ne_tb_write32(&tb, NE_TB_ERR_UID_ZERO, 2);
+	EXPECT("NE_TB_ERR_UID_ZERO after writing 2",
+	       ne_tb_read32(&tb, NE_TB_ERR_UID_ZERO), 1);
+	ne_tb_write32(&tb, NE_TB_ERR_UID_ZERO, 0x100);
+	EXPECT("NE_TB_ERR_UID_ZERO after writing 0x100",
+	       ne_tb_read32(&tb, NE_TB_ERR_UID_ZERO), 1);
+	ne_tb_err_uid_zero(&tb, false);
+	EXPECT("NE_TB_ERR_UID_ZERO after writing 0",
+	       ne_tb_read32(&tb, NE_TB_ERR_UID_ZERO), 0);
+	end("invalid reply-cmd and err-uid-zero values are ignored");
+
+	begin();
+	ne_tb_err_uid_zero(&tb, true);
+	ne_tb_reply_mode_cmd(&tb, ENCLAVE_STOP, NE_TB_REPLY_DROP, 100);
+	ne_tb_write32(&tb, NE_TB_ACTION, NE_TB_ACTION_RESET);
+	EXPECT("NE_TB_ERR_UID_ZERO (back to err-uid-zero=off)",
+	       ne_tb_read32(&tb, NE_TB_ERR_UID_ZERO), 0);
+	EXPECT("NE_TB_REPLY_CMD", ne_tb_read32(&tb, NE_TB_REPLY_CMD), 0);
+	EXPECT("NE_TB_REPLY_MODE (aimed: disarmed)",
+	       ne_tb_read32(&tb, NE_TB_REPLY_MODE), 0);
+	ne_tb_reply_mode(&tb, NE_TB_REPLY_LATE, 100);
+	ne_tb_write32(&tb, NE_TB_ACTION, NE_TB_ACTION_RESET);
+	EXPECT("NE_TB_REPLY_MODE (not aimed: kept)",
+	       ne_tb_read32(&tb, NE_TB_REPLY_MODE), NE_TB_REPLY_LATE);
+	ne_tb_write32(&tb, NE_TB_REPLY_MODE, NE_TB_REPLY_NORMAL);
+	EXPECT("SLOT_COUNT", slot_count(), 0);
+	end("counter reset: err-uid-zero back to the property, reply-cmd 0");
+}
+
 static void test_hook_events_counters(void)
 {
 	struct ne_tb_counters c0, c1;
@@ -1506,6 +1682,45 @@ static void test_qmp(void)
 }
 
 /*
+ * --qmp, continued: before its exit-slot the host set tb-err-uid-zero to 1
+ * and aimed a late reply (delay-ms 300) at ENCLAVE_GET_SLOT, which the
+ * test above never sends: the mode is still armed.
+ */
+static void test_qmp_reply_cmd(void)
+{
+	uint64_t unknown = 0x7fffffff, uid;
+	struct reply r;
+	int64_t t0, t;
+
+	begin();
+	EXPECT("NE_TB_ERR_UID_ZERO set by the host",
+	       ne_tb_read32(&tb, NE_TB_ERR_UID_ZERO), 1);
+	EXPECT("NE_TB_REPLY_CMD set by the host",
+	       ne_tb_read32(&tb, NE_TB_REPLY_CMD), ENCLAVE_GET_SLOT);
+	EXPECT("NE_TB_REPLY_MODE still armed",
+	       ne_tb_read32(&tb, NE_TB_REPLY_MODE), NE_TB_REPLY_LATE);
+	t0 = now_ms();
+	EXPECT_RC("ENCLAVE_GET_SLOT of a CID nobody holds",
+		  get_slot(12345, &uid), -ENOENT);
+	t = now_ms() - t0;
+	if (t < 150)
+		fail("ENCLAVE_GET_SLOT reply after %" PRId64 " ms (< 150)", t);
+	EXPECT("NE_TB_REPLY_MODE after use",
+	       ne_tb_read32(&tb, NE_TB_REPLY_MODE), 0);
+	EXPECT("NE_TB_REPLY_CMD after use", ne_tb_read32(&tb, NE_TB_REPLY_CMD),
+	       0);
+	EXPECT_RC("SLOT_FREE of an unknown slot",
+		  cmd(SLOT_FREE, &unknown, 8, &r), -ENOENT);
+	EXPECT("its slot_uid", r.slot_uid, 0);
+	ne_tb_err_uid_zero(&tb, false);
+	EXPECT_RC("SLOT_FREE of an unknown slot, hook off",
+		  cmd(SLOT_FREE, &unknown, 8, &r), -ENOENT);
+	EXPECT("its slot_uid (echoed)", r.slot_uid, unknown);
+	ne_tb_write32(&tb, NE_TB_DELAY_MS, 100);
+	end("host-side reply-cmd and tb-err-uid-zero over QMP");
+}
+
+/*
  * A PCI reset needs a reset method: on the root bus this device has none;
  * behind a pci-bridge the kernel uses a secondary bus reset.
  */
@@ -1528,9 +1743,13 @@ static void test_pci_reset(void)
 	make_slot(&a, 0, 0);
 	start(a, 0, 0, NULL);
 	make_slot(&b, 1, 1);
-	if (have_tb)
+	if (have_tb) {
 		ne_tb_reply_mode(&tb, NE_TB_REPLY_LATE, 300);
+		ne_tb_err_uid_zero(&tb, true);
+	}
 	ring(SLOT_COUNT, &req, 1);	/* its reply is still pending */
+	if (have_tb)
+		ne_tb_write32(&tb, NE_TB_REPLY_CMD, SLOT_INFO);
 	EXPECT_RC("write 1 to reset", sysfs_write("reset", "1"), 0);
 	EXPECT("NE_ENABLE", rd8(NE_ENABLE), 0);
 	EXPECT("NE_VERSION", rd16(NE_VERSION), 0);
@@ -1543,6 +1762,9 @@ static void test_pci_reset(void)
 		EXPECT("test BAR live slots", ne_tb_read32(&tb, NE_TB_LIVE_SLOTS), 0);
 		EXPECT("test BAR vcpus", ne_tb_read32(&tb, NE_TB_VCPUS), 0);
 		EXPECT("test BAR mem bytes", ne_tb_read64(&tb, NE_TB_MEM_BYTES), 0);
+		EXPECT("NE_TB_ERR_UID_ZERO (back to err-uid-zero=off)",
+		       ne_tb_read32(&tb, NE_TB_ERR_UID_ZERO), 0);
+		EXPECT("NE_TB_REPLY_CMD", ne_tb_read32(&tb, NE_TB_REPLY_CMD), 0);
 		sleep_ms(500);
 		EXPECT("NE_EVTCNT after the late reply's time (discarded)",
 		       rd32(NE_EVTCNT), 0);
@@ -1896,6 +2118,11 @@ int main(int argc, char **argv)
 		"late: reply arrives after the delay, not before",
 		"twice: reply counter + 2, same reply",
 		"invalid reply mode is ignored",
+		"err-uid-zero: failed replies carry slot uid 0, others their uid",
+		"reply-cmd: a drop aimed at ENCLAVE_START spares the replies before it",
+		"reply-cmd: twice aimed at SLOT_FREE, after another command",
+		"invalid reply-cmd and err-uid-zero values are ignored",
+		"counter reset: err-uid-zero back to the property, reply-cmd 0",
 		"raise events: event counter + N",
 		"counter reset zeroes command and event counts",
 		"eif-check=off: image registers read 0, the slot stays RUNNING",
@@ -1914,10 +2141,14 @@ int main(int argc, char **argv)
 	test_setup();
 	test_handshake();
 	if (qmp) {
-		if (have_tb)
+		if (have_tb) {
 			test_qmp();
-		else
+			test_qmp_reply_cmd();
+		} else {
 			skip("host-side controls over QMP", "no test BAR");
+			skip("host-side reply-cmd and tb-err-uid-zero over QMP",
+			     "no test BAR");
+		}
 		goto out;
 	}
 	if (eif) {
@@ -1941,6 +2172,9 @@ int main(int argc, char **argv)
 		test_hook_exit();
 		test_hook_fail();
 		test_hook_replies();
+		test_hook_err_uid_zero();
+		test_hook_reply_cmd();
+		test_hook_uid_cmd_invalid();
 		test_hook_events_counters();
 		test_eif_off();
 	} else {

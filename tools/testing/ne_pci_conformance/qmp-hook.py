@@ -5,7 +5,9 @@
 Waits for the guest's "ne-qmp: ready uid=N" console line, then checks and
 drives the NE device's QOM properties over QMP (NE_QMP_SOCK): counters of
 the running slot, invalid values rejected, raise-events, fail-cmd/fail-rc,
-delay-ms and finally exit-slot N, which the guest waits for.
+delay-ms, tb-err-uid-zero and a late reply aimed by reply-cmd at
+ENCLAVE_GET_SLOT (both left set for the guest to check), and finally
+exit-slot N, which the guest waits for.
 Exit status 0 when every host-side check passed.
 """
 import os
@@ -65,6 +67,21 @@ def main():
     expect("fail-cmd set", q.set("fail-cmd", 8), None)
     expect("fail-cmd", q.get("fail-cmd"), 8)
     expect("fail-rc", q.get("fail-rc"), -5)
+
+    expect("err-uid-zero (property)", q.get("err-uid-zero"), False)
+    expect("tb-err-uid-zero", q.get("tb-err-uid-zero"), 0)
+    expect("tb-err-uid-zero 2 rejected",
+           q.set("tb-err-uid-zero", 2) is not None, True)
+    expect("tb-err-uid-zero set", q.set("tb-err-uid-zero", 1), None)
+    expect("tb-err-uid-zero", q.get("tb-err-uid-zero"), 1)
+    expect("reply-cmd", q.get("reply-cmd"), 0)
+    expect("reply-cmd 12 rejected", q.set("reply-cmd", 12) is not None, True)
+    expect("reply-cmd", q.get("reply-cmd"), 0)
+    # A late reply to ENCLAVE_GET_SLOT (2): the guest's SLOT_INFO polls pass.
+    q.set("delay-ms", 300)
+    expect("reply-cmd set", q.set("reply-cmd", 2), None)
+    expect("reply-mode set", q.set("reply-mode", 2), None)
+    expect("reply-cmd", q.get("reply-cmd"), 2)
 
     expect("exit-slot", q.set("exit-slot", uid), None)
     expect("event-count after exit-slot", q.get("event-count"), events + 3)

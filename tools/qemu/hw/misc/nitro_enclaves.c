@@ -143,6 +143,8 @@ enum {
 #define NE_TB_DELAY_MS_DEFAULT      100
 #define NE_TB_EVENTS                0x028
 #define NE_TB_EVENTS_MAX            0xffff      /* one EVTCNT wrap */
+#define NE_TB_ERR_UID_ZERO          0x02c
+#define NE_TB_REPLY_CMD             0x030
 #define NE_TB_CMD_COUNT             0x040
 #define NE_TB_LIVE_SLOTS            0x080
 #define NE_TB_VCPUS                 0x084
@@ -303,6 +305,7 @@ struct NitroEnclavesState {
     uint32_t boot_delay_ms;
     uint32_t heartbeat_timeout_ms;
     uint32_t crash_delay_ms;
+    bool err_uid_zero;          /* reset value of tb_err_uid_zero */
 
     /* BAR 3 */
     bool enabled;               /* commands run */
@@ -329,10 +332,12 @@ struct NitroEnclavesState {
     uint32_t tb_fail_cmd;
     int32_t tb_fail_rc;
     uint32_t tb_reply_mode;
+    uint32_t tb_reply_cmd;      /* 0: tb_reply_mode hits any command */
     uint32_t tb_delay_ms;
     uint32_t tb_events;
     uint32_t tb_cmd_count[NE_CMD_MAX];
     uint32_t tb_event_count;
+    uint32_t tb_err_uid_zero;   /* 1: failed replies carry slot uid 0 */
 
     /* The slot started last (QOM pcr0..2, image-status, boot-state) */
     uint64_t last_uid;
@@ -1437,7 +1442,16 @@ static void ne_reply_post(NitroEnclavesState *s, uint32_t type,
     int64_t delay = (int64_t)s->tb_delay_ms * SCALE_MS;
     uint32_t mode = s->tb_reply_mode;
 
-    s->tb_reply_mode = NE_TB_REPLY_NORMAL;
+    if (mode != NE_TB_REPLY_NORMAL && s->tb_reply_cmd != 0 &&
+        s->tb_reply_cmd != type) {
+        /* The mode is aimed at another command: it waits for that one. */
+        trace_nitro_enclaves_reply_mode_held(type, mode, s->tb_reply_cmd);
+        mode = NE_TB_REPLY_NORMAL;
+    } else if (mode != NE_TB_REPLY_NORMAL) {
+        /* One-shot: the mode and its aim are used up together. */
+        s->tb_reply_mode = NE_TB_REPLY_NORMAL;
+        s->tb_reply_cmd = 0;
+    }
     trace_nitro_enclaves_reply_post(type, (int32_t)ldl_le_p(data), mode);
 
     switch (mode) {
@@ -1556,6 +1570,11 @@ static void ne_command(NitroEnclavesState *s, uint32_t type)
     if (ne_cmd_echoes_uid(type)) {
         stq_le_p(reply + NE_REPLY_SLOT_UID, ne_req64(s, 0));
     }
+    if (rc < 0 && s->tb_err_uid_zero) {
+        /* Test hook: a device that leaves the uid out of its failures. */
+        trace_nitro_enclaves_reply_uid_zeroed(type, rc);
+        stq_le_p(reply + NE_REPLY_SLOT_UID, 0);
+    }
     stl_le_p(reply + NE_REPLY_RC, rc);
     ne_reply_post(s, type, reply);
 }
@@ -1604,11 +1623,14 @@ static void ne_write_version(NitroEnclavesState *s, uint16_t val)
     trace_nitro_enclaves_version(val, s->version);
 }
 
+static void ne_tb_reset_settings(NitroEnclavesState *s);
+
 static void nitro_enclaves_reset(DeviceState *dev)
 {
     NitroEnclavesState *s = NITRO_ENCLAVES_PCI(dev);
 
     trace_nitro_enclaves_reset();
+    ne_tb_reset_settings(s);
     timer_del(&s->settle_timer);
     timer_del(&s->reply_timer);
     ne_free_all_slots(s);
@@ -1810,6 +1832,7 @@ static void ne_tb_action(NitroEnclavesState *s, uint32_t action)
         s->tb_event_count = 0;
         s->tb_status = 0;
         trace_nitro_enclaves_tb_reset_counters();
+        ne_tb_reset_settings(s);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "%s: NE_TB_ACTION: unknown action %u\n",
@@ -1826,6 +1849,41 @@ static bool ne_tb_set_reply_mode(NitroEnclavesState *s, uint32_t mode)
     }
     s->tb_reply_mode = mode;
     return true;
+}
+
+/* 0 aims the reply mode at any command, 1..11 at that command type. */
+static bool ne_tb_set_reply_cmd(NitroEnclavesState *s, uint32_t type)
+{
+    if (type >= NE_CMD_MAX) {
+        return false;
+    }
+    s->tb_reply_cmd = type;
+    trace_nitro_enclaves_tb_reply_cmd(type);
+    return true;
+}
+
+static bool ne_tb_set_err_uid_zero(NitroEnclavesState *s, uint32_t on)
+{
+    if (on > 1) {
+        return false;
+    }
+    s->tb_err_uid_zero = on;
+    trace_nitro_enclaves_tb_err_uid_zero(on);
+    return true;
+}
+
+/*
+ * Settings that both resets put back: the uid hook to the err-uid-zero
+ * property, the reply mode's aim to "any command". A mode still aimed at
+ * a command is disarmed with it rather than let loose on every command.
+ */
+static void ne_tb_reset_settings(NitroEnclavesState *s)
+{
+    ne_tb_set_err_uid_zero(s, s->err_uid_zero);
+    if (s->tb_reply_cmd != 0) {
+        s->tb_reply_mode = NE_TB_REPLY_NORMAL;
+        ne_tb_set_reply_cmd(s, 0);
+    }
 }
 
 /* BAR 4 */
@@ -1910,6 +1968,10 @@ static uint64_t ne_tb_reg_value(NitroEnclavesState *s, hwaddr reg)
         return s->tb_delay_ms;
     case NE_TB_EVENTS:
         return s->tb_events;
+    case NE_TB_ERR_UID_ZERO:
+        return s->tb_err_uid_zero;
+    case NE_TB_REPLY_CMD:
+        return s->tb_reply_cmd;
     case NE_TB_LIVE_SLOTS:
         return s->nr_slots;
     case NE_TB_VCPUS:
@@ -1966,6 +2028,8 @@ static bool ne_tb_word_writable(hwaddr word)
     case NE_TB_REPLY_MODE:
     case NE_TB_DELAY_MS:
     case NE_TB_EVENTS:
+    case NE_TB_ERR_UID_ZERO:
+    case NE_TB_REPLY_CMD:
         return true;
     default:
         return false;
@@ -2010,6 +2074,14 @@ static void ne_tb_write(void *opaque, hwaddr addr, uint64_t val,
     if (ne_access_hits(addr, size, val, NE_TB_DELAY_MS, 4, &v)) {
         s->tb_delay_ms = v;
     }
+    v = s->tb_reply_cmd;
+    if (ne_access_hits(addr, size, val, NE_TB_REPLY_CMD, 4, &v)) {
+        if (!ne_tb_set_reply_cmd(s, v)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "%s: NE_TB_REPLY_CMD: invalid command type %" PRIu64
+                          "\n", TYPE_NITRO_ENCLAVES_PCI, v);
+        }
+    }
     v = s->tb_reply_mode;
     if (ne_access_hits(addr, size, val, NE_TB_REPLY_MODE, 4, &v)) {
         if (!ne_tb_set_reply_mode(s, v)) {
@@ -2021,6 +2093,14 @@ static void ne_tb_write(void *opaque, hwaddr addr, uint64_t val,
     v = s->tb_events;
     if (ne_access_hits(addr, size, val, NE_TB_EVENTS, 4, &v)) {
         s->tb_events = v;
+    }
+    v = s->tb_err_uid_zero;
+    if (ne_access_hits(addr, size, val, NE_TB_ERR_UID_ZERO, 4, &v)) {
+        if (!ne_tb_set_err_uid_zero(s, v)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "%s: NE_TB_ERR_UID_ZERO: invalid value %" PRIu64
+                          " (0 or 1)\n", TYPE_NITRO_ENCLAVES_PCI, v);
+        }
     }
     v = 0;
     if (ne_access_hits(addr, size, val, NE_TB_ACTION, 4, &v)) {
@@ -2147,6 +2227,17 @@ static void ne_prop_set_reg(Object *obj, Visitor *v, const char *name,
                        "2 (late) or 3 (twice)");
         }
         break;
+    case NE_TB_REPLY_CMD:
+        if (!ne_tb_set_reply_cmd(s, val)) {
+            error_setg(errp, "reply-cmd must be 0 (any command) or a "
+                       "command type from 1 to %d", NE_CMD_MAX - 1);
+        }
+        break;
+    case NE_TB_ERR_UID_ZERO:
+        if (!ne_tb_set_err_uid_zero(s, val)) {
+            error_setg(errp, "tb-err-uid-zero must be 0 or 1");
+        }
+        break;
     default:
         g_assert_not_reached();
     }
@@ -2248,6 +2339,8 @@ static void nitro_enclaves_realize(PCIDevice *pdev, Error **errp)
     pci_register_bar(pdev, NE_REGS_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY,
                      &s->mmio);
 
+    s->tb_err_uid_zero = s->err_uid_zero;
+
     if (s->test_hooks) {
         memory_region_init_io(&s->tb_mmio, OBJECT(s), &ne_tb_ops, s,
                               "nitro-enclaves-test", NE_TB_SIZE);
@@ -2297,6 +2390,7 @@ static Property nitro_enclaves_properties[] = {
                        heartbeat_timeout_ms, 5000),
     DEFINE_PROP_UINT32("crash-delay-ms", NitroEnclavesState, crash_delay_ms,
                        100),
+    DEFINE_PROP_BOOL("err-uid-zero", NitroEnclavesState, err_uid_zero, false),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -2325,6 +2419,10 @@ static void nitro_enclaves_class_init(ObjectClass *klass, void *data)
     ne_class_add_reg(klass, "fail-cmd", "uint32", NE_TB_FAIL_CMD, true);
     ne_class_add_reg(klass, "fail-rc", "int32", NE_TB_FAIL_RC, true);
     ne_class_add_reg(klass, "reply-mode", "uint32", NE_TB_REPLY_MODE, true);
+    ne_class_add_reg(klass, "reply-cmd", "uint32", NE_TB_REPLY_CMD, true);
+    /* The register; the device property err-uid-zero is its reset value. */
+    ne_class_add_reg(klass, "tb-err-uid-zero", "uint32", NE_TB_ERR_UID_ZERO,
+                     true);
     ne_class_add_reg(klass, "live-slots", "uint32", NE_TB_LIVE_SLOTS, false);
     ne_class_add_reg(klass, "vcpus", "uint32", NE_TB_VCPUS, false);
     ne_class_add_reg(klass, "mem-bytes", "uint64", NE_TB_MEM_BYTES, false);

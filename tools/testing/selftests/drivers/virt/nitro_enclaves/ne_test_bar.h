@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +43,8 @@
 #define   NE_TB_REPLY_TWICE	3
 #define NE_TB_DELAY_MS		0x024
 #define NE_TB_EVENTS		0x028
+#define NE_TB_ERR_UID_ZERO	0x02c
+#define NE_TB_REPLY_CMD		0x030
 #define NE_TB_CMD_COUNT		0x040
 #define   NE_TB_NR_CMD_TYPES	12
 #define NE_TB_LIVE_SLOTS	0x080
@@ -211,6 +214,25 @@ static inline void ne_tb_reply_mode(struct ne_test_bar *tb, uint32_t mode,
 {
 	ne_tb_write32(tb, NE_TB_DELAY_MS, delay_ms);
 	ne_tb_write32(tb, NE_TB_REPLY_MODE, mode);
+}
+
+/*
+ * Apply @mode to the next reply to a command of type @cmd (1..11; 0: to
+ * the next reply, whatever its command). Replies to other commands are
+ * delivered normally until then.
+ */
+static inline void ne_tb_reply_mode_cmd(struct ne_test_bar *tb, uint32_t cmd,
+					uint32_t mode, uint32_t delay_ms)
+{
+	ne_tb_write32(tb, NE_TB_DELAY_MS, delay_ms);
+	ne_tb_write32(tb, NE_TB_REPLY_CMD, cmd);
+	ne_tb_write32(tb, NE_TB_REPLY_MODE, mode);
+}
+
+/* @on: every failed reply (rc < 0) carries slot uid 0, as on some devices. */
+static inline void ne_tb_err_uid_zero(struct ne_test_bar *tb, bool on)
+{
+	ne_tb_write32(tb, NE_TB_ERR_UID_ZERO, on ? 1 : 0);
 }
 
 static inline void ne_tb_counters(struct ne_test_bar *tb,
