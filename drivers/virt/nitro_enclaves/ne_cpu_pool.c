@@ -7,6 +7,12 @@
  * parent VM and grouped into cores; an enclave reserves whole cores from the
  * pool and returns them when it is released. The CPUs are onlined again only
  * when the pool is torn down (next write, or module unload).
+ *
+ * ne_cpus= given at module load is only checked and recorded while the
+ * parameters are parsed; module init sets the pool up (ne_cpu_pool_init()).
+ * A load can still fail after the parameters (a later parameter is refused,
+ * or init fails) and module exit then never runs: a pool set up during
+ * parsing would keep its CPUs offline for good.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -41,6 +47,16 @@
 static DEFINE_MUTEX(ne_cpus_write_mutex);
 
 /*
+ * Whether a write to ne_cpus changes the pool. Set by ne_cpu_pool_init();
+ * until then (while the module loads) a write is only checked for syntax
+ * and recorded in ne_pool.cpus, for init to apply. Cleared again by
+ * ne_cpu_pool_exit(), so that a write racing with unload, or with a failed
+ * init, cannot set up a pool that nobody would tear down. Protected by
+ * ne_cpus_write_mutex.
+ */
+static bool ne_cpus_live;
+
+/*
  * Protects ne_pool; ne_pool.all_cpus changes only with ne_cpus_write_mutex
  * held too. Statically initialised because a module load parameter
  * (ne_cpus=...) is written before the module init function runs.
@@ -67,7 +83,9 @@ static DEFINE_MUTEX(ne_cpu_pool_mutex);
  * @nr_enclaves:            Enclaves that exist (created and not yet
  *                          released); the pool cannot change while non-zero.
  * @cpus:                   The string last written to ne_cpus and accepted;
- *                          empty when no pool is configured.
+ *                          empty when no pool is configured. Before
+ *                          module init, the value recorded for init to
+ *                          apply (no pool is configured yet).
  */
 struct ne_cpu_pool {
 	struct cpumask all_cpus;
@@ -275,6 +293,21 @@ VISIBLE_IF_KUNIT int ne_cpu_pool_index_cores(const struct cpumask *cpus,
 }
 EXPORT_SYMBOL_IF_KUNIT(ne_cpu_pool_index_cores);
 
+/*
+ * Offline every CPU of @cpus, or none: on failure the CPUs this call took
+ * offline are brought back online, and the error is returned.
+ *
+ * remove_cpu() returns 1, not an error, when the CPU's device is already
+ * offline. The checks refused offline CPUs (spec §3, check 3), so this
+ * one went offline since then, behind the driver's back: a write to its
+ * online file racing with this one, or an earlier hotplug/target write
+ * that left the device offline while the CPU runs again. Either way the
+ * CPU is not the pool's to give: whoever took it offline may bring it back
+ * at any time, or it may still be running. It fails the write as if it
+ * had been offline at the check (-EINVAL), with nothing left offline by
+ * this call. A positive value must never reach the parameter's set
+ * callback either: sysfs would return it as a byte count (a short write).
+ */
 static int ne_cpu_pool_offline_cpus(const struct cpumask *cpus)
 {
 	unsigned int failed;
@@ -291,8 +324,14 @@ static int ne_cpu_pool_offline_cpus(const struct cpumask *cpus)
 	return 0;
 
 online_cpus:
-	pr_err_ratelimited("ne_cpus: cannot take CPU %u offline (%d): make sure it can be hot-unplugged (echo 0 > /sys/devices/system/cpu/cpu%u/online), then write ne_cpus again\n",
-			   failed, rc, failed);
+	if (rc > 0) {
+		pr_err_ratelimited("ne_cpus: CPU %u went offline while the pool was being set up: bring it online (echo 1 > /sys/devices/system/cpu/cpu%u/online), then write ne_cpus again\n",
+				   failed, failed);
+		rc = -EINVAL;
+	} else {
+		pr_err_ratelimited("ne_cpus: cannot take CPU %u offline (%d): make sure it can be hot-unplugged (echo 0 > /sys/devices/system/cpu/cpu%u/online), then write ne_cpus again\n",
+				   failed, rc, failed);
+	}
 	for_each_cpu(cpu, cpus) {
 		if (cpu == failed)
 			break;
@@ -303,6 +342,41 @@ online_cpus:
 	}
 
 	return rc;
+}
+
+/* Checks 1 and 2 of spec §3: @val is a cpu-list naming at least one CPU. */
+static int ne_cpu_pool_parse(const char *val, struct cpumask *cpus)
+{
+	int rc;
+
+	rc = cpulist_parse(val, cpus);
+	if (rc) {
+		if (rc == -ERANGE)
+			pr_err_ratelimited("ne_cpus: the cpu-list names a CPU above %u, the last possible one: list existing CPUs only\n",
+					   nr_cpu_ids - 1);
+		else
+			pr_err_ratelimited("ne_cpus: the value is not a cpu-list (%d): write CPU numbers and ranges, e.g. 2,3 or 2-5\n",
+					   rc);
+		return rc;
+	}
+
+	if (cpumask_empty(cpus)) {
+		pr_err_ratelimited("ne_cpus: the cpu-list names no CPU: list CPUs, or write an empty line to remove the pool\n");
+		return -EINVAL;
+	}
+
+	return 0;
+}
+
+/* The value is stored with the pool: it must fit in ne_pool.cpus. */
+static int ne_cpus_check_len(const char *val)
+{
+	if (strlen(val) < NE_CPUS_SIZE)
+		return 0;
+
+	pr_err_ratelimited("ne_cpus: the value is longer than %d bytes: write ranges (2-7) instead of single CPUs\n",
+			   NE_CPUS_SIZE - 1);
+	return -ENOSPC;
 }
 
 /*
@@ -323,22 +397,9 @@ static int ne_cpu_pool_setup(const char *val)
 	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
 		return -ENOMEM;
 
-	rc = cpulist_parse(val, cpus);
-	if (rc) {
-		if (rc == -ERANGE)
-			pr_err_ratelimited("ne_cpus: the cpu-list names a CPU above %u, the last possible one: list existing CPUs only\n",
-					   nr_cpu_ids - 1);
-		else
-			pr_err_ratelimited("ne_cpus: the value is not a cpu-list (%d): write CPU numbers and ranges, e.g. 2,3 or 2-5\n",
-					   rc);
+	rc = ne_cpu_pool_parse(val, cpus);
+	if (rc)
 		goto free_cpus;
-	}
-
-	if (cpumask_empty(cpus)) {
-		pr_err_ratelimited("ne_cpus: the cpu-list names no CPU: list CPUs, or write an empty line to remove the pool\n");
-		rc = -EINVAL;
-		goto free_cpus;
-	}
 
 	rc = ne_cpu_pool_check_cpus(cpus, &node);
 	if (rc)
@@ -360,12 +421,9 @@ static int ne_cpu_pool_setup(const char *val)
 	 * The string is stored with the pool. One that does not fit fails
 	 * after the checks, as if the pool had been set up and torn down.
 	 */
-	if (strlen(val) >= NE_CPUS_SIZE) {
-		pr_err_ratelimited("ne_cpus: the value is longer than %d bytes: write ranges (2-7) instead of single CPUs\n",
-				   NE_CPUS_SIZE - 1);
-		rc = -ENOSPC;
+	rc = ne_cpus_check_len(val);
+	if (rc)
 		goto free_masks;
-	}
 
 	rc = ne_cpu_pool_offline_cpus(cpus);
 	if (rc)
@@ -405,9 +463,45 @@ VISIBLE_IF_KUNIT bool ne_cpus_is_blank(const char *val)
 EXPORT_SYMBOL_IF_KUNIT(ne_cpus_is_blank);
 
 /*
+ * Before module init: check that @val is a cpu-list that fits, and record
+ * it for ne_cpu_pool_init(). The CPU checks wait for init, where they meet
+ * the CPUs as they are then. Like a write after load, a blank value leaves
+ * nothing to set up and a refused one leaves nothing recorded.
+ */
+static int ne_cpus_record(const char *val)
+{
+	cpumask_var_t cpus;
+	int rc;
+
+	lockdep_assert_held(&ne_cpus_write_mutex);
+
+	mutex_lock(&ne_cpu_pool_mutex);
+	ne_pool.cpus[0] = '\0';
+	mutex_unlock(&ne_cpu_pool_mutex);
+
+	if (ne_cpus_is_blank(val))
+		return 0;
+
+	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
+		return -ENOMEM;
+	rc = ne_cpu_pool_parse(val, cpus);
+	free_cpumask_var(cpus);
+	if (!rc)
+		rc = ne_cpus_check_len(val);
+	if (rc)
+		return rc;
+
+	mutex_lock(&ne_cpu_pool_mutex);
+	strscpy(ne_pool.cpus, val, sizeof(ne_pool.cpus));
+	mutex_unlock(&ne_cpu_pool_mutex);
+
+	return 0;
+}
+
+/*
  * Write handler of ne_cpus. Unlike the upstream driver, a blank value tears
  * the pool down and succeeds. A failed setup leaves no pool (the previous
- * one is not restored).
+ * one is not restored). Before module init the value is only recorded.
  */
 static int ne_cpus_set(const char *val, const struct kernel_param *kp)
 {
@@ -430,6 +524,11 @@ static int ne_cpus_set(const char *val, const struct kernel_param *kp)
 	}
 
 	mutex_lock(&ne_cpus_write_mutex);
+
+	if (!ne_cpus_live) {
+		rc = ne_cpus_record(val);
+		goto unlock;
+	}
 
 	/* Without a pool no enclave can be created until the new one is in. */
 	rc = ne_cpu_pool_teardown();
@@ -666,10 +765,59 @@ bool ne_cpu_pool_has_cpu(unsigned int cpu)
 }
 
 /**
+ * ne_cpu_pool_init() - Set up the pool given at module load.
+ *
+ * Applies the value recorded while the module parameters were parsed (or
+ * written to ne_cpus before init), with the checks of a write after load,
+ * and from then on lets ne_cpus writes change the pool. A pool that cannot
+ * be set up fails the load with the error the same write after load would
+ * return, so that a wrong modprobe option is seen at once; nothing is left
+ * offline then. Balanced by ne_cpu_pool_exit(), also when a later step of
+ * module init fails.
+ *
+ * Context: Process context (module init). Takes the ne_cpus write mutex,
+ * then the pool mutex for short sections; may offline CPUs.
+ * Return:
+ * * 0 on success, also when no pool was given.
+ * * -ENOMEM if memory ran out.
+ * * Otherwise the error of the failed setup check or CPU offlining
+ *   (-EINVAL for a CPU the pool cannot take).
+ */
+int ne_cpu_pool_init(void)
+{
+	char *val = NULL;
+	int rc = 0;
+
+	mutex_lock(&ne_cpus_write_mutex);
+
+	/* Only ne_cpus writers, excluded here, change the recorded value. */
+	if (ne_pool.cpus[0]) {
+		val = kstrdup(ne_pool.cpus, GFP_KERNEL);
+		/* Setup stores the value again once the pool is in. */
+		mutex_lock(&ne_cpu_pool_mutex);
+		ne_pool.cpus[0] = '\0';
+		mutex_unlock(&ne_cpu_pool_mutex);
+		rc = val ? ne_cpu_pool_setup(val) : -ENOMEM;
+	}
+
+	if (rc)
+		pr_err("ne_cpus: cannot set up the CPU pool given at module load (%d), so the module is not loaded: correct ne_cpus= (e.g. in /etc/modprobe.d/), or load without it and write the pool afterwards\n",
+		       rc);
+	else
+		ne_cpus_live = true;
+
+	mutex_unlock(&ne_cpus_write_mutex);
+	kfree(val);
+
+	return rc;
+}
+
+/**
  * ne_cpu_pool_exit() - Tear the pool down at module unload.
  *
- * Onlines every pool CPU. No enclave can exist any more: each enclave file
- * holds a reference on the module.
+ * Onlines every pool CPU; later ne_cpus writes are only recorded again.
+ * No enclave can exist any more: each enclave file holds a reference on
+ * the module, and a failed module init creates none.
  *
  * Context: Process context. Takes the ne_cpus write mutex, then the pool
  * mutex for short sections; onlines CPUs.
@@ -678,5 +826,6 @@ void ne_cpu_pool_exit(void)
 {
 	mutex_lock(&ne_cpus_write_mutex);
 	WARN_ON_ONCE(ne_cpu_pool_teardown());
+	ne_cpus_live = false;
 	mutex_unlock(&ne_cpus_write_mutex);
 }

@@ -49,6 +49,7 @@ void ne_cpu_pool_release_core(unsigned int core, const struct cpumask *threads);
 bool ne_cpu_pool_has_cpu(unsigned int cpu);
 void ne_cpu_pool_get_status(struct ne_cpu_pool_status *status,
 			    struct cpumask *cpus);
+int ne_cpu_pool_init(void);
 void ne_cpu_pool_exit(void);
 
 #if IS_ENABLED(CONFIG_KUNIT)

@@ -1121,9 +1121,23 @@ void ne_misc_dev_device_gone(struct ne_pci_dev *ndev)
 	mutex_unlock(&ndev->enclaves_lock);
 }
 
+/*
+ * The pool given at load (ne_cpus=) is set up first and torn down again if
+ * the driver cannot register: module exit does not run after a failed init.
+ */
 static int __init ne_init(void)
 {
-	return pci_register_driver(&ne_pci_driver);
+	int rc;
+
+	rc = ne_cpu_pool_init();
+	if (rc)
+		return rc;
+
+	rc = pci_register_driver(&ne_pci_driver);
+	if (rc)
+		ne_cpu_pool_exit();
+
+	return rc;
 }
 
 static void __exit ne_exit(void)

@@ -10,6 +10,13 @@
  * the emulated device's test BAR is there, its live-slot and vCPU
  * counters. Runs in the "main" VM (pool "2,3": one core of 2 threads);
  * NE_MEM_REGIONS names the device's mem-regions property (default 256).
+ *
+ * The pool_param tests check the ne_cpus parameter itself: a pool CPU
+ * that goes offline behind the setup checks fails the write with EINVAL
+ * (never a short write), and ne_cpus= given at load is applied by module
+ * init, so a load that fails leaves the pool CPUs online. They unload and
+ * reload the driver from $NE_KO (default /opt/ne/nitro_enclaves.ko, the
+ * runner's copy) and skip without it.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -347,6 +354,285 @@ TEST_F(pool_status, empty_write_refused_while_enclave_holds_core)
 	EXPECT_EQ(0, ne_pool_set("\n"));
 	e = (struct expect){ .cpus = "", .free_cores = 0, .node = -1 };
 	expect_attrs(_metadata, self, "torn down", &e);
+}
+
+/* ------------------------------------------------------------------ */
+/* The ne_cpus parameter: a CPU lost behind the checks, and module load */
+/* ------------------------------------------------------------------ */
+
+#define NE_CPU_DIR	"/sys/devices/system/cpu"
+#define NE_MODULE_DIR	"/sys/module/nitro_enclaves"
+
+static const char *ko_path(void)
+{
+	const char *p = getenv("NE_KO");
+
+	return p && *p ? p : "/opt/ne/nitro_enclaves.ko";
+}
+
+/* Write @val to @cpu's sysfs file @name. Return: 0 or -errno. */
+static int cpu_attr_set(int cpu, const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), NE_CPU_DIR "/cpu%d/%s", cpu, name);
+	return ne_write_file(path, val);
+}
+
+/*
+ * Whether the scheduler runs @cpu: /sys/devices/system/cpu/online is the
+ * kernel's online mask, while cpuN/online is the CPU device's own flag.
+ */
+static bool cpu_in_online_mask(int cpu)
+{
+	int cpus[NE_MAX_CPUS];
+	char buf[128];
+	int i, n;
+
+	if (ne_read_file(NE_CPU_ONLINE_PATH, buf, sizeof(buf)) < 0)
+		return false;
+	n = ne_parse_cpulist(buf, cpus, NE_MAX_CPUS);
+	for (i = 0; i < n; i++)
+		if (cpus[i] == cpu)
+			return true;
+	return false;
+}
+
+/*
+ * One write(2) of @list to ne_cpus. Return: 0 if all of it was taken,
+ * -errno, or the byte count of a short write (what a positive value
+ * returned by the parameter's set callback becomes).
+ */
+static int pool_write(const char *list)
+{
+	size_t len = strlen(list);
+	ssize_t n;
+	int fd;
+
+	fd = open(NE_CPUS_PATH, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, list, len);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : (int)n;
+}
+
+static bool module_loaded(void)
+{
+	return access(NE_MODULE_DIR, F_OK) == 0;
+}
+
+/* finit_module(2) of @ko with @params. Return: 0 or -errno. */
+static int module_load(int ko, const char *params)
+{
+	return syscall(SYS_finit_module, ko, params, 0) ? -errno : 0;
+}
+
+FIXTURE(pool_param) {
+	struct ne_env env;
+	struct ne_kmsg kmsg;
+	int ko;			/* the module file, -1 if absent */
+	int odd_cpu;		/* CPU to make consistent again, or -1 */
+	char pool[512];		/* ne_cpus at setup */
+	char params[600];
+	char needle[256];
+};
+
+FIXTURE_SETUP(pool_param)
+{
+	self->ko = -1;
+	self->odd_cpu = -1;
+	self->kmsg.fd = -1;
+	ASSERT_EQ(0, ne_env_setup(&self->env));
+	ASSERT_EQ(0, ne_kmsg_open(&self->kmsg));
+	ASSERT_EQ(0, ne_pool_get(self->pool, sizeof(self->pool)));
+	ASSERT_LT(0, self->env.pool_n);
+	self->ko = open(ko_path(), O_RDONLY | O_CLOEXEC);
+}
+
+FIXTURE_TEARDOWN(pool_param)
+{
+	char cur[512];
+	int i, cpu;
+
+	/* Down for the scheduler too, then online through its online file. */
+	if (self->odd_cpu >= 0) {
+		cpu_attr_set(self->odd_cpu, "hotplug/target", "0");
+		EXPECT_EQ(0, cpu_attr_set(self->odd_cpu, "online", "1"));
+	}
+	/* A test that unloaded the driver loads it again. */
+	if (!module_loaded() && self->ko >= 0)
+		EXPECT_EQ(0, module_load(self->ko, ""));
+	if (self->ko >= 0)
+		close(self->ko);
+	EXPECT_TRUE(ne_wait_path(NE_DEV_PATH, true, 5000));
+	/* Without a pool no pool CPU may be offline (a failed load did that). */
+	if (!ne_pool_get(cur, sizeof(cur)) && !cur[0]) {
+		for (i = 0; i < self->env.pool_n; i++) {
+			cpu = self->env.pool[i];
+			if (ne_cpu_is_online(cpu))
+				continue;
+			TH_LOG("CPU %d offline without a pool: onlining it", cpu);
+			ne_cpu_set_online(cpu, 1);
+		}
+	}
+	EXPECT_EQ(0, ne_pool_set(self->pool));
+	ne_kmsg_close(&self->kmsg);
+	ne_env_release(&self->env);
+	ne_env_reopen_tb(&self->env);
+	ne_env_check_baseline(_metadata, &self->env);
+}
+
+#define NEED_MODULE_FILE() do {						\
+	if (self->ko < 0)						\
+		SKIP(return, "module file %s not found (set NE_KO)",	\
+		     ko_path());					\
+} while (0)
+
+/* Unload the driver; the fixture's device fd and test BAR go first. */
+static void unload(struct __test_metadata *_metadata,
+		   FIXTURE_DATA(pool_param) *self)
+{
+	int i;
+
+	ne_env_close_tb(&self->env);
+	close(self->env.dev);
+	self->env.dev = -1;
+	ASSERT_EQ(0, syscall(SYS_delete_module, "nitro_enclaves", O_NONBLOCK))
+		TH_LOG("rmmod: %s", strerror(errno));
+	for (i = 0; i < self->env.pool_n; i++) {
+		ASSERT_EQ(1, ne_cpu_is_online(self->env.pool[i]))
+			TH_LOG("CPU %d offline after rmmod", self->env.pool[i]);
+	}
+}
+
+/* Every pool CPU is online (@what: after which step). */
+static void expect_pool_cpus_online(struct __test_metadata *_metadata,
+				    FIXTURE_DATA(pool_param) *self,
+				    const char *what)
+{
+	int i;
+
+	for (i = 0; i < self->env.pool_n; i++) {
+		EXPECT_EQ(1, ne_cpu_is_online(self->env.pool[i]))
+			TH_LOG("%s: CPU %d is offline", what, self->env.pool[i]);
+	}
+}
+
+TEST_F(pool_param, cpu_offlined_behind_the_checks_fails_einval)
+{
+	int cpu = self->env.pool[self->env.pool_n - 1];
+	char buf[512], target[32];
+	long online_state;
+	int ret;
+
+	/*
+	 * remove_cpu() returns 1 for a CPU whose device is already offline.
+	 * Reach it without a race: offline the pool's last CPU through its
+	 * online file, then run it again through hotplug/target, which does
+	 * not clear the device's offline flag. The checks see it online, the
+	 * offlining finds it offline after the first CPUs went.
+	 */
+	if (self->env.pool_n < 2)
+		SKIP(return, "needs a pool of two CPUs or more");
+	if (access(NE_CPU_DIR "/cpu0/hotplug/state", R_OK) ||
+	    access(NE_CPU_DIR "/cpu0/hotplug/target", W_OK))
+		SKIP(return, "no writable %s/cpuN/hotplug/target", NE_CPU_DIR);
+	online_state = ne_read_long(NE_CPU_DIR "/cpu0/hotplug/state");
+	ASSERT_LT(0, online_state);
+	snprintf(target, sizeof(target), "%ld", online_state);
+
+	ASSERT_EQ(0, ne_pool_set("\n"));
+	self->odd_cpu = cpu;
+	ASSERT_EQ(0, cpu_attr_set(cpu, "online", "0"));
+	ASSERT_EQ(0, cpu_attr_set(cpu, "hotplug/target", target));
+	ASSERT_TRUE(cpu_in_online_mask(cpu)) TH_LOG("CPU %d not running", cpu);
+	if (ne_cpu_is_online(cpu))
+		SKIP(return, "cpu%d/online follows hotplug/target on this kernel",
+		     cpu);
+
+	/* Refused like a CPU offline at the checks: EINVAL, no short write. */
+	snprintf(self->needle, sizeof(self->needle),
+		 "ne_cpus: CPU %d went offline while the pool was being set up",
+		 cpu);
+	ne_kmsg_mark(&self->kmsg);
+	ret = pool_write(self->pool);
+	if (ret > 0)
+		TH_LOG("short write: %d of %zu bytes taken", ret,
+		       strlen(self->pool));
+	EXPECT_EQ(-EINVAL, ret);
+	EXPECT_EQ(1, ne_kmsg_find(&self->kmsg, self->needle, buf, sizeof(buf)))
+		TH_LOG("no kernel log line containing \"%s\"", self->needle);
+
+	/* No pool; the CPUs taken offline before it are back online. */
+	ASSERT_EQ(0, ne_pool_get(buf, sizeof(buf)));
+	EXPECT_STREQ("", buf);
+	ASSERT_EQ(0, ne_attr_get("pool_cpus", buf, sizeof(buf)));
+	EXPECT_STREQ("", buf);
+	EXPECT_EQ(1, ne_cpu_is_online(self->env.pool[0]));
+}
+
+TEST_F_TIMEOUT(pool_param, load_failing_after_ne_cpus_leaves_cpus_online, 60)
+{
+	char buf[512];
+
+	NEED_MODULE_FILE();
+	unload(_metadata, self);
+
+	/* ne_cpus= is parsed first, then cmd_timeout_ms=0 fails the load. */
+	snprintf(self->params, sizeof(self->params),
+		 "ne_cpus=%s cmd_timeout_ms=0", self->pool);
+	EXPECT_EQ(-EINVAL, module_load(self->ko, self->params))
+		TH_LOG("insmod %s %s", ko_path(), self->params);
+	EXPECT_FALSE(module_loaded());
+	expect_pool_cpus_online(_metadata, self, "failed load");
+
+	/* A normal load afterwards binds the device, and the pool works. */
+	ASSERT_EQ(0, module_load(self->ko, ""));
+	EXPECT_TRUE(ne_wait_path(NE_DEV_PATH, true, 5000));
+	ASSERT_EQ(0, ne_pool_get(buf, sizeof(buf)));
+	EXPECT_STREQ("", buf);
+	EXPECT_EQ(0, pool_write(self->pool));
+}
+
+TEST_F_TIMEOUT(pool_param, load_with_ne_cpus_sets_pool_up, 60)
+{
+	char buf[512];
+	int i;
+
+	NEED_MODULE_FILE();
+	unload(_metadata, self);
+
+	/* Applied by module init: offline, shown, usable once loaded. */
+	snprintf(self->params, sizeof(self->params), "ne_cpus=%s", self->pool);
+	ASSERT_EQ(0, module_load(self->ko, self->params));
+	EXPECT_TRUE(ne_wait_path(NE_DEV_PATH, true, 5000));
+	ASSERT_EQ(0, ne_pool_get(buf, sizeof(buf)));
+	EXPECT_STREQ(self->pool, buf);
+	for (i = 0; i < self->env.pool_n; i++) {
+		EXPECT_EQ(0, ne_cpu_is_online(self->env.pool[i]))
+			TH_LOG("CPU %d should be offline", self->env.pool[i]);
+	}
+	EXPECT_LT(0, ne_attr_long("pool_free_cores"));
+}
+
+TEST_F_TIMEOUT(pool_param, load_with_refused_ne_cpus_fails_with_log_line, 60)
+{
+	NEED_MODULE_FILE();
+	unload(_metadata, self);
+
+	/* Refused as a write after load would be, with the check's line... */
+	NE_EXPECT_LOG(&self->kmsg, EINVAL, module_load(self->ko, "ne_cpus=0"),
+		      "ne_cpus: CPU 0 is listed: leave CPU 0 and its siblings to the parent VM");
+	/* ...and one line saying why the module did not load. */
+	NE_EXPECT_LOG(&self->kmsg, EINVAL, module_load(self->ko, "ne_cpus=0"),
+		      "ne_cpus: cannot set up the CPU pool given at module load");
+	EXPECT_FALSE(module_loaded());
+	expect_pool_cpus_online(_metadata, self, "refused load");
 }
 
 int main(int argc, char **argv)
