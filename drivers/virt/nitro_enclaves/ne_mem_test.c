@@ -252,6 +252,10 @@ static struct kunit_suite ne_mem_test_suite = {
 
 kunit_test_suites(&ne_mem_test_suite);
 
-MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
+/*
+ * MODULE_IMPORT_NS() wants a bare name before Linux 6.13 and a string
+ * from then on; the modinfo tag it expands to is the same in both.
+ */
+MODULE_INFO(import_ns, "EXPORTED_FOR_KUNIT_TESTING");
 MODULE_DESCRIPTION("KUnit tests for the Nitro Enclaves driver");
 MODULE_LICENSE("GPL");

@@ -17,6 +17,21 @@
 #include <linux/tracepoint.h>
 #include <linux/types.h>
 
+#include "ne_pci_dev.h"
+
+/* Command values resolved for the trace buffer's format file. */
+TRACE_DEFINE_ENUM(ENCLAVE_START);
+TRACE_DEFINE_ENUM(ENCLAVE_GET_SLOT);
+TRACE_DEFINE_ENUM(ENCLAVE_STOP);
+TRACE_DEFINE_ENUM(SLOT_ALLOC);
+TRACE_DEFINE_ENUM(SLOT_FREE);
+TRACE_DEFINE_ENUM(SLOT_ADD_MEM);
+TRACE_DEFINE_ENUM(SLOT_ADD_VCPU);
+TRACE_DEFINE_ENUM(SLOT_COUNT);
+TRACE_DEFINE_ENUM(NEXT_SLOT);
+TRACE_DEFINE_ENUM(SLOT_INFO);
+TRACE_DEFINE_ENUM(SLOT_ADD_BULK_VCPUS);
+
 /*
  * ne_cmd - one device command finished. @latency_ns runs from the call
  * until the reply was read, so it includes waiting for the mailbox (one
@@ -35,17 +50,17 @@ TRACE_EVENT(ne_cmd,
 			   __entry->latency_ns = latency_ns;),
 	    TP_printk("cmd=%s slot=%#llx rc=%d latency_ns=%llu",
 		      __print_symbolic(__entry->type,
-				       { 1, "ENCLAVE_START" },
-				       { 2, "ENCLAVE_GET_SLOT" },
-				       { 3, "ENCLAVE_STOP" },
-				       { 4, "SLOT_ALLOC" },
-				       { 5, "SLOT_FREE" },
-				       { 6, "SLOT_ADD_MEM" },
-				       { 7, "SLOT_ADD_VCPU" },
-				       { 8, "SLOT_COUNT" },
-				       { 9, "NEXT_SLOT" },
-				       { 10, "SLOT_INFO" },
-				       { 11, "SLOT_ADD_BULK_VCPUS" }),
+				       { ENCLAVE_START, "ENCLAVE_START" },
+				       { ENCLAVE_GET_SLOT, "ENCLAVE_GET_SLOT" },
+				       { ENCLAVE_STOP, "ENCLAVE_STOP" },
+				       { SLOT_ALLOC, "SLOT_ALLOC" },
+				       { SLOT_FREE, "SLOT_FREE" },
+				       { SLOT_ADD_MEM, "SLOT_ADD_MEM" },
+				       { SLOT_ADD_VCPU, "SLOT_ADD_VCPU" },
+				       { SLOT_COUNT, "SLOT_COUNT" },
+				       { NEXT_SLOT, "NEXT_SLOT" },
+				       { SLOT_INFO, "SLOT_INFO" },
+				       { SLOT_ADD_BULK_VCPUS, "SLOT_ADD_BULK_VCPUS" }),
 		      __entry->slot_uid, __entry->rc, __entry->latency_ns)
 );
 
