@@ -167,67 +167,82 @@ static int ne_mem_add_phys_range(struct ne_phys_ranges *phys, u64 start,
 }
 
 /*
- * Check the pinned pages huge page by huge page and build the physical
- * ranges. Every huge page must lie wholly inside the region: a region that
- * starts or ends inside a huge page is refused rather than silently handing
- * the whole huge page to the enclave. Without @merge every huge page is a
- * range of its own (the pre-5.17 upstream behaviour, for comparison).
+ * Check one pinned page: the head of a hugetlb page on @numa_node that
+ * lies wholly before @end. A region that starts or ends inside a huge
+ * page is refused rather than silently handing the whole huge page to the
+ * enclave.
  */
-static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
+static int ne_mem_check_page(struct device *dev, u64 addr, u64 end,
+			     struct page *page, int numa_node)
+{
+	struct folio *folio = page_folio(page);
+
+	if (!folio_test_hugetlb(folio)) {
+		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx is not a hugetlb page: map it with MAP_HUGETLB (normal and transparent huge pages do not work)\n",
+				    addr);
+		return -NE_ERR_MEM_NOT_HUGE_PAGE;
+	}
+
+	if (page != folio_page(folio, 0) ||
+	    !IS_ALIGNED(folio_size(folio), NE_MIN_MEM_REGION_SIZE) ||
+	    folio_size(folio) > end - addr) {
+		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx does not cover whole %lu KiB huge pages: register each huge page whole, from its start\n",
+				    addr, folio_size(folio) >> 10);
+		return -NE_ERR_INVALID_PAGE_SIZE;
+	}
+
+	if (folio_nid(folio) != numa_node) {
+		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx is on NUMA node %d but the CPU pool is on node %d: use hugepages of node %d (/sys/devices/system/node/node%d/hugepages/)\n",
+				    addr, folio_nid(folio), numa_node, numa_node,
+				    numa_node);
+		return -NE_ERR_MEM_DIFFERENT_NUMA_NODE;
+	}
+
+	return 0;
+}
+
+/*
+ * Pin the region one huge page at a time, check each page and build the
+ * physical ranges. Without @merge every huge page is a range of its own
+ * (the pre-5.17 upstream behaviour, for comparison). On failure the pages
+ * pinned so far stay recorded in @region for the caller to unpin.
+ */
+static int ne_mem_region_fill(struct device *dev, struct ne_mem_region *region,
 			      int numa_node, bool merge,
 			      struct ne_phys_ranges *phys)
 {
-	unsigned long i = 0;
-	struct folio *folio;
-	phys_addr_t paddr;
+	u64 end = region->userspace_addr + region->memory_size;
+	u64 addr = region->userspace_addr;
 	struct page *page;
-	unsigned long nr;
 	int rc;
 
-	while (i < region->nr_pages) {
-		page = region->pages[i];
-		folio = page_folio(page);
-
-		if (!folio_test_hugetlb(folio)) {
-			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx is not a hugetlb page: map it with MAP_HUGETLB (normal and transparent huge pages do not work)\n",
-					    region->userspace_addr + ((u64)i << PAGE_SHIFT));
-			return -NE_ERR_MEM_NOT_HUGE_PAGE;
+	while (addr < end) {
+		rc = pin_user_pages_fast(addr, 1, FOLL_WRITE | FOLL_LONGTERM,
+					 &page);
+		if (rc != 1) {
+			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: cannot pin the memory at %#llx (%d): map the whole range read-write first, with enough free hugepages\n",
+					    addr, rc);
+			return rc < 0 ? rc : -EFAULT;
 		}
+		region->pages[region->nr_pages++] = page;
 
-		nr = folio_nr_pages(folio);
-		if (page != folio_page(folio, 0) ||
-		    !IS_ALIGNED(folio_size(folio), NE_MIN_MEM_REGION_SIZE) ||
-		    nr > region->nr_pages - i ||
-		    region->pages[i + nr - 1] != folio_page(folio, nr - 1)) {
-			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx does not cover whole %lu KiB huge pages: register each huge page whole, from its start\n",
-					    region->userspace_addr + ((u64)i << PAGE_SHIFT),
-					    folio_size(folio) >> 10);
-			return -NE_ERR_INVALID_PAGE_SIZE;
-		}
+		rc = ne_mem_check_page(dev, addr, end, page, numa_node);
+		if (rc)
+			return rc;
 
-		if (folio_nid(folio) != numa_node) {
-			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx is on NUMA node %d but the CPU pool is on node %d: use hugepages of node %d (/sys/devices/system/node/node%d/hugepages/)\n",
-					    region->userspace_addr + ((u64)i << PAGE_SHIFT),
-					    folio_nid(folio), numa_node, numa_node,
-					    numa_node);
-			return -NE_ERR_MEM_DIFFERENT_NUMA_NODE;
-		}
-
-		paddr = page_to_phys(page);
 		if (merge)
-			rc = ne_mem_merge_phys_range(phys, paddr,
-						     folio_size(folio));
+			rc = ne_mem_merge_phys_range(phys, page_to_phys(page),
+						     page_size(page));
 		else
-			rc = ne_mem_add_phys_range(phys, paddr,
-						   folio_size(folio));
+			rc = ne_mem_add_phys_range(phys, page_to_phys(page),
+						   page_size(page));
 		if (rc) {
 			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx gives an unaligned physical range (%d): report this to the driver maintainers\n",
-					    region->userspace_addr + ((u64)i << PAGE_SHIFT),
-					    rc);
+					    addr, rc);
 			return rc;
 		}
 
-		i += nr;
+		addr += page_size(page);
 	}
 
 	return 0;
@@ -247,9 +262,9 @@ static int ne_mem_region_walk(struct device *dev, struct ne_mem_region *region,
  * @phys:           On success, the merged physical ranges; free them with
  *                  ne_mem_phys_ranges_free().
  *
- * The whole region is pinned with one pin_user_pages_fast() call, which
- * also faults in pages not touched yet. On failure nothing stays pinned or
- * allocated.
+ * The region is pinned huge page by huge page, which also faults in pages
+ * not touched yet; the region keeps one page pointer per huge page. On
+ * failure nothing stays pinned or allocated.
  *
  * Context: Process context, may sleep; the caller holds the enclave lock.
  * Return:
@@ -264,69 +279,60 @@ int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
 		      int numa_node, bool merge, struct ne_mem_region **region,
 		      struct ne_phys_ranges *phys)
 {
+	unsigned long max_pages = memory_size / NE_MIN_MEM_REGION_SIZE;
 	struct ne_mem_region *new;
-	unsigned long nr_pages;
-	int pinned;
+	struct page **pages;
 	int rc;
-
-	nr_pages = memory_size >> PAGE_SHIFT;
-	if (nr_pages > INT_MAX) {
-		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: %#llx bytes are too many to pin at once: split the memory into smaller regions\n",
-				    memory_size);
-		return -ENOMEM;
-	}
 
 	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
 	if (!new)
 		return -ENOMEM;
 
-	new->pages = kvmalloc_array(nr_pages, sizeof(*new->pages),
-				    GFP_KERNEL_ACCOUNT);
+	/*
+	 * At most one entry per 2 MiB; trimmed below for larger pages. A
+	 * size no memory backs fails here or at the first unmapped page,
+	 * quietly: user input must not fill the log.
+	 */
+	new->pages = kvmalloc_array(max_pages, sizeof(*new->pages),
+				    GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!new->pages) {
 		rc = -ENOMEM;
 		goto free_region;
 	}
 
 	phys->nr = 0;
-	phys->capacity = memory_size / NE_MIN_MEM_REGION_SIZE;
+	phys->capacity = max_pages;
 	phys->ranges = kvmalloc_array(phys->capacity, sizeof(*phys->ranges),
-				      GFP_KERNEL_ACCOUNT);
+				      GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!phys->ranges) {
 		rc = -ENOMEM;
 		goto free_pages_array;
 	}
 
-	pinned = pin_user_pages_fast(userspace_addr, nr_pages,
-				     FOLL_WRITE | FOLL_LONGTERM, new->pages);
-	if (pinned < 0) {
-		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: cannot pin the memory at %#llx (%d): map the whole range read-write first, with enough free hugepages\n",
-				    userspace_addr, pinned);
-		rc = pinned;
-		goto free_ranges;
-	}
-	if (pinned != nr_pages) {
-		dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: only %d of %lu pages at %#llx could be pinned: map the whole range read-write first, with enough free hugepages\n",
-				    pinned, nr_pages, userspace_addr);
-		unpin_user_pages(new->pages, pinned);
-		rc = -EFAULT;
-		goto free_ranges;
-	}
-
 	new->userspace_addr = userspace_addr;
 	new->memory_size = memory_size;
-	new->nr_pages = nr_pages;
 
-	rc = ne_mem_region_walk(dev, new, numa_node, merge, phys);
+	rc = ne_mem_region_fill(dev, new, numa_node, merge, phys);
 	if (rc)
 		goto unpin_pages;
+
+	if (new->nr_pages < max_pages) {
+		pages = kvmalloc_array(new->nr_pages, sizeof(*pages),
+				       GFP_KERNEL_ACCOUNT);
+		if (pages) {
+			memcpy(pages, new->pages,
+			       new->nr_pages * sizeof(*pages));
+			kvfree(new->pages);
+			new->pages = pages;
+		}
+	}
 
 	*region = new;
 
 	return 0;
 
 unpin_pages:
-	unpin_user_pages(new->pages, nr_pages);
-free_ranges:
+	unpin_user_pages(new->pages, new->nr_pages);
 	ne_mem_phys_ranges_free(phys);
 free_pages_array:
 	kvfree(new->pages);

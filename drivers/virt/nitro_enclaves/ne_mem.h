@@ -20,9 +20,10 @@
  * @node:           Entry in the enclave's region list.
  * @userspace_addr: Start of the region in the creator's address space.
  * @memory_size:    Size of the region in bytes.
- * @pages:          Pinned pages backing the region, one per base page; they
- *                  stay pinned until the enclave is released.
- * @nr_pages:       Entries of @pages.
+ * @pages:          Pinned huge pages backing the region, by their head
+ *                  page, in address order; they stay pinned until the
+ *                  enclave's resources are given back.
+ * @nr_pages:       Entries of @pages: huge pages of the region.
  */
 struct ne_mem_region {
 	struct list_head node;

@@ -31,9 +31,18 @@
  *   ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...]
  *            [--parallel-mib MIB] [--no-legacy] [--parallel-only]
  *   ne_bench --check [--sizes MIB,...]
+ *   ne_bench --kmem
  *
  * --check prints TAP: a launch in every style and pool order must send no
  * more SLOT_ADD_MEM commands than the memory has extents.
+ *
+ * --kmem prints the kernel memory a driver keeps per GiB of enclave
+ * memory once it is registered, with 2 MiB and with 1 GiB pages: the net
+ * of the kmem:kmalloc/kfree and kmem:mm_page_alloc/mm_page_free events of
+ * this process during NE_SET_USER_MEMORY_REGION (tracefs), so it measures
+ * any driver the same way, whatever it charges to memory cgroups. Slab
+ * objects are counted by their kmalloc size; pages (vmalloc, and slab
+ * refills) separately.
  *
  * Needs root, /dev/nitro_enclaves, a configured CPU pool (ne_cpus) with
  * free cores, and free hugepages. Command counts need the test BAR.
@@ -50,6 +59,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -669,11 +679,184 @@ static int run_parallel(int n, unsigned long mib, int reps, int dev,
 
 /* ---- main ---- */
 
+#define TRACEFS			"/sys/kernel/tracing"
+#define KMEM_MAX_PTRS		65536
+
+/* Net bytes allocated by the events in the trace buffer. */
+struct kmem_net {
+	long kmalloc;
+	long pages;
+};
+
+static int trace_set(const char *file, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), TRACEFS "/%s", file);
+	return write_str(path, val);
+}
+
+static int kmem_trace(bool on)
+{
+	static const char *const ev[] = {
+		"events/kmem/kmalloc/enable", "events/kmem/kfree/enable",
+		"events/kmem/mm_page_alloc/enable",
+		"events/kmem/mm_page_free/enable",
+	};
+	char pid[32];
+	unsigned int i;
+	int rc = 0;
+
+	if (on) {
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		rc |= trace_set("tracing_on", "0");
+		rc |= trace_set("set_event_pid", pid);
+		rc |= trace_set("options/hash-ptr", "0");
+		rc |= trace_set("buffer_size_kb", "8192");
+		rc |= trace_set("trace", "");
+	}
+	for (i = 0; i < ARRAY_SIZE(ev); i++)
+		rc |= trace_set(ev[i], on ? "1" : "0");
+	rc |= trace_set("tracing_on", on ? "1" : "0");
+	return rc;
+}
+
+/* Net of the allocations and frees since kmem_trace(true). */
+static int kmem_collect(struct kmem_net *net)
+{
+	static unsigned long ptr[KMEM_MAX_PTRS], pfn[KMEM_MAX_PTRS];
+	static long bytes[KMEM_MAX_PTRS], pbytes[KMEM_MAX_PTRS];
+	int nk = 0, np = 0, i;
+	unsigned long p;
+	char line[512];
+	long b;
+	int order;
+	FILE *f;
+
+	f = fopen(TRACEFS "/trace", "r");
+	if (!f)
+		return -errno;
+	memset(net, 0, sizeof(*net));
+	while (fgets(line, sizeof(line), f)) {
+		char *k = strstr(line, " kmalloc: "), *fr = strstr(line, " kfree: ");
+		char *pa = strstr(line, " mm_page_alloc: ");
+		char *pf = strstr(line, " mm_page_free: ");
+		char *x;
+
+		if (k && (x = strstr(k, " ptr=")) &&
+		    sscanf(x, " ptr=%lx", &p) == 1 &&
+		    (x = strstr(k, " bytes_alloc=")) &&
+		    sscanf(x, " bytes_alloc=%ld", &b) == 1 && nk < KMEM_MAX_PTRS) {
+			ptr[nk] = p;
+			bytes[nk++] = b;
+			net->kmalloc += b;
+		} else if (fr && (x = strstr(fr, " ptr=")) &&
+			   sscanf(x, " ptr=%lx", &p) == 1) {
+			for (i = 0; i < nk; i++) {
+				if (ptr[i] == p && bytes[i]) {
+					net->kmalloc -= bytes[i];
+					bytes[i] = 0;
+					break;
+				}
+			}
+		} else if (pa && (x = strstr(pa, " pfn=")) &&
+			   sscanf(x, " pfn=%lx order=%d", &p, &order) == 2 &&
+			   np < KMEM_MAX_PTRS) {
+			pfn[np] = p;
+			pbytes[np++] = 4096L << order;
+			net->pages += 4096L << order;
+		} else if (pf && (x = strstr(pf, " pfn=")) &&
+			   sscanf(x, " pfn=%lx", &p) == 1) {
+			for (i = 0; i < np; i++) {
+				if (pfn[i] == p && pbytes[i]) {
+					net->pages -= pbytes[i];
+					pbytes[i] = 0;
+					break;
+				}
+			}
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+/*
+ * Register @gib GiB of @pagesz hugepages (faulted in first) in a new
+ * enclave, one region, and print what the driver kept for it.
+ */
+static int kmem_case(int dev, size_t pagesz, unsigned long gib)
+{
+	struct ne_user_memory_region mem = { .flags = NE_DEFAULT_MEMORY_REGION };
+	size_t len = gib * SZ_1G, off;
+	struct kmem_net net;
+	uint64_t uid = 0;
+	int efd, rc;
+	char *p;
+
+	p = map_huge(len, pagesz);
+	if (!p) {
+		printf("%-10s %4lu GiB  not run (no %s hugepages)\n",
+		       pagesz == SZ_1G ? "1 GiB" : "2 MiB", gib,
+		       pagesz == SZ_1G ? "1G" : "2M");
+		return 0;
+	}
+	for (off = 0; off < len; off += pagesz)
+		p[off] = 1;
+	efd = ioctl(dev, NE_CREATE_VM, &uid);
+	if (efd < 0) {
+		rc = -errno;
+		goto unmap;
+	}
+	mem.userspace_addr = (uintptr_t)p;
+	mem.memory_size = len;
+	rc = kmem_trace(true);
+	if (!rc) {
+		rc = ioctl(efd, NE_SET_USER_MEMORY_REGION, &mem) ? -errno : 0;
+		kmem_trace(false);
+	}
+	if (!rc)
+		rc = kmem_collect(&net);
+	if (!rc)
+		printf("%-10s %4lu GiB %12ld %12ld %14ld\n",
+		       pagesz == SZ_1G ? "1 GiB" : "2 MiB", gib,
+		       net.kmalloc / (long)gib, net.pages / (long)gib,
+		       (net.kmalloc + net.pages) / (long)gib);
+	close(efd);
+unmap:
+	munmap(p, len);
+	if (rc)
+		printf("# kmem: %s pages: %s\n", pagesz == SZ_1G ? "1G" : "2M",
+		       strerror(-rc));
+	return rc ? 1 : 0;
+}
+
+static int kmem_mode(int dev)
+{
+	long gib2m = read_long(HP_2M_DIR "/free_hugepages") * SZ_2M / SZ_1G;
+	long gib1g = read_long(HP_1G_DIR "/free_hugepages");
+	int rc = 0;
+
+	if (access(TRACEFS "/trace", F_OK) &&
+	    mount("nodev", TRACEFS, "tracefs", 0, NULL)) {
+		printf("# kmem: no tracefs at %s: %s\n", TRACEFS, strerror(errno));
+		return 1;
+	}
+	printf("# kernel memory kept per GiB registered (bytes; net of kmem events during NE_SET_USER_MEMORY_REGION)\n");
+	printf("%-10s %8s %12s %12s %14s\n", "pages", "region", "kmalloc", "pages",
+	       "total/GiB");
+	if (gib2m >= 2)
+		rc |= kmem_case(dev, SZ_2M, gib2m > 4 ? 4 : gib2m - 1);
+	if (gib1g >= 1)
+		rc |= kmem_case(dev, SZ_1G, gib1g > 2 ? 2 : gib1g);
+	return rc;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...] [--parallel-mib MIB] [--no-legacy] [--parallel-only]\n"
-		"       ne_bench --check [--sizes MIB,...]\n");
+		"       ne_bench --check [--sizes MIB,...]\n"
+		"       ne_bench --kmem\n");
 	exit(2);
 }
 
@@ -709,13 +892,14 @@ int main(int argc, char **argv)
 		{ "no-legacy", no_argument, NULL, 'L' },
 		{ "parallel-only", no_argument, NULL, 'P' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "kmem", no_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long sizes[MAX_LIST] = { 512, 2048 };
 	unsigned long par[MAX_LIST] = { 1, 2, 4 };
 	unsigned long par_mib = 512;
 	int nsizes = 2, npar = 3, reps = 3;
-	bool legacy = true, check = false, cases = true;
+	bool legacy = true, check = false, cases = true, kmem = false;
 	int dev, opt, i, j, rc = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -747,6 +931,9 @@ int main(int argc, char **argv)
 		case 'c':
 			check = true;
 			break;
+		case 'k':
+			kmem = true;
+			break;
 		default:
 			usage();
 		}
@@ -764,6 +951,8 @@ int main(int argc, char **argv)
 
 	if (check)
 		return check_mode(sizes, nsizes, dev);
+	if (kmem)
+		return kmem_mode(dev);
 
 	printf("# ne_bench: %d reps per case; times in ms as median/min; commands per launch (max over reps)\n",
 	       reps);
