@@ -538,11 +538,25 @@ static inline long ne_attr_long(const char *name)
 	return *end ? LONG_MIN : v;
 }
 
+/* Wait up to @ms for attribute @name to read @val. Return: whether it did. */
+static inline bool ne_wait_attr(const char *name, long val, int ms)
+{
+	uint64_t t0 = ne_now_ms();
+
+	while (ne_attr_long(name) != val) {
+		if (ne_now_ms() - t0 >= (uint64_t)ms)
+			return false;
+		usleep(20 * 1000);
+	}
+	return true;
+}
+
 /* ---- resource baseline ---- */
 
 struct ne_baseline {
 	long hp2m_free;
 	long hp1g_free;
+	long free_cores;		/* pool_free_cores */
 	char online[128];
 	char pool[512];
 	bool have_tb;
@@ -555,6 +569,7 @@ static inline void ne_baseline_take(struct ne_baseline *b,
 	memset(b, 0, sizeof(*b));
 	b->hp2m_free = ne_hp_free(SZ_2M);
 	b->hp1g_free = ne_hp_free(SZ_1G);
+	b->free_cores = ne_attr_long("pool_free_cores");
 	ne_read_file(NE_CPU_ONLINE_PATH, b->online, sizeof(b->online));
 	ne_chomp(b->online);
 	ne_pool_get(b->pool, sizeof(b->pool));
@@ -565,8 +580,8 @@ static inline void ne_baseline_take(struct ne_baseline *b,
 
 /*
  * Everything a test may take must be back: hugepages of both sizes, the
- * online CPU set, the pool string, and the device's live slots, vCPUs and
- * memory. Call after closing every enclave fd and unmapping every region.
+ * pool's free cores, the online CPU set, the pool string, and the device's
+ * live slots, vCPUs and memory. Call after closing every enclave fd and unmapping every region.
  */
 #define NE_EXPECT_BASELINE(base, tbp) do {				\
 	struct ne_baseline __now;					\
@@ -579,6 +594,10 @@ static inline void ne_baseline_take(struct ne_baseline *b,
 		TH_LOG("leak: 1G HugePages_Free %ld, baseline %ld",	\
 		       __now.hp1g_free, (base)->hp1g_free);		\
 	EXPECT_EQ((base)->hp1g_free, __now.hp1g_free);			\
+	if (__now.free_cores != (base)->free_cores)			\
+		TH_LOG("leak: pool_free_cores %ld, baseline %ld",	\
+		       __now.free_cores, (base)->free_cores);		\
+	EXPECT_EQ((base)->free_cores, __now.free_cores);		\
 	if (strcmp(__now.online, (base)->online))			\
 		TH_LOG("online CPUs \"%s\", baseline \"%s\"",		\
 		       __now.online, (base)->online);			\
@@ -977,17 +996,88 @@ static inline int ne_kmsg_find(struct ne_kmsg *k, const char *needle,
 
 /* ---- main ---- */
 
+/* Whether "fixture[.variant].test" is a word of the list @only. */
+static inline bool ne_test_listed(const char *only, const char *name)
+{
+	size_t len = strlen(name);
+	const char *p = only;
+
+	while ((p = strstr(p, name))) {
+		if ((p == only || p[-1] == ' ') && (!p[len] || p[len] == ' '))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/*
+ * ne_test_run_only() - run only the tests named in @only (space-separated
+ * "fixture.variant.test" or "fixture.test"), like the -r option of later
+ * kselftest harnesses, which the one of Linux 6.1 lacks.
+ */
+static inline int ne_test_run_only(const char *only)
+{
+	struct __fixture_variant_metadata no_variant = { .name = "" };
+	struct __fixture_variant_metadata *v;
+	struct __test_results *results;
+	struct __fixture_metadata *f;
+	struct __test_metadata *t;
+	unsigned int n = 0, pass = 0, pass_n = 0;
+	char name[512];
+
+	for (int run = 0; run < 2; run++) {
+		if (run) {
+			results = mmap(NULL, sizeof(*results),
+				       PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+			if (results == MAP_FAILED)
+				return KSFT_FAIL;
+			ksft_print_header();
+			ksft_set_plan(n);
+		}
+		for (f = __fixture_list; f; f = f->next) {
+			for (v = f->variant ?: &no_variant; v; v = v->next) {
+				for (t = f->tests; t; t = t->next) {
+					snprintf(name, sizeof(name), "%s%s%s.%s",
+						 f->name, v->name[0] ? "." : "",
+						 v->name, t->name);
+					if (!ne_test_listed(only, name))
+						continue;
+					if (!run) {
+						n++;
+						continue;
+					}
+					t->results = results;
+					__run_test(f, v, t);
+					t->results = NULL;
+					pass += t->passed;
+					pass_n++;
+				}
+			}
+		}
+	}
+	munmap(results, sizeof(*results));
+	ksft_print_msg("%u / %u tests passed\n", pass, pass_n);
+	ksft_exit(pass == pass_n);
+	return KSFT_FAIL;
+}
+
 /*
  * ne_test_main() - the main() of a test binary: skip the whole binary when
- * NE_DEV_PATH is missing, else run every test of the harness.
+ * NE_DEV_PATH is missing, else run every test of the harness, or those
+ * that the environment variable NE_TEST_ONLY names.
  */
 static inline int ne_test_main(int argc, char **argv)
 {
+	const char *only = getenv("NE_TEST_ONLY");
+
 	if (access(NE_DEV_PATH, F_OK)) {
 		ksft_print_header();
 		ksft_exit_skip("%s not present (nitro_enclaves not loaded or no NE device)\n",
 			       NE_DEV_PATH);
 	}
+	if (only && *only)
+		return ne_test_run_only(only);
 	return test_harness_run(argc, argv);
 }
 
