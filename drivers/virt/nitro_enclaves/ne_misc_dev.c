@@ -69,15 +69,19 @@ static struct device *ne_dev(struct ne_pci_dev *ndev)
 	return &ndev->pdev->dev;
 }
 
-/* Send a command about @slot_uid and trace it. */
+/*
+ * Send a command about @slot_uid and trace it. Ioctls pass @killable: a
+ * fatal signal then ends the wait for the mailbox (-EINTR, nothing sent).
+ */
 static int ne_enclave_cmd(struct ne_pci_dev *ndev, u64 slot_uid,
 			  enum ne_pci_dev_cmd_type type, const void *req,
-			  size_t req_size, struct ne_pci_dev_cmd_reply *reply)
+			  size_t req_size, struct ne_pci_dev_cmd_reply *reply,
+			  bool killable)
 {
 	u64 t0 = ktime_get_ns();
 	int rc;
 
-	rc = ne_pci_dev_cmd(ndev, type, req, req_size, reply);
+	rc = ne_pci_dev_cmd(ndev, type, req, req_size, reply, killable);
 	trace_ne_cmd(type, slot_uid, rc, ktime_get_ns() - t0);
 
 	return rc;
@@ -163,32 +167,111 @@ static void ne_enclave_put_resources(struct ne_enclave *ne)
 }
 
 /*
- * Stop the enclave if it runs, then free its slot. The transport logs a
- * failure, with what it leaves behind on the device.
+ * The device no longer holds anything of a closed enclave: give its pages
+ * and cores back and drop the reference its file held.
  */
-static void ne_enclave_free_slot(struct ne_enclave *ne)
+static void ne_enclave_give_back(struct ne_enclave *ne)
+{
+	mutex_lock(&ne->lock);
+	ne_enclave_put_resources(ne);
+	mutex_unlock(&ne->lock);
+
+	ne_cpu_pool_enclave_put();
+	ne_enclave_put(ne);
+}
+
+/*
+ * Stop the enclave if it may run, then free its slot. The transport logs
+ * a failure. Only a freed slot, or one the device no longer knows
+ * (-ENOENT), means that the device holds none of the enclave's memory or
+ * CPUs any more.
+ *
+ * Return: true if the device confirmed that the slot is gone.
+ */
+static bool ne_enclave_free_slot(struct ne_enclave *ne)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
 	struct ne_pci_dev_cmd_reply reply;
 	struct enclave_stop_req stop_req = {};
 	struct slot_free_req free_req = {};
+	int rc;
 
 	lockdep_assert_held(&ne->lock);
 
-	if (ne->state != NE_STATE_INIT && ne->state != NE_STATE_STOPPED) {
+	if (ne->state != NE_STATE_STOPPED &&
+	    (ne->state != NE_STATE_INIT || ne->start_unsure)) {
 		stop_req.slot_uid = ne->slot_uid;
-		ne_enclave_cmd(ndev, ne->slot_uid, ENCLAVE_STOP, &stop_req,
-			       sizeof(stop_req), &reply);
+		rc = ne_enclave_cmd(ndev, ne->slot_uid, ENCLAVE_STOP, &stop_req,
+				    sizeof(stop_req), &reply, false);
+		if (!rc)
+			WRITE_ONCE(ne->state, NE_STATE_STOPPED);
 	}
 
 	free_req.slot_uid = ne->slot_uid;
-	ne_enclave_cmd(ndev, ne->slot_uid, SLOT_FREE, &free_req,
-		       sizeof(free_req), &reply);
+	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_FREE, &free_req,
+			    sizeof(free_req), &reply, false);
+
+	return !rc || rc == -ENOENT;
 }
 
 /*
- * Last close of an enclave file. Whatever the device answers, every pinned
- * page and every reserved core is given back; when the device is gone no
+ * ne_enclave_quarantine() - Hold a closed enclave's resources back.
+ *
+ * The device has not confirmed that it freed the slot, so it may still
+ * map the pages into an enclave or run vCPUs on the cores: they stay
+ * pinned and reserved, on &ne_pci_dev.quarantine, until SLOT_FREE is
+ * confirmed on a retry (ne_misc_dev_retry_quarantine()) or the device is
+ * removed after a confirmed disable (ne_misc_dev_device_gone()). Each
+ * quarantined slot holds a module reference, so the module cannot be
+ * unloaded while it holds such resources. A device that went away
+ * without confirming its disable keeps them until reboot.
+ */
+static void ne_enclave_quarantine(struct ne_enclave *ne, u64 mem_size,
+				  unsigned int nr_cpus)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+	bool reset, gone;
+
+	mutex_lock(&ndev->enclaves_lock);
+	gone = ndev->gone;
+	reset = ndev->reset_confirmed;
+	if (!reset) {
+		list_add_tail(&ne->node, &ndev->quarantine);
+		ndev->nr_quarantined++;
+		__module_get(THIS_MODULE);
+		if (!gone)
+			ne_pci_dev_retry_later(ndev);
+	}
+	mutex_unlock(&ndev->enclaves_lock);
+
+	if (reset) {
+		ne_enclave_give_back(ne);
+		return;
+	}
+
+	if (gone)
+		dev_warn_ratelimited(ne_dev(ndev), "slot %#llx: the NE device went away without confirming that it stopped: %llu MiB stay pinned and %u pool CPUs reserved until reboot\n",
+				     ne->slot_uid, mem_size >> 20, nr_cpus);
+	else
+		dev_warn_ratelimited(ne_dev(ndev), "slot %#llx: the device did not confirm that it freed the slot: %llu MiB stay pinned and %u pool CPUs reserved until it does (asked again on device events and every 30 s; see quarantined_slots)\n",
+				     ne->slot_uid, mem_size >> 20, nr_cpus);
+}
+
+/* CPUs of the cores an enclave holds, for log lines. */
+static unsigned int ne_enclave_nr_cpus(struct ne_enclave *ne)
+{
+	unsigned int core, nr = 0;
+
+	for (core = 0; core < ne->pool.nr_cores; core++)
+		nr += cpumask_weight(ne->threads_per_core[core]);
+
+	return nr;
+}
+
+/*
+ * Last close of an enclave file. The pinned pages and reserved cores are
+ * given back only once the device has confirmed that it freed the slot,
+ * or was reset; otherwise they are quarantined. When the device is gone no
  * command is sent at all. The enclave leaves the device's list first, so
  * the commands below hold up no other enclave; the event worker may still
  * hold a reference, but it sees @gone and sends nothing.
@@ -197,6 +280,9 @@ static int ne_enclave_release(struct inode *inode, struct file *file)
 {
 	struct ne_enclave *ne = file->private_data;
 	struct ne_pci_dev *ndev;
+	unsigned int nr_cpus;
+	bool freed = false;
+	u64 mem_size;
 
 	/* Creation failed after the file was made: nothing to undo here. */
 	if (!ne)
@@ -210,14 +296,18 @@ static int ne_enclave_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&ne->lock);
 	if (!ne->gone)
-		ne_enclave_free_slot(ne);
-	ne->gone = true;
-	ne_enclave_put_resources(ne);
+		freed = ne_enclave_free_slot(ne);
+	WRITE_ONCE(ne->gone, true);
+	mem_size = ne->ranges.size;
+	nr_cpus = ne_enclave_nr_cpus(ne);
 	mutex_unlock(&ne->lock);
 
 	mmdrop(ne->mm);
-	ne_cpu_pool_enclave_put();
-	ne_enclave_put(ne);
+
+	if (freed)
+		ne_enclave_give_back(ne);
+	else
+		ne_enclave_quarantine(ne, mem_size, nr_cpus);
 
 	return 0;
 }
@@ -229,16 +319,23 @@ static __poll_t ne_enclave_poll(struct file *file, poll_table *wait)
 
 	poll_wait(file, &ne->eventq, wait);
 
-	mutex_lock(&ne->lock);
-	if (ne->has_event)
+	/*
+	 * No lock: the enclave lock may be held across pinning and device
+	 * commands. has_event only ever goes from false to true, and is set
+	 * before the wake-up that makes pollers look again.
+	 */
+	if (READ_ONCE(ne->has_event))
 		mask = EPOLLHUP;
-	mutex_unlock(&ne->lock);
 
 	return mask;
 }
 
-/* Auto-pick: a spare thread of a held core, else the lowest free core. */
-static int ne_enclave_pick_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
+/*
+ * Auto-pick: a spare thread of a held core, else the lowest free core.
+ * *@new_core is the pool index of a core reserved for this vCPU, or -1.
+ */
+static int ne_enclave_pick_vcpu(struct ne_enclave *ne, u32 *vcpu_id,
+				int *new_core)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
 	unsigned int core;
@@ -261,12 +358,17 @@ static int ne_enclave_pick_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
 	}
 
 	*vcpu_id = cpumask_first(ne->threads_per_core[rc]);
+	*new_core = rc;
 
 	return 0;
 }
 
-/* Explicit id: a spare thread of a held core, else reserve its pool core. */
-static int ne_enclave_claim_vcpu(struct ne_enclave *ne, u32 vcpu_id)
+/*
+ * Explicit id: a spare thread of a held core, else reserve its pool core.
+ * *@new_core as for ne_enclave_pick_vcpu().
+ */
+static int ne_enclave_claim_vcpu(struct ne_enclave *ne, u32 vcpu_id,
+				 int *new_core)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
 	unsigned int core;
@@ -293,6 +395,7 @@ static int ne_enclave_claim_vcpu(struct ne_enclave *ne, u32 vcpu_id)
 					    vcpu_id);
 		return rc;
 	}
+	*new_core = rc;
 
 	return 0;
 }
@@ -302,6 +405,7 @@ static int ne_enclave_add_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
 	struct ne_pci_dev *ndev = ne->ndev;
 	struct slot_add_vcpu_req req = {};
 	struct ne_pci_dev_cmd_reply reply;
+	int new_core = -1;
 	int rc;
 
 	lockdep_assert_held(&ne->lock);
@@ -325,28 +429,40 @@ static int ne_enclave_add_vcpu(struct ne_enclave *ne, u32 *vcpu_id)
 	}
 
 	if (*vcpu_id)
-		rc = ne_enclave_claim_vcpu(ne, *vcpu_id);
+		rc = ne_enclave_claim_vcpu(ne, *vcpu_id, &new_core);
 	else
-		rc = ne_enclave_pick_vcpu(ne, vcpu_id);
+		rc = ne_enclave_pick_vcpu(ne, vcpu_id, &new_core);
 	if (rc)
 		return rc;
 
 	if (current->mm != ne->mm) {
 		dev_err_ratelimited(ne_dev(ndev), "NE_ADD_VCPU: the caller did not create the enclave: set it up from the process that did (not after fork() or fd passing)\n");
-		return -EIO;
+		rc = -EIO;
+		goto put_new_core;
 	}
 
 	req.slot_uid = ne->slot_uid;
 	req.vcpu_id = *vcpu_id;
 	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_ADD_VCPU, &req,
-			    sizeof(req), &reply);
-	if (rc)
+			    sizeof(req), &reply, true);
+	/* The device may have taken the vCPU after all: release decides. */
+	if (ne_pci_dev_cmd_maybe_done(rc))
 		return rc;
+	if (rc)
+		goto put_new_core;
 
 	cpumask_set_cpu(*vcpu_id, ne->vcpu_ids);
 	ne->nr_vcpus++;
 
 	return 0;
+
+put_new_core:
+	/* A core reserved for this vCPU goes back to the pool. */
+	if (new_core >= 0) {
+		ne_cpu_pool_release_core(new_core, ne->threads_per_core[new_core]);
+		cpumask_clear(ne->threads_per_core[new_core]);
+	}
+	return rc;
 }
 
 static long ne_ioctl_add_vcpu(struct ne_enclave *ne, u32 __user *uarg)
@@ -359,7 +475,9 @@ static long ne_ioctl_add_vcpu(struct ne_enclave *ne, u32 __user *uarg)
 		return -EFAULT;
 	}
 
-	mutex_lock(&ne->lock);
+	/* A fatal signal ends the wait for another call of this enclave. */
+	if (mutex_lock_killable(&ne->lock))
+		return -EINTR;
 	rc = ne_enclave_add_vcpu(ne, &vcpu_id);
 	mutex_unlock(&ne->lock);
 	if (rc)
@@ -386,7 +504,8 @@ static long ne_ioctl_get_image_load_info(struct ne_enclave *ne,
 		return -EFAULT;
 	}
 
-	mutex_lock(&ne->lock);
+	if (mutex_lock_killable(&ne->lock))
+		return -EINTR;
 	state = ne->state;
 	gone = ne->gone;
 	mutex_unlock(&ne->lock);
@@ -442,7 +561,7 @@ static int ne_enclave_send_ranges(struct ne_enclave *ne)
 		req.size = all->ranges[all->nr_sent].size;
 
 		rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_ADD_MEM, &req,
-				    sizeof(req), &reply);
+				    sizeof(req), &reply, true);
 		if (rc)
 			break;
 
@@ -552,7 +671,9 @@ static long ne_ioctl_set_user_memory_region(struct ne_enclave *ne,
 		return -NE_ERR_INVALID_FLAG_VALUE;
 	}
 
-	mutex_lock(&ne->lock);
+	/* A fatal signal ends the wait for another call of this enclave. */
+	if (mutex_lock_killable(&ne->lock))
+		return -EINTR;
 	rc = ne_enclave_add_mem(ne, &mem);
 	mutex_unlock(&ne->lock);
 
@@ -644,11 +765,15 @@ static int ne_enclave_start(struct ne_enclave *ne,
 	req.enclave_cid = info->enclave_cid;
 	req.flags = info->flags;
 	rc = ne_enclave_cmd(ndev, ne->slot_uid, ENCLAVE_START, &req,
-			    sizeof(req), &reply);
-	if (rc)
+			    sizeof(req), &reply, true);
+	if (rc) {
+		/* The enclave may run: release stops it before freeing. */
+		if (ne_pci_dev_cmd_maybe_done(rc))
+			ne->start_unsure = true;
 		return rc;
+	}
 
-	ne->state = NE_STATE_RUNNING;
+	WRITE_ONCE(ne->state, NE_STATE_RUNNING);
 	info->enclave_cid = reply.enclave_cid;
 
 	return 0;
@@ -677,7 +802,9 @@ static long ne_ioctl_start_enclave(struct ne_enclave *ne,
 		return -NE_ERR_INVALID_ENCLAVE_CID;
 	}
 
-	mutex_lock(&ne->lock);
+	/* A fatal signal ends the wait for another call of this enclave. */
+	if (mutex_lock_killable(&ne->lock))
+		return -EINTR;
 	rc = ne_enclave_start(ne, &info);
 	mutex_unlock(&ne->lock);
 	if (rc)
@@ -729,7 +856,8 @@ static int ne_enclave_alloc_slot(struct ne_enclave *ne)
 	struct slot_alloc_req req = {};
 	int rc;
 
-	rc = ne_enclave_cmd(ndev, 0, SLOT_ALLOC, &req, sizeof(req), &reply);
+	rc = ne_enclave_cmd(ndev, 0, SLOT_ALLOC, &req, sizeof(req), &reply,
+			    true);
 	if (rc)
 		return rc;
 
@@ -797,8 +925,16 @@ static long ne_ioctl_create_vm(struct ne_pci_dev *ndev, u64 __user *uarg)
 	mmgrab(ne->mm);
 	slot_uid = ne->slot_uid;
 
-	/* Only linking takes the list lock: SLOT_ALLOC ran without it. */
+	/*
+	 * Only linking takes the list lock: SLOT_ALLOC ran without it. If
+	 * the device went away meanwhile, removal did not see the enclave:
+	 * it is cut off here instead.
+	 */
 	mutex_lock(&ndev->enclaves_lock);
+	if (ndev->gone) {
+		ne->gone = true;
+		ne->has_event = true;
+	}
 	list_add(&ne->node, &ndev->enclaves);
 	ndev->max_mem_regions = ne->max_mem_ranges;
 	mutex_unlock(&ndev->enclaves_lock);
@@ -961,12 +1097,27 @@ static ssize_t max_mem_regions_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(max_mem_regions);
 
+static ssize_t quarantined_slots_show(struct device *dev,
+				      struct device_attribute *attr, char *buf)
+{
+	struct ne_pci_dev *ndev = ne_sysfs_to_ndev(dev);
+	unsigned int nr;
+
+	mutex_lock(&ndev->enclaves_lock);
+	nr = ndev->nr_quarantined;
+	mutex_unlock(&ndev->enclaves_lock);
+
+	return sysfs_emit(buf, "%u\n", nr);
+}
+static DEVICE_ATTR_RO(quarantined_slots);
+
 static struct attribute *ne_misc_attrs[] = {
 	&dev_attr_pool_cpus.attr,
 	&dev_attr_pool_free_cores.attr,
 	&dev_attr_pool_numa_node.attr,
 	&dev_attr_enclaves.attr,
 	&dev_attr_max_mem_regions.attr,
+	&dev_attr_quarantined_slots.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(ne_misc);
@@ -988,6 +1139,7 @@ int ne_misc_dev_register(struct ne_pci_dev *ndev)
 
 	mutex_init(&ndev->enclaves_lock);
 	INIT_LIST_HEAD(&ndev->enclaves);
+	INIT_LIST_HEAD(&ndev->quarantine);
 
 	ndev->misc.minor = MISC_DYNAMIC_MINOR;
 	ndev->misc.name = "nitro_enclaves";
@@ -1033,19 +1185,74 @@ static int ne_enclave_refresh_state(struct ne_enclave *ne)
 
 	req.slot_uid = ne->slot_uid;
 	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_INFO, &req, sizeof(req),
-			    &reply);
+			    &reply, false);
 	if (rc)
 		goto unlock;
 
 	if (reply.state != ne->state) {
-		ne->state = reply.state;
-		ne->has_event = true;
+		WRITE_ONCE(ne->state, reply.state);
+		WRITE_ONCE(ne->has_event, true);
 		wake_up_interruptible(&ne->eventq);
 	}
 
 unlock:
 	mutex_unlock(&ne->lock);
 	return rc;
+}
+
+/*
+ * Ask the device again to free the slots of quarantined enclaves; give
+ * back the resources of each one it confirms.
+ * Return: true if some enclave is still quarantined.
+ */
+static bool ne_misc_dev_retry_quarantine(struct ne_pci_dev *ndev)
+{
+	struct ne_enclave *ne, *tmp;
+	LIST_HEAD(snapshot);
+	bool freed, mine, left;
+
+	mutex_lock(&ndev->enclaves_lock);
+	if (!ndev->gone) {
+		list_for_each_entry(ne, &ndev->quarantine, node) {
+			kref_get(&ne->ref);
+			list_add_tail(&ne->event_node, &snapshot);
+		}
+	}
+	mutex_unlock(&ndev->enclaves_lock);
+
+	list_for_each_entry_safe(ne, tmp, &snapshot, event_node) {
+		list_del_init(&ne->event_node);
+
+		mutex_lock(&ne->lock);
+		freed = ne_enclave_free_slot(ne);
+		mutex_unlock(&ne->lock);
+
+		/* Device removal may have given it back meanwhile. */
+		mine = false;
+		if (freed) {
+			mutex_lock(&ndev->enclaves_lock);
+			if (!list_empty(&ne->node)) {
+				list_del_init(&ne->node);
+				ndev->nr_quarantined--;
+				mine = true;
+			}
+			mutex_unlock(&ndev->enclaves_lock);
+		}
+
+		if (mine) {
+			dev_info_ratelimited(ne_dev(ndev), "slot %#llx: the device confirmed that it freed the slot: its memory and CPUs are given back\n",
+					     ne->slot_uid);
+			ne_enclave_give_back(ne);
+			module_put(THIS_MODULE);
+		}
+		ne_enclave_put(ne);
+	}
+
+	mutex_lock(&ndev->enclaves_lock);
+	left = !ndev->gone && !list_empty(&ndev->quarantine);
+	mutex_unlock(&ndev->enclaves_lock);
+
+	return left;
 }
 
 /**
@@ -1056,18 +1263,21 @@ unlock:
  * whose reported state differs gets the new state and wakes its pollers,
  * who see EPOLLHUP. If SLOT_INFO fails the enclave is left as it is, and
  * the caller is told to ask again later: the event may have been its exit.
+ * Then asks again to free the slots of quarantined enclaves.
  *
- * The enclave list is only held to take a reference on each enclave;
- * the commands are sent afterwards, under each enclave's own lock, so
- * creating and releasing enclaves does not wait for them.
+ * The enclave list is only held to take a reference on each running
+ * enclave; the commands are sent afterwards, under each enclave's own
+ * lock, so creating and releasing enclaves does not wait for them. The
+ * lock of an enclave that is not running is never taken: it may be held
+ * for long while its memory is pinned.
  *
  * Context: Process context: the event work item, of which only one runs
  * at a time (ordered workqueue). Takes the enclaves lock, then each
  * enclave's lock separately, and sends device commands.
  *
  * Return: true if a SLOT_INFO failed for another reason than the device
- * being gone, so that a later call may see a change this one missed;
- * false otherwise.
+ * being gone, so that a later call may see a change this one missed, or
+ * if an enclave is still quarantined; false otherwise.
  */
 bool ne_misc_dev_handle_event(struct ne_pci_dev *ndev)
 {
@@ -1078,6 +1288,9 @@ bool ne_misc_dev_handle_event(struct ne_pci_dev *ndev)
 
 	mutex_lock(&ndev->enclaves_lock);
 	list_for_each_entry(ne, &ndev->enclaves, node) {
+		if (READ_ONCE(ne->state) != NE_STATE_RUNNING ||
+		    READ_ONCE(ne->gone))
+			continue;
 		kref_get(&ne->ref);
 		list_add_tail(&ne->event_node, &snapshot);
 	}
@@ -1091,34 +1304,60 @@ bool ne_misc_dev_handle_event(struct ne_pci_dev *ndev)
 		ne_enclave_put(ne);
 	}
 
+	if (ne_misc_dev_retry_quarantine(ndev))
+		retry = true;
+
 	return retry;
 }
 
 /**
  * ne_misc_dev_device_gone() - Cut every enclave off a removed device.
- * @ndev: The device being removed; commands to it already fail.
+ * @ndev:		The device being removed; commands to it already fail.
+ * @reset_confirmed:	The device confirmed its disable, so it holds no
+ *			enclave's memory or CPUs any more.
  *
  * Marks every enclave gone and wakes its pollers (EPOLLHUP). Later ioctls
- * that need the device fail with -ENODEV, and release frees the host
- * resources without sending commands.
+ * that need the device fail with -ENODEV, and release sends no command.
+ * With @reset_confirmed, quarantined enclaves get their resources back
+ * now and open ones at release; without it, they keep them until reboot.
+ * Nothing is queued on the device's workqueue after this.
  *
  * Context: Process context. Takes the enclaves lock and each enclave's lock.
  */
-void ne_misc_dev_device_gone(struct ne_pci_dev *ndev)
+void ne_misc_dev_device_gone(struct ne_pci_dev *ndev, bool reset_confirmed)
 {
-	struct ne_enclave *ne;
+	struct ne_enclave *ne, *tmp;
+	LIST_HEAD(freed);
 
 	mutex_lock(&ndev->enclaves_lock);
 
+	ndev->gone = true;
+	ndev->reset_confirmed = reset_confirmed;
+
 	list_for_each_entry(ne, &ndev->enclaves, node) {
 		mutex_lock(&ne->lock);
-		ne->gone = true;
-		ne->has_event = true;
+		WRITE_ONCE(ne->gone, true);
+		WRITE_ONCE(ne->has_event, true);
 		wake_up_interruptible(&ne->eventq);
 		mutex_unlock(&ne->lock);
 	}
 
+	if (reset_confirmed) {
+		list_splice_init(&ndev->quarantine, &freed);
+		ndev->nr_quarantined = 0;
+	} else {
+		list_for_each_entry(ne, &ndev->quarantine, node)
+			dev_warn_ratelimited(ne_dev(ndev), "slot %#llx: the NE device went away without confirming that it stopped: the slot's memory stays pinned and its pool CPUs reserved until reboot\n",
+					     ne->slot_uid);
+	}
+
 	mutex_unlock(&ndev->enclaves_lock);
+
+	list_for_each_entry_safe(ne, tmp, &freed, node) {
+		list_del_init(&ne->node);
+		ne_enclave_give_back(ne);
+		module_put(THIS_MODULE);
+	}
 }
 
 /*

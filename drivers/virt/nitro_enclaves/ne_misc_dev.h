@@ -39,7 +39,9 @@ struct ne_pci_dev;
  * @ref:              References: the file (dropped at the end of release)
  *                    and the event worker while it looks at the enclave.
  *                    The last one frees the struct.
- * @node:             Entry in &ne_pci_dev.enclaves; protected by
+ * @node:             Entry in &ne_pci_dev.enclaves, and after release in
+ *                    &ne_pci_dev.quarantine if the device did not confirm
+ *                    that it freed the slot; protected by
  *                    &ne_pci_dev.enclaves_lock. Release unlinks it first.
  * @event_node:       Entry in the event worker's private snapshot of the
  *                    running enclaves; only the worker (one at a time, on
@@ -72,11 +74,17 @@ struct ne_pci_dev;
  *                    regions, in registration order; the leading
  *                    @ranges.nr_sent are on the device.
  * @state:            NE_STATE_* or the last state the device reported.
+ *                    Also read without the lock by the event worker, to
+ *                    skip enclaves that are not running, so written with
+ *                    WRITE_ONCE().
+ * @start_unsure:     ENCLAVE_START failed in a way that may have let the
+ *                    enclave start (timeout): release stops it first.
  * @has_event:        The enclave exited or the device went away; poll then
- *                    reports EPOLLHUP. Never cleared.
- * @gone:             The slot no longer exists (the device was removed, or
- *                    release freed it): no command is sent for the enclave
- *                    any more.
+ *                    reports EPOLLHUP. Never cleared. Also read without
+ *                    the lock (poll), so written with WRITE_ONCE().
+ * @gone:             The device was removed, or release has run: release
+ *                    sends no command for the enclave any more. Also read
+ *                    without the lock, like @state.
  * @eventq:           Pollers wait here for @has_event.
  */
 struct ne_enclave {
@@ -97,6 +105,7 @@ struct ne_enclave {
 	struct list_head mem_regions;
 	struct ne_mem_ranges ranges;
 	u16 state;
+	bool start_unsure;
 	bool has_event;
 	bool gone;
 	wait_queue_head_t eventq;
@@ -106,7 +115,7 @@ struct ne_enclave {
 int ne_misc_dev_register(struct ne_pci_dev *ndev);
 void ne_misc_dev_unregister(struct ne_pci_dev *ndev);
 bool ne_misc_dev_handle_event(struct ne_pci_dev *ndev);
-void ne_misc_dev_device_gone(struct ne_pci_dev *ndev);
+void ne_misc_dev_device_gone(struct ne_pci_dev *ndev, bool reset_confirmed);
 
 #if IS_ENABLED(CONFIG_KUNIT)
 /* Exposed for the KUnit suite (ne_misc_dev_test.c) only. */

@@ -10,10 +10,10 @@
 #include <kunit/visibility.h>
 #include <linux/atomic.h>
 #include <linux/bitfield.h>
-#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/iopoll.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/lockdep.h>
@@ -33,11 +33,14 @@
 #define NE_DISABLE_POLL_MSECS		10
 
 /*
- * An event whose SLOT_INFO queries failed is handled again after 100 ms,
- * 200 ms, ... 1.6 s; then the next device event tries again.
+ * When the misc side asks for it (a SLOT_INFO query failed, or a slot is
+ * held back until the device confirms it is freed), the event work runs
+ * again after 100 ms, 200 ms, ... 1.6 s, then every 30 s until it no
+ * longer asks. A device event runs it at once in any case.
  */
 #define NE_EVENT_RETRY_MSECS		100
 #define NE_EVENT_RETRIES		5
+#define NE_EVENT_SLOW_RETRY_MSECS	30000
 
 /* Registers end with the reply area; the BAR must cover it. */
 #define NE_BAR_MIN_SIZE			(NE_RECV_DATA + NE_RECV_DATA_SIZE)
@@ -178,16 +181,21 @@ static bool ne_cmd_echoes_uid(enum ne_pci_dev_cmd_type type)
  * Whether the reply area read between reply counter values @count and
  * @count_after answers the command of @type for slot @uid, submitted when
  * the counter was @window_start: the counter moved by exactly one and not
- * again during the copy, and the reply echoes the uid if the command has
- * one (see ne_cmd_wait_reply()).
+ * again during the copy, and a successful reply echoes the uid if the
+ * command has one (see ne_cmd_wait_reply()). A failed reply (@reply_rc
+ * negative) is taken on the counter alone: nothing promises that a device
+ * echoes the uid when it refuses a command, and one that zeroes it must
+ * not turn every refusal into a timeout.
  */
 VISIBLE_IF_KUNIT bool ne_cmd_reply_is_ours(enum ne_pci_dev_cmd_type type,
 					   u64 uid, u16 window_start,
 					   u16 count, u16 count_after,
-					   u64 reply_uid)
+					   u64 reply_uid, s32 reply_rc)
 {
-	return (u16)(count - window_start) == 1 && count_after == count &&
-	       (!ne_cmd_echoes_uid(type) || reply_uid == uid);
+	if ((u16)(count - window_start) != 1 || count_after != count)
+		return false;
+
+	return reply_rc < 0 || !ne_cmd_echoes_uid(type) || reply_uid == uid;
 }
 EXPORT_SYMBOL_IF_KUNIT(ne_cmd_reply_is_ours);
 
@@ -225,27 +233,43 @@ static void ne_cmd_owe_reply(struct ne_pci_dev *ndev, u16 count)
  * both are about the same slot. So the mailbox stays idle until the owed
  * reply has come (the reply counter moved) or its deadline has passed; a
  * reply that came is then absorbed by the next command's counter snapshot.
+ *
+ * Return: 0, or -EINTR if @killable and a fatal signal ended the wait.
  */
-static void ne_cmd_drain_owed_reply(struct ne_pci_dev *ndev)
+static int ne_cmd_drain_owed_reply(struct ne_pci_dev *ndev, bool killable)
 {
 	long left;
 
 	lockdep_assert_held(&ndev->cmd_lock);
 
 	if (!ndev->reply_owed)
-		return;
-	ndev->reply_owed = false;
+		return 0;
 
 	left = (long)(ndev->owed_deadline - jiffies);
-	if (left <= 0)
-		return;
+	if (left <= 0) {
+		ndev->reply_owed = false;
+		return 0;
+	}
 
 	/* Same TASK_IDLE reasoning as in ne_cmd_wait_reply(). */
-	if (!wait_event_idle_timeout(ndev->cmd_wq,
-				     ne_cmd_wait_done(ndev, ndev->owed_count),
-				     left))
+	if (killable)
+		left = wait_event_killable_timeout(ndev->cmd_wq,
+						   ne_cmd_wait_done(ndev, ndev->owed_count),
+						   left);
+	else
+		left = wait_event_idle_timeout(ndev->cmd_wq,
+					       ne_cmd_wait_done(ndev, ndev->owed_count),
+					       left);
+	/* Killed: the reply is still owed to the next command. */
+	if (left < 0)
+		return -EINTR;
+
+	ndev->reply_owed = false;
+	if (!left)
 		dev_warn_ratelimited(&ndev->pdev->dev,
 				     "late reply never came, taking it as lost\n");
+
+	return 0;
 }
 
 /*
@@ -259,22 +283,23 @@ static void ne_cmd_drain_owed_reply(struct ne_pci_dev *ndev)
  * - if the counter moved by more than one, or moved again while the
  *   reply was being copied, the reply area cannot be attributed; it is
  *   dropped and the window restarts at the latest count;
- * - for commands whose request carries a slot uid, the reply must echo
- *   that uid; a reply naming another slot is dropped the same way.
+ * - for commands whose request carries a slot uid, a successful reply
+ *   must echo that uid; one naming another slot is dropped the same way.
+ *   A failed reply is taken on the counter alone, whatever uid it names.
  *
  * In addition, ne_cmd_drain_owed_reply() keeps the mailbox idle after a
  * timeout until the late reply has come, for up to one more timeout.
  *
  * Limitation: a stray reply that moves the counter by exactly one before
  * ours arrives is still taken for ours when the command has no uid to
- * echo (SLOT_ALLOC, SLOT_COUNT, ENCLAVE_GET_SLOT, NEXT_SLOT), or when it
- * answered an earlier command about the same slot. That needs a reply
- * later than twice the timeout, or a device that answers one command
- * twice. Our own reply then becomes a stray for a later command.
- * Conversely, when our reply and a stray land in the same window, ours is
- * dropped and the command fails with -ETIMEDOUT even though the device
- * may have run it. A device sequence number in the reply would close
- * both gaps; this one has none.
+ * echo (SLOT_ALLOC, SLOT_COUNT, ENCLAVE_GET_SLOT, NEXT_SLOT), when it
+ * answered an earlier command about the same slot, or when it is a
+ * failure. That needs a reply later than twice the timeout, or a device
+ * that answers one command twice. Our own reply then becomes a stray for
+ * a later command. Conversely, when our reply and a stray land in the
+ * same window, ours is dropped and the command fails with -ETIMEDOUT even
+ * though the device may have run it. A device sequence number in the
+ * reply would close both gaps; this one has none.
  */
 static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 			     enum ne_pci_dev_cmd_type type, u64 uid,
@@ -319,7 +344,7 @@ static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 		ndev->reply_seen = count_after;
 
 		if (ne_cmd_reply_is_ours(type, uid, window_start, count,
-					 count_after, reply->slot_uid))
+					 count_after, reply->slot_uid, reply->rc))
 			return 0;
 
 		dev_warn_ratelimited(&ndev->pdev->dev,
@@ -335,6 +360,16 @@ static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 		}
 	}
 }
+
+/*
+ * The errno a failure reaches callers with: a device rc below -MAX_ERRNO
+ * would not read as an error in user space, so it becomes -EIO.
+ */
+VISIBLE_IF_KUNIT int ne_cmd_errno(int rc)
+{
+	return rc < -MAX_ERRNO ? -EIO : rc;
+}
+EXPORT_SYMBOL_IF_KUNIT(ne_cmd_errno);
 
 VISIBLE_IF_KUNIT int ne_cmd_check_args(enum ne_pci_dev_cmd_type type,
 				       const void *req, size_t req_size,
@@ -417,6 +452,9 @@ static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
 	else if (rc == -ENODEV)
 		dev_err_ratelimited(dev, "%s: the NE device was removed: %s; close the enclave\n",
 				    what, effect);
+	else if (rc < -MAX_ERRNO)
+		dev_err_ratelimited(dev, "%s: the device refused the command with rc %d, which is no errno (reported as -EIO): %s\n",
+				    what, rc, effect);
 	else if (f->fix && rc == f->rc)
 		dev_err_ratelimited(dev, "%s: the device refused the command (rc %d): %s; %s\n",
 				    what, rc, effect, f->fix);
@@ -432,6 +470,10 @@ static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
  * @req:	Request, exactly the size of the command's request struct.
  * @req_size:	Size of @req in bytes.
  * @reply:	Filled with the device's reply.
+ * @killable:	Let a fatal signal end the wait for the mailbox (another
+ *		command running, or the reply of a timed-out one still
+ *		owed). For system calls that return to user space; not for
+ *		release or workers, which must reach the device.
  *
  * Failures are logged here (rate limited), with the command's name, so
  * callers need not log them again. On any failure @reply is zeroed.
@@ -440,17 +482,24 @@ static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
  * be called with @ndev->enclaves_lock or an enclave lock held.
  * Sleeps up to the cmd_timeout_ms module parameter for the reply, after
  * up to one more such period if the previous command timed out and its
- * reply is still owed.
+ * reply is still owed. Once the command is sent, the wait for its reply
+ * is not interruptible: the mailbox must stay in step with the device.
  * Return:
  * * 0 - the device ran the command; @reply holds its answer.
  * * -EINVAL - bad @type, @req, @req_size or @reply.
  * * -ENODEV - the device is removed or went away, also while waiting.
  * * -ETIMEDOUT - no reply within cmd_timeout_ms.
- * * The negative rc of the reply, if the device refused the command.
+ * * -EINTR - @killable and a fatal signal came before the command was
+ *   sent.
+ * * The negative rc of the reply, if the device refused the command;
+ *   -EIO if that rc is below -MAX_ERRNO.
+ *
+ * ne_pci_dev_cmd_maybe_done() tells which of these failures may still
+ * have let the command take effect.
  */
 int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 		   const void *req, size_t req_size,
-		   struct ne_pci_dev_cmd_reply *reply)
+		   struct ne_pci_dev_cmd_reply *reply, bool killable)
 {
 	struct device *dev = &ndev->pdev->dev;
 	u16 window_start;
@@ -468,9 +517,14 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 	if (ne_cmd_echoes_uid(type))
 		memcpy(&uid, req, sizeof(uid));
 
-	mutex_lock(&ndev->cmd_lock);
+	if (!killable)
+		mutex_lock(&ndev->cmd_lock);
+	else if (mutex_lock_killable(&ndev->cmd_lock))
+		return -EINTR;
 
-	ne_cmd_drain_owed_reply(ndev);
+	rc = ne_cmd_drain_owed_reply(ndev, killable);
+	if (rc)
+		goto unlock;
 
 	if (READ_ONCE(ndev->removed)) {
 		rc = -ENODEV;
@@ -501,11 +555,13 @@ unlock:
 	mutex_unlock(&ndev->cmd_lock);
 
 	if (rc) {
-		ne_cmd_log_failure(ndev, type, uid, rc);
+		/* A killed caller needs no explanation. */
+		if (rc != -EINTR)
+			ne_cmd_log_failure(ndev, type, uid, rc);
 		memset(reply, 0, sizeof(*reply));
 	}
 
-	return rc;
+	return ne_cmd_errno(rc);
 }
 
 static void ne_pci_dev_release(struct kref *kref)
@@ -578,48 +634,64 @@ static void ne_event_work(struct work_struct *work)
 		return;
 	}
 
-	if (ndev->event_retries == NE_EVENT_RETRIES) {
-		dev_err_ratelimited(&ndev->pdev->dev,
-				    "SLOT_INFO still fails after %u retries: an enclave's exit may go unnoticed until the next device event; see the earlier SLOT_INFO lines\n",
-				    NE_EVENT_RETRIES);
-		ndev->event_retries = 0;
-		return;
+	if (ndev->event_retries < NE_EVENT_RETRIES) {
+		delay = msecs_to_jiffies(NE_EVENT_RETRY_MSECS <<
+					 ndev->event_retries);
+		ndev->event_retries++;
+	} else {
+		delay = msecs_to_jiffies(NE_EVENT_SLOW_RETRY_MSECS);
 	}
-
-	delay = msecs_to_jiffies(NE_EVENT_RETRY_MSECS << ndev->event_retries);
-	ndev->event_retries++;
 	queue_delayed_work(ndev->event_wq, &ndev->event_work, delay);
+}
+
+/**
+ * ne_pci_dev_retry_later() - Have the misc side called again in a while.
+ * @ndev:	The NE PCI device.
+ *
+ * Queues the event work (which calls ne_misc_dev_handle_event()) to run
+ * after the slow retry period, unless it is already queued. For state the
+ * misc side wants to ask the device about again without waiting for the
+ * next device event.
+ *
+ * Context: Any context.
+ */
+void ne_pci_dev_retry_later(struct ne_pci_dev *ndev)
+{
+	queue_delayed_work(ndev->event_wq, &ndev->event_work,
+			   msecs_to_jiffies(NE_EVENT_SLOW_RETRY_MSECS));
 }
 
 /*
  * ne_pci_dev_disable() - Turn the device off and wait for it to settle.
  *
  * Polls NE_ENABLE every 10 ms for up to cmd_timeout_ms. A device that does
- * not settle is logged and otherwise ignored; a device that is gone ends
- * the wait at once.
+ * not settle is logged; a device that is gone ends the wait at once.
+ *
+ * Return: true if the device reads back off, i.e. it confirmed the
+ * disable; false if it did not settle in time or is gone.
  */
-static void ne_pci_dev_disable(struct ne_pci_dev *ndev)
+static bool ne_pci_dev_disable(struct ne_pci_dev *ndev)
 {
-	unsigned int budget = READ_ONCE(cmd_timeout_ms);
-	unsigned int waited = 0;
+	u64 budget_us = (u64)READ_ONCE(cmd_timeout_ms) * USEC_PER_MSEC;
 	u8 state;
 
 	ne_write8(ndev, NE_ENABLE, NE_ENABLE_OFF);
 
-	for (;;) {
-		state = ne_read8(ndev, NE_ENABLE);
-		if (state == NE_ENABLE_OFF)
-			return;
-		if (ne_pci_dev_gone(ndev, state, U8_MAX))
-			return;
-		if (waited >= budget)
-			break;
-		msleep(NE_DISABLE_POLL_MSECS);
-		waited += NE_DISABLE_POLL_MSECS;
-	}
+	read_poll_timeout(ne_read8, state,
+			  state == NE_ENABLE_OFF ||
+			  ne_pci_dev_gone(ndev, state, U8_MAX),
+			  NE_DISABLE_POLL_MSECS * USEC_PER_MSEC, budget_us,
+			  false, ndev, NE_ENABLE);
+	if (state == NE_ENABLE_OFF)
+		return true;
 
-	dev_err(&ndev->pdev->dev, "device still enabled after %u ms (0x%x)\n",
-		waited, state);
+	if (ne_pci_dev_gone(ndev, state, U8_MAX))
+		dev_err(&ndev->pdev->dev, "device gone before it confirmed the disable\n");
+	else
+		dev_err(&ndev->pdev->dev, "device still enabled after %u ms (0x%x)\n",
+			READ_ONCE(cmd_timeout_ms), state);
+
+	return false;
 }
 
 /*
@@ -818,13 +890,16 @@ err_unbind_instance:
  * ne_pci_teardown() - Undo probe; shared by remove and shutdown.
  *
  * The misc device goes first so no new opener arrives. Commands in flight
- * are woken and fail with -ENODEV, later ones fail at once. Enclaves that
- * are still open keep their reference on @ndev and are told the device is
- * gone. A device that has already disappeared is not touched.
+ * are woken and fail with -ENODEV, later ones fail at once. The device is
+ * then disabled, and the misc side learns whether it confirmed that: only
+ * then may the memory and CPUs of its enclaves be given back. Enclaves
+ * that are still open keep their reference on @ndev and are told the
+ * device is gone. A device that has already disappeared is not touched.
  */
 static void ne_pci_teardown(struct pci_dev *pdev)
 {
 	struct ne_pci_dev *ndev = pci_get_drvdata(pdev);
+	bool settled = false;
 
 	if (!ndev)
 		return;
@@ -839,14 +914,16 @@ static void ne_pci_teardown(struct pci_dev *pdev)
 	mutex_unlock(&ndev->cmd_lock);
 
 	if (pci_device_is_present(pdev))
-		ne_pci_dev_disable(ndev);
+		settled = ne_pci_dev_disable(ndev);
+
+	/* Before the workqueue goes: the misc side stops queueing on it. */
+	ne_misc_dev_device_gone(ndev, settled);
 
 	free_irq(pci_irq_vector(pdev, NE_VEC_EVENT), ndev);
 	free_irq(pci_irq_vector(pdev, NE_VEC_REPLY), ndev);
 	/* Waits for a running event work item; its commands fail -ENODEV. */
 	cancel_delayed_work_sync(&ndev->event_work);
 	destroy_workqueue(ndev->event_wq);
-	ne_misc_dev_device_gone(ndev);
 	pci_free_irq_vectors(pdev);
 	pci_iounmap(pdev, ndev->iomem_base);
 	pci_release_selected_regions(pdev, BIT(PCI_BAR_NE));

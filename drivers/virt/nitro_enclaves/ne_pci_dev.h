@@ -276,14 +276,26 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  * @event_retries:	Retries of @event_work so far; only @event_work
  *			touches it (the ordered workqueue runs one at a time).
  * @misc:		The /dev/nitro_enclaves misc device.
- * @enclaves_lock:	Protects @enclaves and @max_mem_regions: held only to
- *			link, unlink or walk the list and to read or set the
- *			limit, never across a device command or pinning (see
+ * @enclaves_lock:	Protects @enclaves, @max_mem_regions, @quarantine and
+ *			the members after it: held only to link, unlink or
+ *			walk the lists and to read or set the others, never
+ *			across a device command or pinning (see
  *			ne_misc_dev.c). Taken before an enclave's lock.
  * @enclaves:		The enclaves created through this device.
  * @max_mem_regions:	Physical ranges per slot the device reported at the
  *			last successful SLOT_ALLOC; 0 until the first one
  *			(the device tells it only then). Protected by
+ *			@enclaves_lock.
+ * @quarantine:		Closed enclaves whose slot the device has not
+ *			confirmed freed: their memory stays pinned and their
+ *			cores reserved until it does. Protected by
+ *			@enclaves_lock.
+ * @nr_quarantined:	Entries of @quarantine. Protected by @enclaves_lock.
+ * @gone:		The misc side was told the device is gone; nothing is
+ *			queued on @event_wq after that. Protected by
+ *			@enclaves_lock.
+ * @reset_confirmed:	At removal, the device confirmed its disable: it
+ *			holds no enclave resources any more. Protected by
  *			@enclaves_lock.
  */
 struct ne_pci_dev {
@@ -304,15 +316,20 @@ struct ne_pci_dev {
 	unsigned int event_retries;
 	/* misc device and enclaves (ne_misc_dev.c) */
 	struct miscdevice misc;
-	struct mutex enclaves_lock;	/* enclaves, max_mem_regions */
+	struct mutex enclaves_lock;	/* enclaves, quarantine and below */
 	struct list_head enclaves;
 	u64 max_mem_regions;
+	struct list_head quarantine;
+	unsigned int nr_quarantined;
+	bool gone;
+	bool reset_confirmed;
 };
 
 /* Provided by ne_pci_dev.c. */
 int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 		   const void *req, size_t req_size,
-		   struct ne_pci_dev_cmd_reply *reply);
+		   struct ne_pci_dev_cmd_reply *reply, bool killable);
+void ne_pci_dev_retry_later(struct ne_pci_dev *ndev);
 void ne_pci_dev_get(struct ne_pci_dev *ndev);
 void ne_pci_dev_put(struct ne_pci_dev *ndev);
 
@@ -320,10 +337,28 @@ void ne_pci_dev_put(struct ne_pci_dev *ndev);
 /* Exposed for the KUnit suite (ne_pci_dev_test.c) only. */
 bool ne_cmd_reply_is_ours(enum ne_pci_dev_cmd_type type, u64 uid,
 			  u16 window_start, u16 count, u16 count_after,
-			  u64 reply_uid);
+			  u64 reply_uid, s32 reply_rc);
+int ne_cmd_errno(int rc);
 int ne_cmd_check_args(enum ne_pci_dev_cmd_type type, const void *req,
 		      size_t req_size, struct ne_pci_dev_cmd_reply *reply);
 #endif
+
+/**
+ * ne_pci_dev_cmd_maybe_done() - Whether a failed command may still have run.
+ * @rc:	What ne_pci_dev_cmd() returned.
+ *
+ * After a timeout or device removal the device may have carried out the
+ * command without the driver seeing its reply; after any other failure
+ * (a refusal by the device, or a request the driver never sent, as after
+ * -EINTR) it did not. Callers that hand out resources on the strength of a command use
+ * this to decide whether they may take them back.
+ *
+ * Return: true if the device may have acted on the command.
+ */
+static inline bool ne_pci_dev_cmd_maybe_done(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ENODEV;
+}
 
 extern struct pci_driver ne_pci_driver;
 

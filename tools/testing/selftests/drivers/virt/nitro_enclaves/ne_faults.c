@@ -11,11 +11,23 @@
  * nothing is leaked (hugepages, pool CPUs, the device's slots, vCPUs and
  * memory; see NE_EXPECT_BASELINE) and the next enclave launches normally.
  *
- * Faults after which the device itself keeps a slot (it refused to stop or
- * free one, or allocated one whose reply the driver never took) are marked
- * device_keeps_slot: the host side must still be back, the device must
- * show the extra slot, and the test resets the device (remove + rescan)
- * before the next launch and the device-side baseline check.
+ * Faults after which the device itself keeps a slot (it allocated one whose
+ * reply the driver never took) are marked device_keeps_slot: the host side
+ * must still be back, the device must show the extra slot, and the test
+ * resets the device (remove + rescan) before the next launch and the
+ * device-side baseline check.
+ *
+ * Faults after which the driver cannot know that the device freed the slot
+ * (ENCLAVE_STOP or SLOT_FREE refused, SLOT_FREE's reply lost or late) are
+ * marked quarantined: after close, the enclave's hugepages must still be
+ * pinned and its core out of the pool (quarantined_slots 1), and they must
+ * come back once a device event makes the driver ask again and the device
+ * confirms.
+ *
+ * Variants with uid_zero run with the device's err-uid-zero hook on: its
+ * failed replies carry slot uid 0, as a real device may send them. The
+ * faulted call must still return the device's error, and quickly. The
+ * reply hooks are aimed at the faulted command's type (NE_TB_REPLY_CMD).
  *
  * Needs the test-control BAR (QEMU's test-hooks=on); SKIPs without it.
  */
@@ -23,12 +35,17 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/userfaultfd.h>
 #include "kselftest_harness.h"
 #include "ne_test_util.h"
 
@@ -36,25 +53,31 @@
 /* Long enough that a loaded TCG guest's timer does not lag past a late reply. */
 #define NE_FAULT_TIMEOUT_MS	1000
 #define NE_FAULT_RC		(-E2BIG)
+/* A refusal must be seen well within the timeout. */
+#define NE_FAULT_FAST_MS	(NE_FAULT_TIMEOUT_MS / 2)
+/* An rc below -MAX_ERRNO (4095), which must reach user space as EIO. */
+#define NE_FAULT_RC_NOT_ERRNO	(-5000)
 
 enum ne_fault_mode { NE_FAULT_RC_FAIL, NE_FAULT_DROP, NE_FAULT_LATE, NE_FAULT_TWICE };
 
-/* Arm the fault for the next command of @cmd (rc) or the next reply. */
-static void arm(struct ne_test_bar *tb, uint32_t cmd, enum ne_fault_mode mode)
+/* Arm the fault for the next command of @cmd, or for its reply. */
+static void arm(struct ne_test_bar *tb, uint32_t cmd, enum ne_fault_mode mode,
+		int32_t rc)
 {
 	switch (mode) {
 	case NE_FAULT_RC_FAIL:
-		ne_tb_fail_next(tb, cmd, NE_FAULT_RC);
+		ne_tb_fail_next(tb, cmd, rc ? rc : NE_FAULT_RC);
 		break;
 	case NE_FAULT_DROP:
-		ne_tb_reply_mode(tb, NE_TB_REPLY_DROP, 0);
+		ne_tb_reply_mode_cmd(tb, cmd, NE_TB_REPLY_DROP, 0);
 		break;
 	case NE_FAULT_LATE:
 		/* Later than the timeout, earlier than timeout + drain. */
-		ne_tb_reply_mode(tb, NE_TB_REPLY_LATE, NE_FAULT_TIMEOUT_MS * 3 / 2);
+		ne_tb_reply_mode_cmd(tb, cmd, NE_TB_REPLY_LATE,
+				     NE_FAULT_TIMEOUT_MS * 3 / 2);
 		break;
 	case NE_FAULT_TWICE:
-		ne_tb_reply_mode(tb, NE_TB_REPLY_TWICE, 50);
+		ne_tb_reply_mode_cmd(tb, cmd, NE_TB_REPLY_TWICE, 50);
 		break;
 	}
 }
@@ -71,11 +94,13 @@ static void settle(bool faulted, enum ne_fault_mode mode)
 }
 
 /* What the ioctl that sent the faulty command returns. */
-static int expected_ret(enum ne_fault_mode mode)
+static int expected_ret(enum ne_fault_mode mode, int32_t rc)
 {
 	switch (mode) {
 	case NE_FAULT_RC_FAIL:
-		return NE_FAULT_RC;
+		if (rc == NE_FAULT_RC_NOT_ERRNO)
+			return -EIO;
+		return rc ? rc : NE_FAULT_RC;
 	case NE_FAULT_DROP:
 	case NE_FAULT_LATE:
 		return -ETIMEDOUT;
@@ -113,6 +138,9 @@ FIXTURE(fault) {
 FIXTURE_VARIANT(fault) {
 	uint32_t cmd;
 	enum ne_fault_mode mode;
+	int32_t rc;		/* NE_FAULT_RC_FAIL: injected rc, 0: NE_FAULT_RC */
+	bool uid_zero;		/* failed replies carry slot uid 0 */
+	bool quarantined;	/* release cannot confirm the free */
 	bool device_keeps_slot;
 };
 
@@ -177,7 +205,7 @@ FIXTURE_VARIANT_ADD(fault, slot_info_twice) {
 	.cmd = NE_CMD_SLOT_INFO, .mode = NE_FAULT_TWICE, .device_keeps_slot = false,
 };
 FIXTURE_VARIANT_ADD(fault, stop_rc) {
-	.cmd = NE_CMD_ENCLAVE_STOP, .mode = NE_FAULT_RC_FAIL, .device_keeps_slot = true,
+	.cmd = NE_CMD_ENCLAVE_STOP, .mode = NE_FAULT_RC_FAIL, .quarantined = true,
 };
 FIXTURE_VARIANT_ADD(fault, stop_drop) {
 	.cmd = NE_CMD_ENCLAVE_STOP, .mode = NE_FAULT_DROP, .device_keeps_slot = false,
@@ -189,31 +217,85 @@ FIXTURE_VARIANT_ADD(fault, stop_twice) {
 	.cmd = NE_CMD_ENCLAVE_STOP, .mode = NE_FAULT_TWICE, .device_keeps_slot = false,
 };
 FIXTURE_VARIANT_ADD(fault, slot_free_rc) {
-	.cmd = NE_CMD_SLOT_FREE, .mode = NE_FAULT_RC_FAIL, .device_keeps_slot = true,
+	.cmd = NE_CMD_SLOT_FREE, .mode = NE_FAULT_RC_FAIL, .quarantined = true,
 };
 FIXTURE_VARIANT_ADD(fault, slot_free_drop) {
-	.cmd = NE_CMD_SLOT_FREE, .mode = NE_FAULT_DROP, .device_keeps_slot = false,
+	.cmd = NE_CMD_SLOT_FREE, .mode = NE_FAULT_DROP, .quarantined = true,
 };
 FIXTURE_VARIANT_ADD(fault, slot_free_late) {
-	.cmd = NE_CMD_SLOT_FREE, .mode = NE_FAULT_LATE, .device_keeps_slot = false,
+	.cmd = NE_CMD_SLOT_FREE, .mode = NE_FAULT_LATE, .quarantined = true,
 };
 FIXTURE_VARIANT_ADD(fault, slot_free_twice) {
 	.cmd = NE_CMD_SLOT_FREE, .mode = NE_FAULT_TWICE, .device_keeps_slot = false,
+};
+
+FIXTURE_VARIANT_ADD(fault, add_vcpu_rc_not_errno) {
+	.cmd = NE_CMD_SLOT_ADD_VCPU, .mode = NE_FAULT_RC_FAIL,
+	.rc = NE_FAULT_RC_NOT_ERRNO,
+};
+FIXTURE_VARIANT_ADD(fault, add_vcpu_rc_uid0) {
+	.cmd = NE_CMD_SLOT_ADD_VCPU, .mode = NE_FAULT_RC_FAIL, .uid_zero = true,
+};
+FIXTURE_VARIANT_ADD(fault, add_mem_rc_uid0) {
+	.cmd = NE_CMD_SLOT_ADD_MEM, .mode = NE_FAULT_RC_FAIL, .uid_zero = true,
+};
+FIXTURE_VARIANT_ADD(fault, start_rc_uid0) {
+	.cmd = NE_CMD_ENCLAVE_START, .mode = NE_FAULT_RC_FAIL, .uid_zero = true,
+};
+FIXTURE_VARIANT_ADD(fault, slot_info_rc_uid0) {
+	.cmd = NE_CMD_SLOT_INFO, .mode = NE_FAULT_RC_FAIL, .uid_zero = true,
+};
+FIXTURE_VARIANT_ADD(fault, stop_rc_uid0) {
+	.cmd = NE_CMD_ENCLAVE_STOP, .mode = NE_FAULT_RC_FAIL, .uid_zero = true,
+	.quarantined = true,
+};
+FIXTURE_VARIANT_ADD(fault, slot_free_rc_uid0) {
+	.cmd = NE_CMD_SLOT_FREE, .mode = NE_FAULT_RC_FAIL, .uid_zero = true,
+	.quarantined = true,
 };
 
 FIXTURE_SETUP(fault)
 {
 	self->efd = -1;
 	ne_env_setup_pci(_metadata, &self->env, self->bdf, sizeof(self->bdf));
-	if (self->env.have_tb)
+	if (self->env.have_tb) {
 		ASSERT_EQ(0, ne_env_timeout(&self->env, NE_FAULT_TIMEOUT_MS));
+		ne_tb_err_uid_zero(&self->env.tb, variant->uid_zero);
+	}
 }
 
 FIXTURE_TEARDOWN(fault)
 {
 	if (self->efd >= 0)
 		close(self->efd);
+	if (self->env.have_tb)
+		ne_tb_err_uid_zero(&self->env.tb, false);
+	EXPECT_EQ(0, ne_attr_long("quarantined_slots"));
 	ne_env_teardown(_metadata, &self->env);
+}
+
+/*
+ * The hugepages and the core of a quarantined enclave stay taken after
+ * close; a device event makes the driver ask again, and once the device
+ * confirms, both come back.
+ */
+static void check_quarantine(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(fault) *self)
+{
+	long held = NE_MIN_MEM / SZ_2M;
+
+	EXPECT_EQ(1, ne_attr_long("quarantined_slots"));
+	EXPECT_EQ(self->env.base.hp2m_free - held, ne_hp_free(SZ_2M))
+		TH_LOG("the quarantined enclave's hugepages were given back");
+	EXPECT_EQ(self->env.base.free_cores - 1, ne_attr_long("pool_free_cores"))
+		TH_LOG("the quarantined enclave's core went back to the pool");
+
+	EXPECT_EQ(0, ne_tb_raise_events(&self->env.tb, 1));
+	EXPECT_TRUE(ne_wait_attr("quarantined_slots", 0,
+				 3 * NE_FAULT_TIMEOUT_MS + 5000))
+		TH_LOG("still quarantined after a device event");
+	EXPECT_EQ(self->env.base.hp2m_free, ne_hp_free(SZ_2M));
+	EXPECT_EQ(self->env.base.free_cores, ne_attr_long("pool_free_cores"));
 }
 
 /* Commands of type @cmd the device has received. */
@@ -225,8 +307,9 @@ static uint32_t cmd_count(struct ne_test_bar *tb, uint32_t cmd)
 TEST_F_TIMEOUT(fault, launch_with_fault_then_launch_again, 90)
 {
 	struct ne_test_bar *tb = &self->env.tb;
-	int want = expected_ret(variant->mode);
-	uint64_t cid = 0;
+	int want = expected_ret(variant->mode, variant->rc);
+	bool fast = variant->mode == NE_FAULT_RC_FAIL;
+	uint64_t cid = 0, t0;
 	uint32_t before, after;
 	void *mem;
 	int ret;
@@ -238,12 +321,15 @@ TEST_F_TIMEOUT(fault, launch_with_fault_then_launch_again, 90)
 
 	/* SLOT_ALLOC: NE_CREATE_VM. */
 	if (variant->cmd == NE_CMD_SLOT_ALLOC)
-		arm(tb, variant->cmd, variant->mode);
+		arm(tb, variant->cmd, variant->mode, variant->rc);
 	before = cmd_count(tb, NE_CMD_SLOT_ALLOC);
+	t0 = ne_now_ms();
 	ret = ne_create_vm(self->env.dev, &self->uid);
 	settle(variant->cmd == NE_CMD_SLOT_ALLOC, variant->mode);
 	if (variant->cmd == NE_CMD_SLOT_ALLOC) {
 		EXPECT_EQ(before + 1, cmd_count(tb, NE_CMD_SLOT_ALLOC));
+		if (fast)
+			EXPECT_GT(NE_FAULT_FAST_MS, ne_now_ms() - t0);
 		if (want) {
 			EXPECT_EQ(want, ret < 0 ? ret : 0)
 				TH_LOG("create: %s", ne_err_name(ret));
@@ -257,12 +343,24 @@ TEST_F_TIMEOUT(fault, launch_with_fault_then_launch_again, 90)
 
 	/* SLOT_ADD_VCPU: NE_ADD_VCPU, the first of the two. */
 	if (variant->cmd == NE_CMD_SLOT_ADD_VCPU)
-		arm(tb, variant->cmd, variant->mode);
+		arm(tb, variant->cmd, variant->mode, variant->rc);
+	t0 = ne_now_ms();
 	ret = ne_add_vcpu_id(self->efd, self->env.pool[0]);
 	settle(variant->cmd == NE_CMD_SLOT_ADD_VCPU, variant->mode);
 	if (variant->cmd == NE_CMD_SLOT_ADD_VCPU) {
 		EXPECT_EQ(want, ret) TH_LOG("add vcpu: %s", ne_err_name(ret));
-		/* After a timeout the device holds the vCPU; either way close. */
+		if (fast) {
+			TH_LOG("refused NE_ADD_VCPU took %llu ms",
+			       (unsigned long long)(ne_now_ms() - t0));
+			EXPECT_GT(100, ne_now_ms() - t0);
+		}
+		/*
+		 * A refused vCPU's core goes back to the pool at once; after a
+		 * timeout the device may hold the vCPU, so it stays until close.
+		 */
+		if (ret)
+			EXPECT_EQ(self->env.base.free_cores - (fast ? 0 : 1),
+				  ne_attr_long("pool_free_cores"));
 		goto close_fd;
 	}
 	ASSERT_OK(ret);
@@ -275,7 +373,7 @@ TEST_F_TIMEOUT(fault, launch_with_fault_then_launch_again, 90)
 	mem = ne_map_huge(&self->env.maps, NE_MIN_MEM, SZ_2M);
 	ASSERT_NE(NULL, mem);
 	if (variant->cmd == NE_CMD_SLOT_ADD_MEM)
-		arm(tb, variant->cmd, variant->mode);
+		arm(tb, variant->cmd, variant->mode, variant->rc);
 	before = cmd_count(tb, NE_CMD_SLOT_ADD_MEM);
 	ret = ne_add_mem(self->efd, mem, NE_MIN_MEM);
 	if (variant->cmd == NE_CMD_SLOT_ADD_MEM && (ret || cmd_count(tb, NE_CMD_SLOT_ADD_MEM) != before)) {
@@ -283,18 +381,14 @@ TEST_F_TIMEOUT(fault, launch_with_fault_then_launch_again, 90)
 		goto close_fd;
 	}
 	ASSERT_OK(ret);
-	if (variant->cmd == NE_CMD_ENCLAVE_START) {
-		/*
-		 * The reply hooks act on the next reply, whatever its
-		 * command: with memory deferred to the start, that is
-		 * SLOT_ADD_MEM's, not ENCLAVE_START's.
-		 */
-		if (variant->mode != NE_FAULT_RC_FAIL &&
-		    cmd_count(tb, NE_CMD_SLOT_ADD_MEM) == before)
-			SKIP(goto close_fd, "memory is sent at start: the reply hooks cannot single out ENCLAVE_START");
-		arm(tb, variant->cmd, variant->mode);
-	}
+	/* The reply hooks are aimed at ENCLAVE_START, past the SLOT_ADD_MEMs. */
+	if (variant->cmd == NE_CMD_ENCLAVE_START)
+		arm(tb, variant->cmd, variant->mode, variant->rc);
+	t0 = ne_now_ms();
 	ret = ne_start(self->efd, 0, &cid);
+	if (fast && (variant->cmd == NE_CMD_SLOT_ADD_MEM ||
+		     variant->cmd == NE_CMD_ENCLAVE_START))
+		EXPECT_GT(NE_FAULT_FAST_MS, ne_now_ms() - t0);
 	if (variant->cmd == NE_CMD_SLOT_ADD_MEM || variant->cmd == NE_CMD_ENCLAVE_START) {
 		/*
 		 * A duplicate SLOT_ADD_MEM reply may land while the start's
@@ -316,11 +410,15 @@ TEST_F_TIMEOUT(fault, launch_with_fault_then_launch_again, 90)
 		 * the query fails (rc, no reply, a late one), the worker asks
 		 * again 100 ms later, then 200 ms, ...: the exit is still seen.
 		 */
-		arm(tb, variant->cmd, variant->mode);
+		arm(tb, variant->cmd, variant->mode, variant->rc);
 		before = cmd_count(tb, NE_CMD_SLOT_INFO);
 		EXPECT_EQ(0, ne_tb_exit_slot(tb, self->uid));
+		t0 = ne_now_ms();
 		ret = ne_poll(self->efd, 3 * NE_FAULT_TIMEOUT_MS + 5000);
 		EXPECT_LT(0, ret) TH_LOG("poll after exit: %d", ret);
+		/* Refused, then asked again 100 ms later: not a timeout. */
+		if (fast)
+			EXPECT_GT(NE_FAULT_TIMEOUT_MS, ne_now_ms() - t0);
 		after = cmd_count(tb, NE_CMD_SLOT_INFO);
 		if (variant->mode == NE_FAULT_TWICE) {
 			EXPECT_EQ(before + 1, after);
@@ -334,10 +432,13 @@ TEST_F_TIMEOUT(fault, launch_with_fault_then_launch_again, 90)
 	/* ENCLAVE_STOP and SLOT_FREE: sent by the release of a running enclave. */
 	if (variant->cmd != NE_CMD_ENCLAVE_STOP && variant->cmd != NE_CMD_SLOT_FREE)
 		goto close_fd;
-	arm(tb, variant->cmd, variant->mode);
+	arm(tb, variant->cmd, variant->mode, variant->rc);
 	before = cmd_count(tb, variant->cmd);
+	t0 = ne_now_ms();
 	close(self->efd);
 	self->efd = -1;
+	if (fast)
+		EXPECT_GT(NE_FAULT_FAST_MS, ne_now_ms() - t0);
 	EXPECT_EQ(before + 1, cmd_count(tb, variant->cmd))
 		TH_LOG("release did not send the command");
 	goto next;
@@ -352,8 +453,13 @@ next:
 		usleep(2 * NE_FAULT_TIMEOUT_MS * 1000);
 	/* Nothing armed stays behind for the next launch. */
 	EXPECT_EQ(0, ne_tb_read32(tb, NE_TB_FAIL_CMD));
+	EXPECT_EQ(NE_TB_REPLY_NORMAL, ne_tb_read32(tb, NE_TB_REPLY_MODE));
 	ne_tb_fail_next(tb, 0, 0);
-	ne_tb_reply_mode(tb, NE_TB_REPLY_NORMAL, 0);
+	ne_tb_reply_mode_cmd(tb, 0, NE_TB_REPLY_NORMAL, 0);
+	if (variant->quarantined)
+		check_quarantine(_metadata, self);
+	else
+		EXPECT_EQ(0, ne_attr_long("quarantined_slots"));
 	/* Host side is back even when the device keeps a slot. */
 	EXPECT_EQ(self->env.base.hp2m_free, ne_hp_free(SZ_2M));
 	if (variant->device_keeps_slot) {
@@ -457,6 +563,440 @@ TEST_F_TIMEOUT(events, storm_during_launches, 180)
 	EXPECT_LE(10000, s.raised);
 	/* After the storm a launch is still normal. */
 	EXPECT_EQ(0, launch_once(&self->env, _metadata));
+}
+
+/*
+ * A quarantined enclave pins its module; a device reset that the device
+ * confirms (remove + rescan) gives its memory and core back.
+ */
+FIXTURE(quarantine) {
+	struct ne_env env;
+	char bdf[64];
+};
+
+FIXTURE_SETUP(quarantine)
+{
+	ne_env_setup_pci(_metadata, &self->env, self->bdf, sizeof(self->bdf));
+}
+
+FIXTURE_TEARDOWN(quarantine)
+{
+	ne_env_teardown(_metadata, &self->env);
+}
+
+#define NE_MODULE_REFCNT	"/sys/module/nitro_enclaves/refcnt"
+
+TEST_F_TIMEOUT(quarantine, released_by_confirmed_device_reset, 90)
+{
+	long refcnt;
+	uint64_t uid = 0, cid = 0;
+	int efd;
+
+	NE_NEED_TB(&self->env);
+	NE_NEED_HUGEPAGES(SZ_2M, NE_MIN_MEM / SZ_2M);
+	refcnt = ne_read_long(NE_MODULE_REFCNT);
+	ASSERT_LE(0, refcnt);
+
+	ne_create_ready(_metadata, &self->env, &efd, &uid);
+	ASSERT_OK(ne_start(efd, 0, &cid));
+	ne_tb_fail_next(&self->env.tb, NE_CMD_SLOT_FREE, -EIO);
+	close(efd);
+	ne_unmap_all(&self->env.maps);
+
+	EXPECT_EQ(1, ne_attr_long("quarantined_slots"));
+	EXPECT_EQ(self->env.base.hp2m_free - (long)(NE_MIN_MEM / SZ_2M),
+		  ne_hp_free(SZ_2M));
+	EXPECT_EQ(self->env.base.free_cores - 1, ne_attr_long("pool_free_cores"));
+	/* rmmod must fail while the module holds quarantined resources. */
+	EXPECT_EQ(refcnt + 1, ne_read_long(NE_MODULE_REFCNT));
+
+	/* No device event in between: only the reset gives them back. */
+	ne_env_close_tb(&self->env);
+	close(self->env.dev);
+	self->env.dev = -1;
+	ASSERT_EQ(0, ne_reset_device(self->bdf, 5000));
+	EXPECT_EQ(self->env.base.hp2m_free, ne_hp_free(SZ_2M));
+	ne_env_reopen(_metadata, &self->env);
+	/* The same files are open as at the start: the same references. */
+	EXPECT_EQ(refcnt, ne_read_long(NE_MODULE_REFCNT));
+	EXPECT_EQ(0, ne_attr_long("quarantined_slots"));
+	EXPECT_EQ(self->env.base.free_cores, ne_attr_long("pool_free_cores"));
+}
+
+/*
+ * Nothing one launcher does holds up another enclave, or poll(): neither
+ * a command the device is slow to answer, nor pinning memory that a
+ * userfaultfd handler never supplies.
+ */
+FIXTURE(stall) {
+	struct ne_env env;
+};
+
+FIXTURE_SETUP(stall)
+{
+	ASSERT_EQ(0, ne_env_setup(&self->env));
+	if (self->env.have_tb)
+		ASSERT_EQ(0, ne_env_timeout(&self->env, 5000));
+}
+
+FIXTURE_TEARDOWN(stall)
+{
+	if (self->env.have_tb)
+		ne_tb_reply_mode_cmd(&self->env.tb, 0, NE_TB_REPLY_NORMAL, 0);
+	ne_env_teardown(_metadata, &self->env);
+}
+
+struct vcpu_adder {
+	int efd;
+	uint32_t cpu;
+	int ret;
+};
+
+static void *add_vcpu_thread(void *p)
+{
+	struct vcpu_adder *a = p;
+
+	a->ret = ne_add_vcpu_id(a->efd, a->cpu);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(stall, poll_beside_slow_command, 60)
+{
+	struct vcpu_adder a = { .cpu = (uint32_t)self->env.pool[0] };
+	uint64_t uid = 0, t0, ms;
+	pthread_t t;
+	int ret;
+
+	NE_NEED_TB(&self->env);
+	a.efd = ne_create_vm(self->env.dev, &uid);
+	ASSERT_LE(0, a.efd);
+
+	/* SLOT_ADD_VCPU answered after 2 s, within the 5 s timeout. */
+	ne_tb_reply_mode_cmd(&self->env.tb, NE_CMD_SLOT_ADD_VCPU,
+			     NE_TB_REPLY_LATE, 2000);
+	ASSERT_EQ(0, pthread_create(&t, NULL, add_vcpu_thread, &a));
+	usleep(300 * 1000);
+	t0 = ne_now_ms();
+	ret = ne_poll(a.efd, 100);
+	ms = ne_now_ms() - t0;
+	TH_LOG("poll(100 ms) beside a 2 s command took %llu ms",
+	       (unsigned long long)ms);
+	EXPECT_EQ(0, ret);
+	EXPECT_GT(200, ms);
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, a.ret) TH_LOG("add vcpu: %s", ne_err_name(a.ret));
+	close(a.efd);
+}
+
+struct stalled_pin {
+	int efd;
+	void *addr;
+	size_t len;
+	int ret;		/* 1 while pinning, then its result (__atomic) */
+};
+
+static void *stalled_pin_thread(void *p)
+{
+	struct stalled_pin *sp = p;
+
+	__atomic_store_n(&sp->ret, ne_add_mem(sp->efd, sp->addr, sp->len),
+			 __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* Start pinning @sp in @t; wait a little. Return: whether it still runs. */
+static bool pin_stalls(struct stalled_pin *sp, pthread_t *t)
+{
+	__atomic_store_n(&sp->ret, 1, __ATOMIC_RELAXED);
+	if (pthread_create(t, NULL, stalled_pin_thread, sp))
+		return false;
+	usleep(200 * 1000);
+	return __atomic_load_n(&sp->ret, __ATOMIC_RELAXED) == 1;
+}
+
+/*
+ * An enclave exits while a newer one (first in the device's list) is stuck
+ * pinning memory under its lock: a userfaultfd-registered region that no
+ * handler supplies where the kernel waits for it (6.1 fails a long-term
+ * pin of such memory at once), else 1 GiB of hugepages never touched,
+ * which the pin faults in and zeroes.
+ */
+TEST_F_TIMEOUT(stall, exit_seen_beside_stalled_pin, 120)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct stalled_pin sp = { .len = NE_MIN_MEM };
+	uint64_t uid = 0, uid2 = 0, cid = 0, t0, ms;
+	const char *how = "userfaultfd";
+	int efd, uffd, ret;
+	bool pinning;
+	pthread_t t;
+
+	NE_NEED_TB(&self->env);
+	NE_NEED_HUGEPAGES(SZ_2M, (NE_MIN_MEM + SZ_1G) / SZ_2M);
+	/* The running enclave takes a core; the stalled one needs another. */
+	if (self->env.base.free_cores < 2)
+		SKIP(return, "needs two free pool cores, %ld free",
+		     self->env.base.free_cores);
+
+	/* A running enclave, whose exit is to be seen... */
+	ne_create_ready(_metadata, &self->env, &efd, &uid);
+	ASSERT_OK(ne_start(efd, 0, &cid));
+
+	/* ...beside a newer one stuck pinning memory. */
+	sp.efd = ne_create_vm(self->env.dev, &uid2);
+	ASSERT_LE(0, sp.efd);
+	sp.addr = ne_map_huge(&self->env.maps, sp.len, SZ_2M);
+	ASSERT_NE(NULL, sp.addr);
+	uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
+	reg.range.start = (uintptr_t)sp.addr;
+	reg.range.len = sp.len;
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) ||
+	    ioctl(uffd, UFFDIO_REGISTER, &reg) || !pin_stalls(&sp, &t)) {
+		if (uffd >= 0) {
+			if (__atomic_load_n(&sp.ret, __ATOMIC_RELAXED) != 1)
+				pthread_join(t, NULL);
+			close(uffd);
+			uffd = -1;
+		}
+		/* Refused and nothing kept: the enclave takes another region. */
+		how = "fresh hugepages";
+		sp.len = SZ_1G;
+		sp.addr = ne_map_huge(&self->env.maps, sp.len, SZ_2M);
+		ASSERT_NE(NULL, sp.addr);
+		if (!pin_stalls(&sp, &t)) {
+			pthread_join(t, NULL);
+			SKIP(goto out, "pinning 1 GiB took less than 200 ms");
+		}
+	}
+
+	EXPECT_EQ(0, ne_tb_exit_slot(&self->env.tb, uid));
+	t0 = ne_now_ms();
+	ret = ne_poll(efd, 5000);
+	ms = ne_now_ms() - t0;
+	pinning = __atomic_load_n(&sp.ret, __ATOMIC_RELAXED) == 1;
+	TH_LOG("EPOLLHUP beside a pin stalled by %s took %llu ms%s", how,
+	       (unsigned long long)ms, pinning ? ", the pin still running" : "");
+	EXPECT_LT(0, ret);
+	EXPECT_GT(1000, ms);
+	/* Seen while the other enclave's lock was still held. */
+	EXPECT_TRUE(pinning);
+
+	/* Closing the userfaultfd fails the stalled fault. */
+	if (uffd >= 0) {
+		close(uffd);
+		uffd = -1;
+	}
+	pthread_join(t, NULL);
+	/* (1 GiB of scattered pages may exceed the device's range limit.) */
+	if (sp.len == NE_MIN_MEM)
+		EXPECT_NE(0, sp.ret) TH_LOG("pinning unsupplied memory succeeded");
+out:
+	close(sp.efd);
+	close(efd);
+	ne_unmap_all(&self->env.maps);
+}
+
+/* Pass @fd over the unix socket @sock. Return: 0 or -errno. */
+static int send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
+}
+
+/* Receive a file descriptor from the unix socket @sock, or -1. */
+static int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/*
+ * After a command timed out, the next one waits for its late reply (up
+ * to one more timeout) before it uses the mailbox; a killed caller does
+ * not. The child passes its enclave fd to the parent, so that its exit
+ * does not release the enclave (which must wait for the mailbox).
+ */
+TEST_F_TIMEOUT(stall, killed_waiting_for_owed_reply, 60)
+{
+	uint64_t uid = 0, t0, ms;
+	int sv[2], efd0, efd1, status;
+	char go = 1;
+	pid_t pid;
+
+	NE_NEED_TB(&self->env);
+	/* The parent's timed-out vCPU keeps its core; the child needs one. */
+	if (self->env.base.free_cores < 2)
+		SKIP(return, "needs two free pool cores, %ld free",
+		     self->env.base.free_cores);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	efd0 = ne_create_vm(self->env.dev, &uid);
+	ASSERT_LE(0, efd0);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(sv[0]);
+		efd1 = ne_create_vm(self->env.dev, &uid);
+		if (efd1 < 0 || send_fd(sv[1], efd1) || read(sv[1], &go, 1) != 1)
+			_exit(1);
+		ne_add_vcpu_id(efd1, 0);
+		_exit(0);
+	}
+	close(sv[1]);
+	efd1 = recv_fd(sv[0]);
+	ASSERT_LE(0, efd1);
+
+	/* A lost reply: ETIMEDOUT after 5 s, and owed for up to 5 s more. */
+	ne_tb_reply_mode_cmd(&self->env.tb, NE_CMD_SLOT_ADD_VCPU,
+			     NE_TB_REPLY_DROP, 0);
+	EXPECT_ERRNO(ETIMEDOUT, ne_add_vcpu_id(efd0, self->env.pool[0]));
+	ASSERT_EQ(1, write(sv[0], &go, 1));
+	usleep(300 * 1000);
+	t0 = ne_now_ms();
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ms = ne_now_ms() - t0;
+	TH_LOG("killed %llu ms after SIGKILL", (unsigned long long)ms);
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_GT(1000, ms);
+	close(sv[0]);
+	close(efd1);
+	close(efd0);
+}
+
+/*
+ * A killed launcher does not wait behind a slow device command: a call
+ * queued behind one (on the same enclave's lock, or on the device's
+ * mailbox for another enclave) ends at once on SIGKILL. The child's
+ * thread A waits 2.5 s for SLOT_ADD_VCPU's reply; its thread B calls in
+ * behind it and reports its tid. After the kill, B must be gone while
+ * A still waits for the device.
+ */
+struct killed_child {
+	int efd_a, efd_b;
+	uint32_t cpu_a, cpu_b;
+	int pipe_w;
+};
+
+static void *killed_child_a(void *p)
+{
+	struct killed_child *k = p;
+
+	ne_add_vcpu_id(k->efd_a, k->cpu_a);
+	return NULL;
+}
+
+static void *killed_child_b(void *p)
+{
+	struct killed_child *k = p;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	if (write(k->pipe_w, &tid, sizeof(tid)) != sizeof(tid))
+		return NULL;
+	ne_add_vcpu_id(k->efd_b, k->cpu_b);
+	return NULL;
+}
+
+/* State letter of a thread in /proc, 0 if it is gone. */
+static char thread_state(pid_t pid, pid_t tid)
+{
+	char path[64], buf[256], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	if (ne_read_file(path, buf, sizeof(buf)) < 0)
+		return 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+static void killed_behind_slow_command(struct __test_metadata *_metadata,
+				       struct ne_env *env, bool same_enclave)
+{
+	struct killed_child k = { .cpu_a = (uint32_t)env->pool[0] };
+	uint64_t uid = 0, t0;
+	pthread_t ta, tb;
+	int fds[2], status;
+	pid_t pid, tid = 0;
+	char state;
+
+	NE_NEED_TB(env);
+	if (!same_enclave && env->base.free_cores < 2)
+		SKIP(return, "needs two free pool cores, %ld free",
+		     env->base.free_cores);
+	ASSERT_EQ(0, pipe(fds));
+	ne_tb_reply_mode_cmd(&env->tb, NE_CMD_SLOT_ADD_VCPU, NE_TB_REPLY_LATE,
+			     2500);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(fds[0]);
+		k.pipe_w = fds[1];
+		k.efd_a = ne_create_vm(env->dev, &uid);
+		k.efd_b = same_enclave ? k.efd_a : ne_create_vm(env->dev, &uid);
+		/* B: the spare thread of A's core, or any free core. */
+		k.cpu_b = same_enclave ? (uint32_t)env->pool[1] : 0;
+		if (k.efd_a < 0 || k.efd_b < 0)
+			_exit(1);
+		if (pthread_create(&ta, NULL, killed_child_a, &k))
+			_exit(1);
+		usleep(300 * 1000);
+		if (pthread_create(&tb, NULL, killed_child_b, &k))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	ASSERT_EQ(sizeof(tid), read(fds[0], &tid, sizeof(tid)));
+	close(fds[0]);
+	usleep(300 * 1000);
+	state = thread_state(pid, tid);
+	EXPECT_EQ('D', state) TH_LOG("B is not waiting behind A (state %c)",
+				     state ? state : '-');
+
+	t0 = ne_now_ms();
+	kill(pid, SIGKILL);
+	usleep(300 * 1000);
+	state = thread_state(pid, tid);
+	EXPECT_TRUE(state == 0 || state == 'Z' || state == 'X')
+		TH_LOG("B still waits (state %c) %llu ms after SIGKILL",
+		       state, (unsigned long long)(ne_now_ms() - t0));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+}
+
+TEST_F_TIMEOUT(stall, killed_behind_slow_command_same_enclave, 60)
+{
+	killed_behind_slow_command(_metadata, &self->env, true);
+}
+
+TEST_F_TIMEOUT(stall, killed_behind_slow_command_other_enclave, 60)
+{
+	killed_behind_slow_command(_metadata, &self->env, false);
 }
 
 int main(int argc, char **argv)

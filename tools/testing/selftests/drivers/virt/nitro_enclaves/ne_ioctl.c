@@ -1062,7 +1062,9 @@ TEST_F(enclave, add_vcpu_device_failure_passed_through)
 	NE_NEED_TB(&self->env);
 	ne_tb_fail_next(&self->env.tb, NE_CMD_SLOT_ADD_VCPU, -EEXIST);
 	EXPECT_ERRNO(EEXIST, ne_add_vcpu_id(self->efd, self->env.pool[0]));
-	/* The core stays with this enclave: the same id can be retried. */
+	/* The refused vCPU's core went back to the pool, whole. */
+	EXPECT_EQ(self->env.base.free_cores, ne_attr_long("pool_free_cores"));
+	/* The same id can be claimed again. */
 	EXPECT_OK(ne_add_vcpu_id(self->efd, self->env.pool[0]));
 }
 

@@ -199,8 +199,18 @@ TEST_F_TIMEOUT(release_fault, pages_and_cores_come_back, 60)
 	self->efd = -1;
 	EXPECT_EQ(0, ne_tb_read32(&self->env.tb, NE_TB_FAIL_CMD))
 		TH_LOG("release did not send the failing command");
-	/* Host side: the pages are unpinned, the core is back in the pool. */
+	/*
+	 * The device did not confirm the free: the pages stay pinned and
+	 * the core reserved (quarantine) until it does.
+	 */
 	ne_unmap_all(&self->env.maps);
+	EXPECT_EQ(1, ne_attr_long("quarantined_slots"));
+	EXPECT_EQ(self->env.base.hp2m_free - (long)(NE_MIN_MEM / SZ_2M),
+		  ne_hp_free(SZ_2M));
+	/* A device event makes the driver ask again; now the device agrees. */
+	EXPECT_EQ(0, ne_tb_raise_events(&self->env.tb, 1));
+	EXPECT_TRUE(ne_wait_attr("quarantined_slots", 0, 5000));
+	/* Host side: the pages are unpinned, the core is back in the pool. */
 	EXPECT_EQ(self->env.base.hp2m_free, ne_hp_free(SZ_2M));
 	efd2 = ne_create_vm(self->env.dev, &uid2);
 	EXPECT_LE(0, efd2) TH_LOG("pool core not returned: %s", ne_err_name(efd2));

@@ -26,7 +26,7 @@
 
 static const char *const ne_attrs[] = {
 	"pool_cpus", "pool_free_cores", "pool_numa_node", "enclaves",
-	"max_mem_regions",
+	"max_mem_regions", "quarantined_slots",
 };
 
 /* Threads per core, from CPU 0's sibling list (CPU 0 is always online). */

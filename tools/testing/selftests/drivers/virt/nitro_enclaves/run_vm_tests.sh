@@ -293,11 +293,14 @@ ne_item rmmod_ne" --add "$BIN/ne_limits" --timeout 120 \
 }
 
 # Device faults, surprise removal (sysfs in the guest, then device_del/
-# device_add from the host over QMP), races and a bounded fuzz run.
+# device_add from the host over QMP), races and a bounded fuzz run. The
+# fault tests get two pool cores: some of them need a running enclave and
+# a second one beside it.
 run_faults() {
 	local fuzz=(ne_fuzz --calls "${NE_FUZZ_CALLS:-10000}")
 	[[ -n ${NE_FUZZ_SEED:-} ]] && fuzz+=(--seed "$NE_FUZZ_SEED")
 	run_vm faults "ne_removal_qmp() { NE_REMOVAL_QMP=1 ne_removal; }
+ne_faults() { NE_POOL=2-5 /opt/ne/ne_faults; }
 ne_item insmod_ne
 ne_item ne_faults
 ne_item ne_removal
@@ -306,7 +309,8 @@ ne_item ne_races
 ne_item ${fuzz[*]}
 ne_item rmmod_ne" --add "$BIN/ne_faults" --add "$BIN/ne_races" \
 		--add "$BIN/ne_fuzz" --add "$BIN/ne_removal" \
-		--host-hook "$HERE/ne_removal_qmp.py" --timeout 1800
+		--host-hook "$HERE/ne_removal_qmp.py" --timeout 1800 \
+		--qemu-arg -smp --qemu-arg 6,sockets=1,cores=3,threads=2
 }
 
 run_kunit() {
