@@ -469,6 +469,31 @@ int ne_mem_ranges_append(struct ne_mem_ranges *all,
 EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_append);
 
 /**
+ * ne_mem_ranges_forget_sent() - Drop the array once the device has it all.
+ * @all: The enclave's ranges; every one sent (@all->nr_sent == @all->nr).
+ *
+ * A started enclave takes no more memory and nothing looks its ranges up
+ * again, so only the totals are kept: the array is freed and the counts
+ * go to zero, while @all->size and @all->sent_size stay. A later append
+ * would start a new array. Does nothing if a range is still unsent.
+ *
+ * Context: Process context, may sleep; the caller serialises access to
+ * @all.
+ */
+void ne_mem_ranges_forget_sent(struct ne_mem_ranges *all)
+{
+	if (all->nr_sent != all->nr)
+		return;
+
+	kvfree(all->ranges);
+	all->ranges = NULL;
+	all->capacity = 0;
+	all->nr = 0;
+	all->nr_sent = 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_forget_sent);
+
+/**
  * ne_mem_ranges_free() - Free an enclave's range array.
  * @all: The enclave's ranges.
  *

@@ -64,7 +64,8 @@ struct ne_phys_ranges {
  * @nr_sent:  Leading ranges the device has accepted (SLOT_ADD_MEM). They
  *            are never merged into again: a sent range is final.
  * @capacity: Entries allocated; grows on demand.
- * @size:     Bytes in all @nr ranges.
+ * @size:     Bytes in all ranges, also those that
+ *            ne_mem_ranges_forget_sent() dropped.
  * @sent_size: Bytes in the first @nr_sent ranges.
  *
  * Regions are merged across registrations: a region whose first page
@@ -93,6 +94,7 @@ unsigned int ne_mem_ranges_needed(const struct ne_mem_ranges *all,
 				  const struct ne_phys_ranges *phys);
 int ne_mem_ranges_append(struct ne_mem_ranges *all,
 			 const struct ne_phys_ranges *phys);
+void ne_mem_ranges_forget_sent(struct ne_mem_ranges *all);
 void ne_mem_ranges_free(struct ne_mem_ranges *all);
 
 #endif /* _NE_MEM_H_ */

@@ -167,6 +167,35 @@ static void ne_mem_test_ranges_append(struct kunit *test)
 	KUNIT_EXPECT_PTR_EQ(test, all.ranges, NULL);
 }
 
+/* Once all are sent, the array goes and the size stays; unsent, nothing. */
+static void ne_mem_test_ranges_forget_sent(struct kunit *test)
+{
+	struct ne_phys_range r[] = { { 4 * M2, M2 }, { 8 * M2, 2 * M2 } };
+	struct ne_phys_ranges p = { r, ARRAY_SIZE(r), ARRAY_SIZE(r) };
+	struct ne_mem_ranges all = { };
+
+	KUNIT_ASSERT_EQ(test, ne_mem_ranges_append(&all, &p), 0);
+	all.nr_sent = 1;
+	ne_mem_ranges_forget_sent(&all);
+	KUNIT_EXPECT_EQ(test, all.nr, 2U);
+	KUNIT_EXPECT_PTR_NE(test, all.ranges, NULL);
+
+	all.nr_sent = all.nr;
+	all.sent_size = all.size;
+	ne_mem_ranges_forget_sent(&all);
+	KUNIT_EXPECT_PTR_EQ(test, all.ranges, NULL);
+	KUNIT_EXPECT_EQ(test, all.nr, 0U);
+	KUNIT_EXPECT_EQ(test, all.capacity, 0U);
+	KUNIT_EXPECT_EQ(test, all.size, 3ULL * M2);
+	KUNIT_EXPECT_EQ(test, all.sent_size, 3ULL * M2);
+
+	/* Appending after that starts a new array. */
+	KUNIT_ASSERT_EQ(test, ne_mem_ranges_append(&all, &p), 0);
+	KUNIT_EXPECT_EQ(test, all.nr, 2U);
+	KUNIT_EXPECT_EQ(test, all.ranges[1].start, 8ULL * M2);
+	ne_mem_ranges_free(&all);
+}
+
 /* The range array grows past its initial capacity without losing order. */
 static void ne_mem_test_ranges_grow(struct kunit *test)
 {
@@ -241,6 +270,7 @@ static struct kunit_case ne_mem_test_cases[] = {
 	KUNIT_CASE_PARAM(ne_mem_test_merge_phys_range, ne_merge_gen_params),
 	KUNIT_CASE(ne_mem_test_ranges_append),
 	KUNIT_CASE(ne_mem_test_ranges_grow),
+	KUNIT_CASE(ne_mem_test_ranges_forget_sent),
 	KUNIT_CASE_PARAM(ne_mem_test_region_check, ne_check_gen_params),
 	{}
 };

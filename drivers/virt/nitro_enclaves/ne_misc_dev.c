@@ -775,6 +775,8 @@ static int ne_enclave_start(struct ne_enclave *ne,
 
 	WRITE_ONCE(ne->state, NE_STATE_RUNNING);
 	info->enclave_cid = reply.enclave_cid;
+	/* The device holds every range now; only the page pointers stay. */
+	ne_mem_ranges_forget_sent(&ne->ranges);
 
 	return 0;
 }

@@ -782,21 +782,24 @@ static int kmem_collect(struct kmem_net *net)
 
 /*
  * Register @gib GiB of @pagesz hugepages (faulted in first) in a new
- * enclave, one region, and print what the driver kept for it.
+ * enclave, one region, and print what the driver kept for it: once
+ * registered, and once the enclave runs (2 vCPUs added, started).
  */
 static int kmem_case(int dev, size_t pagesz, unsigned long gib)
 {
 	struct ne_user_memory_region mem = { .flags = NE_DEFAULT_MEMORY_REGION };
+	struct ne_enclave_start_info start = { 0 };
+	const char *name = pagesz == SZ_1G ? "1 GiB" : "2 MiB";
 	size_t len = gib * SZ_1G, off;
-	struct kmem_net net;
+	struct kmem_net reg, run;
 	uint64_t uid = 0;
-	int efd, rc;
+	uint32_t vcpu;
+	int efd, rc, i;
 	char *p;
 
 	p = map_huge(len, pagesz);
 	if (!p) {
-		printf("%-10s %4lu GiB  not run (no %s hugepages)\n",
-		       pagesz == SZ_1G ? "1 GiB" : "2 MiB", gib,
+		printf("%-6s %4lu GiB  not run (no %s hugepages)\n", name, gib,
 		       pagesz == SZ_1G ? "1G" : "2M");
 		return 0;
 	}
@@ -810,23 +813,28 @@ static int kmem_case(int dev, size_t pagesz, unsigned long gib)
 	mem.userspace_addr = (uintptr_t)p;
 	mem.memory_size = len;
 	rc = kmem_trace(true);
-	if (!rc) {
+	if (!rc)
 		rc = ioctl(efd, NE_SET_USER_MEMORY_REGION, &mem) ? -errno : 0;
-		kmem_trace(false);
+	if (!rc)
+		rc = kmem_collect(&reg);
+	for (i = 0; !rc && i < NR_VCPUS; i++) {
+		vcpu = 0;
+		rc = ioctl(efd, NE_ADD_VCPU, &vcpu) ? -errno : 0;
 	}
 	if (!rc)
-		rc = kmem_collect(&net);
+		rc = ioctl(efd, NE_START_ENCLAVE, &start) ? -errno : 0;
+	kmem_trace(false);
 	if (!rc)
-		printf("%-10s %4lu GiB %12ld %12ld %14ld\n",
-		       pagesz == SZ_1G ? "1 GiB" : "2 MiB", gib,
-		       net.kmalloc / (long)gib, net.pages / (long)gib,
-		       (net.kmalloc + net.pages) / (long)gib);
+		rc = kmem_collect(&run);
+	if (!rc)
+		printf("%-6s %4lu GiB %12ld %12ld %12ld %12ld\n", name, gib,
+		       reg.kmalloc / (long)gib, reg.pages / (long)gib,
+		       run.kmalloc / (long)gib, run.pages / (long)gib);
 	close(efd);
 unmap:
 	munmap(p, len);
 	if (rc)
-		printf("# kmem: %s pages: %s\n", pagesz == SZ_1G ? "1G" : "2M",
-		       strerror(-rc));
+		printf("# kmem: %s pages: %s\n", name, strerror(-rc));
 	return rc ? 1 : 0;
 }
 
@@ -841,9 +849,12 @@ static int kmem_mode(int dev)
 		printf("# kmem: no tracefs at %s: %s\n", TRACEFS, strerror(errno));
 		return 1;
 	}
-	printf("# kernel memory kept per GiB registered (bytes; net of kmem events during NE_SET_USER_MEMORY_REGION)\n");
-	printf("%-10s %8s %12s %12s %14s\n", "pages", "region", "kmalloc", "pages",
-	       "total/GiB");
+	printf("# kernel memory a driver keeps per GiB of enclave memory, in bytes: net of the\n"
+	       "# kmalloc/kfree and page alloc/free events of this process from the region's\n"
+	       "# registration on (pages: vmalloc, large kmalloc and new slabs; a kmalloc of more\n"
+	       "# than 8 KiB shows in both columns)\n");
+	printf("%-6s %8s %12s %12s %12s %12s\n", "pages", "region", "reg-kmalloc",
+	       "reg-pages", "run-kmalloc", "run-pages");
 	if (gib2m >= 2)
 		rc |= kmem_case(dev, SZ_2M, gib2m > 4 ? 4 : gib2m - 1);
 	if (gib1g >= 1)
