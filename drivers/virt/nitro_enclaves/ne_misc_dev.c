@@ -257,6 +257,27 @@ static void ne_enclave_quarantine(struct ne_enclave *ne, u64 mem_size,
 				     ne->slot_uid, mem_size >> 20, nr_cpus);
 }
 
+/*
+ * Give back a quarantined enclave that the caller took off the quarantine
+ * list. It counts as quarantined until its resources are back, so that
+ * quarantined_slots reading 0 means that they are.
+ */
+static void ne_enclave_unquarantine(struct ne_enclave *ne)
+{
+	struct ne_pci_dev *ndev = ne->ndev;
+
+	/* The enclave, and through it @ndev, outlives the give-back. */
+	kref_get(&ne->ref);
+	ne_enclave_give_back(ne);
+
+	mutex_lock(&ndev->enclaves_lock);
+	ndev->nr_quarantined--;
+	mutex_unlock(&ndev->enclaves_lock);
+
+	ne_enclave_put(ne);
+	module_put(THIS_MODULE);
+}
+
 /* CPUs of the cores an enclave holds, for log lines. */
 static unsigned int ne_enclave_nr_cpus(struct ne_enclave *ne)
 {
@@ -1229,13 +1250,12 @@ static bool ne_misc_dev_retry_quarantine(struct ne_pci_dev *ndev)
 		freed = ne_enclave_free_slot(ne);
 		mutex_unlock(&ne->lock);
 
-		/* Device removal may have given it back meanwhile. */
+		/* Device removal may have taken it off the list meanwhile. */
 		mine = false;
 		if (freed) {
 			mutex_lock(&ndev->enclaves_lock);
 			if (!list_empty(&ne->node)) {
 				list_del_init(&ne->node);
-				ndev->nr_quarantined--;
 				mine = true;
 			}
 			mutex_unlock(&ndev->enclaves_lock);
@@ -1244,8 +1264,7 @@ static bool ne_misc_dev_retry_quarantine(struct ne_pci_dev *ndev)
 		if (mine) {
 			dev_info_ratelimited(ne_dev(ndev), "slot %#llx: the device confirmed that it freed the slot: its memory and CPUs are given back\n",
 					     ne->slot_uid);
-			ne_enclave_give_back(ne);
-			module_put(THIS_MODULE);
+			ne_enclave_unquarantine(ne);
 		}
 		ne_enclave_put(ne);
 	}
@@ -1346,7 +1365,6 @@ void ne_misc_dev_device_gone(struct ne_pci_dev *ndev, bool reset_confirmed)
 
 	if (reset_confirmed) {
 		list_splice_init(&ndev->quarantine, &freed);
-		ndev->nr_quarantined = 0;
 	} else {
 		list_for_each_entry(ne, &ndev->quarantine, node)
 			dev_warn_ratelimited(ne_dev(ndev), "slot %#llx: the NE device went away without confirming that it stopped: the slot's memory stays pinned and its pool CPUs reserved until reboot\n",
@@ -1357,8 +1375,7 @@ void ne_misc_dev_device_gone(struct ne_pci_dev *ndev, bool reset_confirmed)
 
 	list_for_each_entry_safe(ne, tmp, &freed, node) {
 		list_del_init(&ne->node);
-		ne_enclave_give_back(ne);
-		module_put(THIS_MODULE);
+		ne_enclave_unquarantine(ne);
 	}
 }
 

@@ -290,7 +290,9 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  *			confirmed freed: their memory stays pinned and their
  *			cores reserved until it does. Protected by
  *			@enclaves_lock.
- * @nr_quarantined:	Entries of @quarantine. Protected by @enclaves_lock.
+ * @nr_quarantined:	Enclaves whose resources are held back: the entries of
+ *			@quarantine and those being given back. Protected
+ *			by @enclaves_lock.
  * @gone:		The misc side was told the device is gone; nothing is
  *			queued on @event_wq after that. Protected by
  *			@enclaves_lock.
