@@ -199,7 +199,7 @@ static int ne_cpu_pool_teardown(void)
 	return 0;
 }
 
-/* Checks of spec §3 that need no allocation, in their documented order. */
+/* The ne_cpus checks that need no allocation, in their documented order. */
 VISIBLE_IF_KUNIT int ne_cpu_pool_check_cpus(const struct cpumask *cpus,
 					    int *node)
 {
@@ -298,7 +298,7 @@ EXPORT_SYMBOL_IF_KUNIT(ne_cpu_pool_index_cores);
  * offline are brought back online, and the error is returned.
  *
  * remove_cpu() returns 1, not an error, when the CPU's device is already
- * offline. The checks refused offline CPUs (spec §3, check 3), so this
+ * offline. The checks refused offline CPUs (the third check), so this
  * one went offline since then, behind the driver's back: a write to its
  * online file racing with this one, or an earlier hotplug/target write
  * that left the device offline while the CPU runs again. Either way the
@@ -344,7 +344,7 @@ online_cpus:
 	return rc;
 }
 
-/* Checks 1 and 2 of spec §3: @val is a cpu-list naming at least one CPU. */
+/* The first two ne_cpus checks: @val is a cpu-list naming a CPU or more. */
 static int ne_cpu_pool_parse(const char *val, struct cpumask *cpus)
 {
 	int rc;

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * KUnit tests for the Nitro Enclaves CPU pool rules (spec §3): blank
- * values, the cpu-list checks and the core indexing. The checks read the
- * real topology and never offline a CPU; the topology-dependent cases
- * expect the test VM's 2 cores x 2 threads (CPUs 0-1, 2-3) and are skipped
- * elsewhere.
+ * KUnit tests for the Nitro Enclaves CPU pool rules: blank values, the
+ * cpu-list checks and the core indexing. The checks read the real
+ * topology and never offline a CPU; the topology-dependent cases expect
+ * CPUs 0-1 and 2-3 to be the two threads of two cores, and are skipped on
+ * other topologies.
  */
 
 #include <kunit/test.h>

@@ -157,9 +157,9 @@ static bool ne_pci_dev_gone(struct ne_pci_dev *ndev, u32 val, u32 all_ones)
 }
 
 /*
- * Requests that carry a slot uid in their first 8 bytes, and whose reply
- * echoes it (see Documentation/virt/ne_pci_device.rst). NEXT_SLOT also
- * carries one, but its reply names the following slot instead.
+ * Requests that carry a slot uid in their first 8 bytes, which a
+ * successful reply echoes. NEXT_SLOT also carries one, but its reply
+ * names the following slot instead.
  */
 static bool ne_cmd_echoes_uid(enum ne_pci_dev_cmd_type type)
 {
@@ -800,9 +800,9 @@ static int ne_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	/*
 	 * Only the register BAR is claimed (exclusively: not even root may
-	 * map it). The MSI-X BAR is handled by the PCI core, and an
-	 * emulated device's test-control BAR must stay mappable through
-	 * sysfs, which a claimed BAR is not with IO_STRICT_DEVMEM.
+	 * map it). The MSI-X BAR is handled by the PCI core; any other BAR
+	 * stays mappable through sysfs, which a claimed BAR is not with
+	 * IO_STRICT_DEVMEM.
 	 */
 	rc = pci_request_selected_regions_exclusive(pdev, BIT(PCI_BAR_NE),
 						    "nitro_enclaves");
