@@ -4,7 +4,8 @@
  *
  * Nitro Enclaves PCI transport: probe and remove, the enable handshake,
  * the command mailbox and the two MSI-X vectors. This is the only file
- * that touches the device registers.
+ * that touches the device registers; what a command means to an enclave
+ * is its caller's business (ne_enclave.c).
  */
 
 #include <kunit/visibility.h>
@@ -26,6 +27,7 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
+#include "ne_enclave.h"
 #include "ne_misc_dev.h"
 #include "ne_pci_dev.h"
 
@@ -388,55 +390,20 @@ VISIBLE_IF_KUNIT int ne_cmd_check_args(enum ne_pci_dev_cmd_type type,
 }
 EXPORT_SYMBOL_IF_KUNIT(ne_cmd_check_args);
 
-/**
- * struct ne_cmd_failure - What a failed command means to the user.
- * @effect: What fails or is left behind, for any failure.
- * @rc:     A refusal the device is known to give (negative errno), or 0.
- * @fix:    What to do about a refusal with @rc.
- */
-struct ne_cmd_failure {
-	const char *effect;
-	int rc;
-	const char *fix;
-};
-
-static const struct ne_cmd_failure ne_cmd_failures[MAX_CMD] = {
-	[ENCLAVE_START] = {
-		"NE_START_ENCLAVE fails, the enclave stays in init state",
-		-EADDRINUSE, "the CID is in use: ask for another one or for 0",
-	},
-	[ENCLAVE_STOP] = {
-		"the enclave may run on until the device is reset",
-	},
-	[SLOT_ALLOC] = {
-		"NE_CREATE_VM fails",
-		-ENOSPC, "every slot of the device is taken: close an enclave",
-	},
-	[SLOT_FREE] = {
-		"the slot may stay allocated until the device is reset",
-	},
-	[SLOT_ADD_MEM] = {
-		"the memory is refused, the enclave stays in init state",
-		-EEXIST, "another enclave owns that memory: use other hugepages",
-	},
-	[SLOT_ADD_VCPU] = {
-		"NE_ADD_VCPU fails",
-		-EEXIST, "another enclave uses that CPU: pick a free one",
-	},
-	[SLOT_INFO] = {
-		"the enclave's state is asked again shortly, so an exit may be reported late",
-	},
-};
-
 /*
  * One line per failed command: which command (and slot), why it failed,
- * what that means and, for a known refusal, what to do.
+ * what that means to the caller and, for a known refusal, what to do.
  */
 static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
-			       enum ne_pci_dev_cmd_type type, u64 uid, int rc)
+			       enum ne_pci_dev_cmd_type type, u64 uid, int rc,
+			       const struct ne_cmd_failure *f)
 {
-	const struct ne_cmd_failure *f = &ne_cmd_failures[type];
-	const char *effect = f->effect ? f->effect : "the request fails";
+	static const struct ne_cmd_failure none = { };
+	const char *effect;
+
+	if (!f)
+		f = &none;
+	effect = f->effect ? f->effect : "the request fails";
 	struct device *dev = &ndev->pdev->dev;
 	char what[48];
 
@@ -474,9 +441,12 @@ static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
  *		command running, or the reply of a timed-out one still
  *		owed). For system calls that return to user space; not for
  *		release or workers, which must reach the device.
+ * @why:	What a failure means to the caller, for the log line; NULL
+ *		for none.
  *
- * Failures are logged here (rate limited), with the command's name, so
- * callers need not log them again. On any failure @reply is zeroed.
+ * Failures are logged here (rate limited): one line with the command's
+ * name and slot, the cause and @why, so callers need not log them again;
+ * not when a fatal signal ended the wait. On any failure @reply is zeroed.
  *
  * Context: Process context. Takes and releases @ndev->cmd_lock, so it may
  * be called with @ndev->enclaves_lock or an enclave lock held.
@@ -499,7 +469,8 @@ static void ne_cmd_log_failure(struct ne_pci_dev *ndev,
  */
 int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 		   const void *req, size_t req_size,
-		   struct ne_pci_dev_cmd_reply *reply, bool killable)
+		   struct ne_pci_dev_cmd_reply *reply, bool killable,
+		   const struct ne_cmd_failure *why)
 {
 	struct device *dev = &ndev->pdev->dev;
 	u16 window_start;
@@ -557,7 +528,7 @@ unlock:
 	if (rc) {
 		/* A killed caller needs no explanation. */
 		if (rc != -EINTR)
-			ne_cmd_log_failure(ndev, type, uid, rc);
+			ne_cmd_log_failure(ndev, type, uid, rc, why);
 		memset(reply, 0, sizeof(*reply));
 	}
 
@@ -629,7 +600,7 @@ static void ne_event_work(struct work_struct *work)
 	if (!smp_load_acquire(&ndev->misc_ready))
 		return;
 
-	if (!ne_misc_dev_handle_event(ndev)) {
+	if (!ne_enclave_handle_event(ndev)) {
 		ndev->event_retries = 0;
 		return;
 	}
@@ -648,7 +619,7 @@ static void ne_event_work(struct work_struct *work)
  * ne_pci_dev_retry_later() - Have the misc side called again in a while.
  * @ndev:	The NE PCI device.
  *
- * Queues the event work (which calls ne_misc_dev_handle_event()) to run
+ * Queues the event work (which calls ne_enclave_handle_event()) to run
  * after the slow retry period, unless it is already queued. For state the
  * misc side wants to ask the device about again without waiting for the
  * next device event.
@@ -917,7 +888,7 @@ static void ne_pci_teardown(struct pci_dev *pdev)
 		settled = ne_pci_dev_disable(ndev);
 
 	/* Before the workqueue goes: the misc side stops queueing on it. */
-	ne_misc_dev_device_gone(ndev, settled);
+	ne_enclave_device_gone(ndev, settled);
 
 	free_irq(pci_irq_vector(pdev, NE_VEC_EVENT), ndev);
 	free_irq(pci_irq_vector(pdev, NE_VEC_REPLY), ndev);

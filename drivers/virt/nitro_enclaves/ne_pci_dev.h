@@ -280,7 +280,7 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  *			the members after it: held only to link, unlink or
  *			walk the lists and to read or set the others, never
  *			across a device command or pinning (see
- *			ne_misc_dev.c). Taken before an enclave's lock.
+ *			ne_enclave.c). Taken before an enclave's lock.
  * @enclaves:		The enclaves created through this device.
  * @max_mem_regions:	Physical ranges per slot the device reported at the
  *			last successful SLOT_ALLOC; 0 until the first one
@@ -316,7 +316,7 @@ struct ne_pci_dev {
 	struct workqueue_struct *event_wq;
 	struct delayed_work event_work;
 	unsigned int event_retries;
-	/* misc device and enclaves (ne_misc_dev.c) */
+	/* misc device and enclaves (ne_misc_dev.c, ne_enclave.c) */
 	struct miscdevice misc;
 	struct mutex enclaves_lock;	/* enclaves, quarantine and below */
 	struct list_head enclaves;
@@ -327,10 +327,23 @@ struct ne_pci_dev {
 	bool reset_confirmed;
 };
 
+/**
+ * struct ne_cmd_failure - What a failed command means to its caller.
+ * @effect: What fails or is left behind, for any failure.
+ * @rc:     A refusal the device is known to give (negative errno), or 0.
+ * @fix:    What to do about a refusal with @rc.
+ */
+struct ne_cmd_failure {
+	const char *effect;
+	int rc;
+	const char *fix;
+};
+
 /* Provided by ne_pci_dev.c. */
 int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 		   const void *req, size_t req_size,
-		   struct ne_pci_dev_cmd_reply *reply, bool killable);
+		   struct ne_pci_dev_cmd_reply *reply, bool killable,
+		   const struct ne_cmd_failure *why);
 void ne_pci_dev_retry_later(struct ne_pci_dev *ndev);
 void ne_pci_dev_get(struct ne_pci_dev *ndev);
 void ne_pci_dev_put(struct ne_pci_dev *ndev);

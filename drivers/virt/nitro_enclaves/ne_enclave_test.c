@@ -9,7 +9,7 @@
 #include <linux/string.h>
 #include <linux/vm_sockets.h>
 
-#include "ne_misc_dev.h"
+#include "ne_enclave.h"
 
 struct ne_cid_case {
 	const char *name;
@@ -38,21 +38,21 @@ static void ne_cid_desc(const struct ne_cid_case *c, char *desc)
 KUNIT_ARRAY_PARAM(ne_cid, ne_cid_cases, ne_cid_desc);
 
 /* The reserved CIDs and anything above 32 bits are refused. */
-static void ne_misc_dev_test_cid(struct kunit *test)
+static void ne_enclave_test_cid(struct kunit *test)
 {
 	const struct ne_cid_case *c = test->param_value;
 
 	KUNIT_EXPECT_EQ(test, ne_enclave_cid_valid(c->cid), c->valid);
 }
 
-static struct kunit_case ne_misc_dev_test_cases[] = {
-	KUNIT_CASE_PARAM(ne_misc_dev_test_cid, ne_cid_gen_params),
+static struct kunit_case ne_enclave_test_cases[] = {
+	KUNIT_CASE_PARAM(ne_enclave_test_cid, ne_cid_gen_params),
 	{}
 };
 
-static struct kunit_suite ne_misc_dev_test_suite = {
-	.name = "nitro_enclaves_misc_dev",
-	.test_cases = ne_misc_dev_test_cases,
+static struct kunit_suite ne_enclave_test_suite = {
+	.name = "nitro_enclaves_enclave",
+	.test_cases = ne_enclave_test_cases,
 };
 
-kunit_test_suites(&ne_misc_dev_test_suite);
+kunit_test_suites(&ne_enclave_test_suite);
