@@ -489,37 +489,6 @@ TEST_F(enclave, set_mem_overlap_already_used)
 	EXPECT_OK(ne_add_mem(self->efd, p + 3 * SZ_2M, SZ_2M));
 }
 
-TEST_F(enclave, set_mem_same_pages_other_enclave_rejected)
-{
-	char *p = ne_map_huge(&self->env.maps, NE_MIN_MEM, SZ_2M);
-	uint64_t uid2;
-	int ret;
-
-	/*
-	 * The same physical pages in two enclaves: the driver has no
-	 * per-page ownership check (upstream), so the device refuses them
-	 * (-EEXIST), at registration if the driver sends memory at once, or
-	 * at the second start if it sends memory at start (design sec. 2).
-	 */
-	ASSERT_NE(NULL, p);
-	self->extra[0] = ne_create_vm(self->env.dev, &uid2);
-	ASSERT_LE(0, self->extra[0]);
-	ASSERT_OK(ne_add_mem(self->efd, p, NE_MIN_MEM));
-	ASSERT_OK(ne_add_vcpu_id(self->efd, 0));
-	ASSERT_OK(ne_add_vcpu_id(self->efd, 0));
-	ASSERT_OK(ne_start(self->efd, 0, NULL));
-	ret = ne_add_mem(self->extra[0], p, NE_MIN_MEM);
-	if (ret) {
-		EXPECT_ERRNO(EEXIST, ret);
-		return;
-	}
-	if (self->env.pool_n < 4)
-		SKIP(return, "memory sent at start: the second start needs a second pool core (ne_multi)");
-	ASSERT_OK(ne_add_vcpu_id(self->extra[0], 0));
-	ASSERT_OK(ne_add_vcpu_id(self->extra[0], 0));
-	EXPECT_ERRNO(EEXIST, ne_start(self->extra[0], 0, NULL));
-}
-
 TEST_F(enclave, set_mem_normal_pages_not_huge)
 {
 	size_t len = 4 * SZ_2M;
