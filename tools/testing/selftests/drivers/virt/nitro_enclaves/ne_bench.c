@@ -815,8 +815,13 @@ static int kmem_case(int dev, size_t pagesz, unsigned long gib)
 	rc = kmem_trace(true);
 	if (!rc)
 		rc = ioctl(efd, NE_SET_USER_MEMORY_REGION, &mem) ? -errno : 0;
+	/* Reading the buffer allocates too: not while recording. */
+	if (!rc)
+		rc = trace_set("tracing_on", "0");
 	if (!rc)
 		rc = kmem_collect(&reg);
+	if (!rc)
+		rc = trace_set("tracing_on", "1");
 	for (i = 0; !rc && i < NR_VCPUS; i++) {
 		vcpu = 0;
 		rc = ioctl(efd, NE_ADD_VCPU, &vcpu) ? -errno : 0;

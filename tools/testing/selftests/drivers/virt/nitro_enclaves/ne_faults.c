@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -797,45 +796,6 @@ out:
 	ne_unmap_all(&self->env.maps);
 }
 
-/* Pass @fd over the unix socket @sock. Return: 0 or -errno. */
-static int send_fd(int sock, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, byte = 0;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
-}
-
-/* Receive a file descriptor from the unix socket @sock, or -1. */
-static int recv_fd(int sock)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))], byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *c;
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1)
-		return -1;
-	c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -1;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
-
 /*
  * After a command timed out, the next one waits for its late reply (up
  * to one more timeout) before it uses the mailbox; a killed caller does
@@ -862,13 +822,13 @@ TEST_F_TIMEOUT(stall, killed_waiting_for_owed_reply, 60)
 	if (!pid) {
 		close(sv[0]);
 		efd1 = ne_create_vm(self->env.dev, &uid);
-		if (efd1 < 0 || send_fd(sv[1], efd1) || read(sv[1], &go, 1) != 1)
+		if (efd1 < 0 || ne_send_fd(sv[1], efd1) || read(sv[1], &go, 1) != 1)
 			_exit(1);
 		ne_add_vcpu_id(efd1, 0);
 		_exit(0);
 	}
 	close(sv[1]);
-	efd1 = recv_fd(sv[0]);
+	efd1 = ne_recv_fd(sv[0]);
 	ASSERT_LE(0, efd1);
 
 	/* A lost reply: ETIMEDOUT after 5 s, and owed for up to 5 s more. */

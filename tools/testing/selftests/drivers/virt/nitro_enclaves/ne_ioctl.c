@@ -356,45 +356,6 @@ TEST_F(enclave, forked_child_may_start)
 	EXPECT_ERRNO(NE_ERR_NOT_IN_INIT_STATE, ne_start(self->efd, 0, NULL));
 }
 
-static int send_fd(int sock, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 'x';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
-}
-
-static int recv_fd(int sock)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *c;
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1)
-		return -errno;
-	c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -EBADMSG;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
-
 /* Child: close the inherited enclave fd, receive it again, try both. */
 static int child_scm(void *p)
 {
@@ -402,7 +363,7 @@ static int child_scm(void *p)
 	int fd, r1, r2;
 
 	close(a->efd);
-	fd = recv_fd(a->sock);
+	fd = ne_recv_fd(a->sock);
 	if (fd < 0)
 		return -EPROTO;
 	r1 = ne_add_vcpu_id(fd, a->vcpu);
@@ -424,7 +385,7 @@ TEST_F(enclave, fd_passed_by_scm_rights_eio)
 	a.efd = self->efd;
 	a.sock = sv[1];
 	/* The message is queued before the child reads it. */
-	ASSERT_EQ(0, send_fd(sv[0], self->efd));
+	ASSERT_EQ(0, ne_send_fd(sv[0], self->efd));
 	EXPECT_ERRNO(EIO, ne_in_child(child_scm, &a));
 	close(sv[0]);
 	close(sv[1]);
