@@ -9,8 +9,9 @@
 # 2 threads, pool 2-9, 1400 2 MiB hugepages, 2 of 1 GiB, mem-regions=2048
 # so that per-page launches of 2 GiB fit) runs ne_bench with its default
 # cases: 512 MiB and 2 GiB, nitro-cli style (pool in descending and in
-# ascending order, the latter also with legacy_per_page_mem=1), one-region
-# style (both pool orders) and 1 GiB pages, 3 reps each; then 1, 2 and 4
+# ascending order, the latter also with the debugfs knob
+# legacy_per_page_mem on), one-region style (both pool orders) and 1 GiB
+# pages, 3 reps each; then 1, 2 and 4
 # parallel launches. Only the table is printed. It takes about 30 minutes
 # on a loaded 2-core host.
 #

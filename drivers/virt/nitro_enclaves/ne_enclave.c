@@ -14,7 +14,7 @@
  * per physically contiguous extent) and then ENCLAVE_START. A SLOT_ADD_MEM
  * failure therefore surfaces from NE_START_ENCLAVE, with the enclave still
  * in init state; a retry sends only the ranges the device has not accepted.
- * The legacy_per_page_mem parameter restores one command per huge page at
+ * The legacy_per_page_mem debug knob restores one command per huge page at
  * registration time, for comparison.
  *
  * Locking:
@@ -35,6 +35,7 @@
 #include <kunit/visibility.h>
 #include <linux/anon_inodes.h>
 #include <linux/cpumask.h>
+#include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -56,10 +57,27 @@
 #define CREATE_TRACE_POINTS
 #include "ne_trace.h"
 
+/*
+ * Debug knob (debugfs legacy_per_page_mem): send one SLOT_ADD_MEM per huge
+ * page at NE_SET_USER_MEMORY_REGION, as Linux did before 5.17, instead of
+ * merged ranges at start; for comparisons. Read at NE_CREATE_VM.
+ */
 static bool legacy_per_page_mem;
-module_param(legacy_per_page_mem, bool, 0644);
-MODULE_PARM_DESC(legacy_per_page_mem,
-		 "Send one SLOT_ADD_MEM per huge page when memory is registered, as before Linux 5.17 (for comparisons; default off: merged ranges at start)");
+
+/**
+ * ne_enclave_debugfs_init() - Add the enclave side's debug knobs.
+ * @dir:	The driver's debugfs directory.
+ *
+ * legacy_per_page_mem (Y/N): enclaves created from then on send one
+ * SLOT_ADD_MEM per huge page at registration, for comparisons.
+ *
+ * Context: Process context (module init).
+ */
+void ne_enclave_debugfs_init(struct dentry *dir)
+{
+	debugfs_create_bool("legacy_per_page_mem", 0600, dir,
+			    &legacy_per_page_mem);
+}
 
 static struct device *ne_dev(struct ne_pci_dev *ndev)
 {

@@ -113,7 +113,10 @@ struct ne_enclave {
 	wait_queue_head_t eventq;
 };
 
+struct dentry;
+
 /* Provided by ne_enclave.c. */
+void ne_enclave_debugfs_init(struct dentry *dir);
 long ne_enclave_create(struct ne_pci_dev *ndev, u64 __user *uarg);
 bool ne_enclave_handle_event(struct ne_pci_dev *ndev);
 void ne_enclave_device_gone(struct ne_pci_dev *ndev, bool reset_confirmed);

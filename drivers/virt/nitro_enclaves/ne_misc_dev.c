@@ -8,6 +8,7 @@
  */
 
 #include <linux/cpumask.h>
+#include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
@@ -227,6 +228,9 @@ void ne_misc_dev_unregister(struct ne_pci_dev *ndev)
 	misc_deregister(&ndev->misc);
 }
 
+/* The driver's debug knobs: /sys/kernel/debug/nitro_enclaves/. */
+static struct dentry *ne_debugfs_dir;
+
 /*
  * The pool given at load (ne_cpus=) is set up first and torn down again if
  * the driver cannot register: module exit does not run after a failed init.
@@ -239,9 +243,15 @@ static int __init ne_init(void)
 	if (rc)
 		return rc;
 
+	ne_debugfs_dir = debugfs_create_dir("nitro_enclaves", NULL);
+	ne_pci_dev_debugfs_init(ne_debugfs_dir);
+	ne_enclave_debugfs_init(ne_debugfs_dir);
+
 	rc = pci_register_driver(&ne_pci_driver);
-	if (rc)
+	if (rc) {
+		debugfs_remove(ne_debugfs_dir);
 		ne_cpu_pool_exit();
+	}
 
 	return rc;
 }
@@ -249,6 +259,7 @@ static int __init ne_init(void)
 static void __exit ne_exit(void)
 {
 	pci_unregister_driver(&ne_pci_driver);
+	debugfs_remove(ne_debugfs_dir);
 	ne_cpu_pool_exit();
 }
 

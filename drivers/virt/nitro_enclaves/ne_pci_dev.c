@@ -11,6 +11,7 @@
 #include <kunit/visibility.h>
 #include <linux/atomic.h>
 #include <linux/bitfield.h>
+#include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
@@ -77,9 +78,45 @@ static const struct kernel_param_ops ne_cmd_timeout_ops = {
 	.get = param_get_uint,
 };
 
-module_param_cb(cmd_timeout_ms, &ne_cmd_timeout_ops, &cmd_timeout_ms, 0644);
+/* Set at load only; debugfs has a runtime knob for tests and debugging. */
+module_param_cb(cmd_timeout_ms, &ne_cmd_timeout_ops, &cmd_timeout_ms, 0444);
 MODULE_PARM_DESC(cmd_timeout_ms,
-		 "Time in ms the device has to answer a command or to settle a disable (default 120000, min 1)");
+		 "Time in ms the device has to answer a command or to settle a disable (default 120000, min 1; set at load)");
+
+static int ne_cmd_timeout_debugfs_get(void *data, u64 *val)
+{
+	*val = READ_ONCE(cmd_timeout_ms);
+
+	return 0;
+}
+
+static int ne_cmd_timeout_debugfs_set(void *data, u64 val)
+{
+	if (!val || val > UINT_MAX)
+		return -EINVAL;
+
+	WRITE_ONCE(cmd_timeout_ms, val);
+
+	return 0;
+}
+
+DEFINE_DEBUGFS_ATTRIBUTE(ne_cmd_timeout_fops, ne_cmd_timeout_debugfs_get,
+			 ne_cmd_timeout_debugfs_set, "%llu\n");
+
+/**
+ * ne_pci_dev_debugfs_init() - Add the transport's debug knobs.
+ * @dir:	The driver's debugfs directory.
+ *
+ * cmd_timeout_ms: the reply timeout, changeable at runtime (1 or more).
+ * Commands already waiting keep the timeout they started with.
+ *
+ * Context: Process context (module init).
+ */
+void ne_pci_dev_debugfs_init(struct dentry *dir)
+{
+	debugfs_create_file_unsafe("cmd_timeout_ms", 0600, dir, NULL,
+				   &ne_cmd_timeout_fops);
+}
 
 /*
  * Size of each command's request: the device reads exactly this much of

@@ -339,12 +339,15 @@ struct ne_cmd_failure {
 	const char *fix;
 };
 
+struct dentry;
+
 /* Provided by ne_pci_dev.c. */
 int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 		   const void *req, size_t req_size,
 		   struct ne_pci_dev_cmd_reply *reply, bool killable,
 		   const struct ne_cmd_failure *why);
 void ne_pci_dev_retry_later(struct ne_pci_dev *ndev);
+void ne_pci_dev_debugfs_init(struct dentry *dir);
 void ne_pci_dev_get(struct ne_pci_dev *ndev);
 void ne_pci_dev_put(struct ne_pci_dev *ndev);
 

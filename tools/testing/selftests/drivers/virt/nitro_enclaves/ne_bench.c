@@ -25,7 +25,7 @@
  * faulted in before the timed phases (page zeroing is not driver work)
  * and unmapped in reverse order afterwards, which keeps the pool order.
  * The memory of a case is faulted in once and reused by every repetition,
- * and by the per-page variant of the case (legacy_per_page_mem=1), which
+ * and by the per-page variant of the case (debugfs legacy_per_page_mem), which
  * thus runs on exactly the same pages.
  *
  *   ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...]
@@ -83,7 +83,7 @@
 #define MIB			(1UL << 20)
 
 #define NE_DEV			"/dev/nitro_enclaves"
-#define LEGACY_PARAM		"/sys/module/nitro_enclaves/parameters/legacy_per_page_mem"
+#define LEGACY_PARAM		"/sys/kernel/debug/nitro_enclaves/legacy_per_page_mem"
 #define HP_2M_DIR		"/sys/kernel/mm/hugepages/hugepages-2048kB"
 #define HP_1G_DIR		"/sys/kernel/mm/hugepages/hugepages-1048576kB"
 
@@ -114,7 +114,7 @@ struct bench_case {
 	enum style style;
 	enum order order;
 	unsigned long mib;
-	bool legacy;		/* legacy_per_page_mem=1 */
+	bool legacy;		/* debugfs legacy_per_page_mem on */
 };
 
 /* One launch: its memory and what it measured. */

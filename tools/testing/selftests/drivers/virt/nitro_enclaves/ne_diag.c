@@ -230,7 +230,7 @@ TEST_F_TIMEOUT(diag, add_vcpu_device_timeout, 60)
 
 	NE_NEED_TB(&self->env);
 	if (ne_timeout_get() < 0)
-		SKIP(return, "no cmd_timeout_ms parameter");
+		SKIP(return, "no debugfs cmd_timeout_ms knob");
 	ASSERT_EQ(0, ne_env_timeout(&self->env, 500));
 	NE_EXPECT_LOG(&self->kmsg, ETIMEDOUT,
 		      add_vcpu_dropped_reply(&self->env, self->efd, &next),

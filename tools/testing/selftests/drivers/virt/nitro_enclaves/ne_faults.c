@@ -316,7 +316,7 @@ TEST_F_TIMEOUT(fault, launch_with_fault_then_launch_again, 90)
 	NE_NEED_TB(&self->env);
 	NE_NEED_HUGEPAGES(SZ_2M, 2 * NE_MIN_MEM / SZ_2M);
 	if (ne_timeout_get() < 0)
-		SKIP(return, "no cmd_timeout_ms parameter");
+		SKIP(return, "no debugfs cmd_timeout_ms knob");
 
 	/* SLOT_ALLOC: NE_CREATE_VM. */
 	if (variant->cmd == NE_CMD_SLOT_ALLOC)

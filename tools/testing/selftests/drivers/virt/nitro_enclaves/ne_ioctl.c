@@ -945,7 +945,7 @@ TEST_F(enclave, dropped_reply_times_out_and_next_command_works)
 	/* A lost reply: ETIMEDOUT after cmd_timeout_ms, then normal service. */
 	NE_NEED_TB(&self->env);
 	if (ne_timeout_get() < 0)
-		SKIP(return, "no cmd_timeout_ms parameter");
+		SKIP(return, "no debugfs cmd_timeout_ms knob");
 	ASSERT_EQ(0, ne_env_timeout(&self->env, 500));
 	ne_tb_reply_mode(&self->env.tb, NE_TB_REPLY_DROP, 0);
 	t0 = ne_now_ms();
@@ -1215,7 +1215,7 @@ TEST_F_TIMEOUT(stray_reply, late_reply_not_taken_for_next_command, 60)
 	NE_NEED_TB(&self->env);
 	ASSERT_NE(NULL, p);
 	if (ne_timeout_get() < 0)
-		SKIP(return, "no cmd_timeout_ms parameter");
+		SKIP(return, "no debugfs cmd_timeout_ms knob");
 	ASSERT_EQ(0, ne_env_timeout(&self->env, 1000));
 	ne_tb_reply_mode(&self->env.tb, NE_TB_REPLY_LATE, 1500);
 	EXPECT_ERRNO(ETIMEDOUT, ne_add_vcpu_id(self->efd, self->env.pool[0]));

@@ -68,8 +68,15 @@ TEST_F(smoke, module_bound_and_node_0660)
 	EXPECT_EQ(10, major(st.st_rdev)) TH_LOG("not a misc device");
 	ASSERT_EQ(0, stat(NE_CPUS_PATH, &st));
 	EXPECT_EQ(0644, st.st_mode & 07777);
-	ASSERT_EQ(0, stat(NE_TIMEOUT_PATH, &st)) TH_LOG("no cmd_timeout_ms parameter");
-	EXPECT_EQ(0644, st.st_mode & 07777);
+	/* The timeout is set at load; debugfs has the runtime knob. */
+	ASSERT_EQ(0, stat(NE_TIMEOUT_PARAM, &st)) TH_LOG("no cmd_timeout_ms parameter");
+	EXPECT_EQ(0444, st.st_mode & 07777);
+	EXPECT_NE(0, ne_write_file(NE_TIMEOUT_PARAM, "1000"));
+	if (!stat(NE_TIMEOUT_PATH, &st)) {
+		EXPECT_EQ(0600, st.st_mode & 07777);
+	} else {
+		TH_LOG("no %s (debugfs not mounted?)", NE_TIMEOUT_PATH);
+	}
 	if (!self->env.have_tb)
 		TH_LOG("note: no test BAR, the remaining smoke tests will skip");
 }

@@ -50,7 +50,10 @@
 #define NE_DEV_PATH		"/dev/nitro_enclaves"
 #define NE_PARAM_DIR		"/sys/module/nitro_enclaves/parameters"
 #define NE_CPUS_PATH		NE_PARAM_DIR "/ne_cpus"
-#define NE_TIMEOUT_PATH		NE_PARAM_DIR "/cmd_timeout_ms"
+#define NE_TIMEOUT_PARAM	NE_PARAM_DIR "/cmd_timeout_ms"
+/* The runtime knob: the parameter can only be set at load. */
+#define NE_DEBUGFS_DIR		"/sys/kernel/debug/nitro_enclaves"
+#define NE_TIMEOUT_PATH		NE_DEBUGFS_DIR "/cmd_timeout_ms"
 #define NE_HP_2M_DIR		"/sys/kernel/mm/hugepages/hugepages-2048kB"
 #define NE_HP_1G_DIR		"/sys/kernel/mm/hugepages/hugepages-1048576kB"
 #define NE_CPU_ONLINE_PATH	"/sys/devices/system/cpu/online"
