@@ -781,15 +781,16 @@ TEST_F_TIMEOUT(stall, exit_seen_beside_stalled_pin, 120)
 	/* Seen while the other enclave's lock was still held. */
 	EXPECT_TRUE(pinning);
 
-	/* Closing the userfaultfd fails the stalled fault. */
+	/*
+	 * Closing the userfaultfd ends the stall (the fault is retried
+	 * without it). Either way the pin's result does not matter here:
+	 * 1 GiB of scattered pages may exceed the device's range limit.
+	 */
 	if (uffd >= 0) {
 		close(uffd);
 		uffd = -1;
 	}
 	pthread_join(t, NULL);
-	/* (1 GiB of scattered pages may exceed the device's range limit.) */
-	if (sp.len == NE_MIN_MEM)
-		EXPECT_NE(0, sp.ret) TH_LOG("pinning unsupplied memory succeeded");
 out:
 	close(sp.efd);
 	close(efd);
