@@ -281,6 +281,13 @@ static void ne_enclave_quarantine(struct ne_enclave *ne, u64 mem_size,
 	gone = ndev->gone;
 	reset = ndev->reset_confirmed;
 	if (!reset) {
+		/* Logged first: once listed, a retry may free the enclave. */
+		if (gone)
+			dev_warn_ratelimited(ne_dev(ndev), "slot %#llx: the NE device went away without confirming that it stopped: %llu MiB stay pinned and %u pool CPUs reserved until reboot\n",
+					     ne->slot_uid, mem_size >> 20, nr_cpus);
+		else
+			dev_warn_ratelimited(ne_dev(ndev), "slot %#llx: the device did not confirm that it freed the slot: %llu MiB stay pinned and %u pool CPUs reserved until it does (asked again on device events and every 30 s; see quarantined_slots)\n",
+					     ne->slot_uid, mem_size >> 20, nr_cpus);
 		list_add_tail(&ne->node, &ndev->quarantine);
 		ndev->nr_quarantined++;
 		__module_get(THIS_MODULE);
@@ -289,17 +296,8 @@ static void ne_enclave_quarantine(struct ne_enclave *ne, u64 mem_size,
 	}
 	mutex_unlock(&ndev->enclaves_lock);
 
-	if (reset) {
+	if (reset)
 		ne_enclave_give_back(ne);
-		return;
-	}
-
-	if (gone)
-		dev_warn_ratelimited(ne_dev(ndev), "slot %#llx: the NE device went away without confirming that it stopped: %llu MiB stay pinned and %u pool CPUs reserved until reboot\n",
-				     ne->slot_uid, mem_size >> 20, nr_cpus);
-	else
-		dev_warn_ratelimited(ne_dev(ndev), "slot %#llx: the device did not confirm that it freed the slot: %llu MiB stay pinned and %u pool CPUs reserved until it does (asked again on device events and every 30 s; see quarantined_slots)\n",
-				     ne->slot_uid, mem_size >> 20, nr_cpus);
 }
 
 /*
