@@ -721,22 +721,56 @@ static int kmem_trace(bool on)
 	return rc;
 }
 
+/* Allocations still live in the trace so far, by pointer or by pfn. */
+struct kmem_live {
+	unsigned long key[KMEM_MAX_PTRS];
+	long bytes[KMEM_MAX_PTRS];
+	int n;
+};
+
+/* Record an allocation. Return: its size, or 0 if the table is full. */
+static long kmem_alloc(struct kmem_live *l, unsigned long key, long bytes)
+{
+	if (l->n >= KMEM_MAX_PTRS)
+		return 0;
+	l->key[l->n] = key;
+	l->bytes[l->n++] = bytes;
+	return bytes;
+}
+
+/* Match a free with its live allocation. Return: its size, or 0. */
+static long kmem_free(struct kmem_live *l, unsigned long key)
+{
+	long bytes;
+	int i;
+
+	/* Newest first: a free usually follows its allocation closely. */
+	for (i = l->n - 1; i >= 0; i--) {
+		if (l->key[i] == key && l->bytes[i]) {
+			bytes = l->bytes[i];
+			l->bytes[i] = 0;
+			return bytes;
+		}
+	}
+	return 0;
+}
+
 /* Net of the allocations and frees since kmem_trace(true). */
 static int kmem_collect(struct kmem_net *net)
 {
-	static unsigned long ptr[KMEM_MAX_PTRS], pfn[KMEM_MAX_PTRS];
-	static long bytes[KMEM_MAX_PTRS], pbytes[KMEM_MAX_PTRS];
-	int nk = 0, np = 0, i;
+	static struct kmem_live objs, pages;
 	unsigned long p;
 	char line[512];
-	long b;
 	int order;
+	long b;
 	FILE *f;
 
 	f = fopen(TRACEFS "/trace", "r");
 	if (!f)
 		return -errno;
 	memset(net, 0, sizeof(*net));
+	objs.n = 0;
+	pages.n = 0;
 	while (fgets(line, sizeof(line), f)) {
 		char *k = strstr(line, " kmalloc: "), *fr = strstr(line, " kfree: ");
 		char *pa = strstr(line, " mm_page_alloc: ");
@@ -746,35 +780,17 @@ static int kmem_collect(struct kmem_net *net)
 		if (k && (x = strstr(k, " ptr=")) &&
 		    sscanf(x, " ptr=%lx", &p) == 1 &&
 		    (x = strstr(k, " bytes_alloc=")) &&
-		    sscanf(x, " bytes_alloc=%ld", &b) == 1 && nk < KMEM_MAX_PTRS) {
-			ptr[nk] = p;
-			bytes[nk++] = b;
-			net->kmalloc += b;
-		} else if (fr && (x = strstr(fr, " ptr=")) &&
-			   sscanf(x, " ptr=%lx", &p) == 1) {
-			for (i = 0; i < nk; i++) {
-				if (ptr[i] == p && bytes[i]) {
-					net->kmalloc -= bytes[i];
-					bytes[i] = 0;
-					break;
-				}
-			}
-		} else if (pa && (x = strstr(pa, " pfn=")) &&
-			   sscanf(x, " pfn=%lx order=%d", &p, &order) == 2 &&
-			   np < KMEM_MAX_PTRS) {
-			pfn[np] = p;
-			pbytes[np++] = 4096L << order;
-			net->pages += 4096L << order;
-		} else if (pf && (x = strstr(pf, " pfn=")) &&
-			   sscanf(x, " pfn=%lx", &p) == 1) {
-			for (i = 0; i < np; i++) {
-				if (pfn[i] == p && pbytes[i]) {
-					net->pages -= pbytes[i];
-					pbytes[i] = 0;
-					break;
-				}
-			}
-		}
+		    sscanf(x, " bytes_alloc=%ld", &b) == 1)
+			net->kmalloc += kmem_alloc(&objs, p, b);
+		else if (fr && (x = strstr(fr, " ptr=")) &&
+			 sscanf(x, " ptr=%lx", &p) == 1)
+			net->kmalloc -= kmem_free(&objs, p);
+		else if (pa && (x = strstr(pa, " pfn=")) &&
+			 sscanf(x, " pfn=%lx order=%d", &p, &order) == 2)
+			net->pages += kmem_alloc(&pages, p, 4096L << order);
+		else if (pf && (x = strstr(pf, " pfn=")) &&
+			 sscanf(x, " pfn=%lx", &p) == 1)
+			net->pages -= kmem_free(&pages, p);
 	}
 	fclose(f);
 	return 0;
