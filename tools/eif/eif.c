@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "eif_format.h"
+#include "eif_file.h"
 
 #define EIF_TOOL_NAME		"eif"
 #define EIF_TOOL_VERSION	"0.1.0"
@@ -660,7 +660,8 @@ static void describe_text(const char *path, const struct eif_image *img)
 	const struct eif_section *s;
 	unsigned int i, n;
 
-	printf("file: %s (%zu bytes)\n", path, img->len);
+	printf("file: %s (%llu bytes)\n", path,
+	       (unsigned long long)img->len);
 	if (!(img->errors & EIF_E_SHORT)) {
 		printf("magic: %02x%02x%02x%02x\n", h->magic[0], h->magic[1],
 		       h->magic[2], h->magic[3]);
@@ -728,7 +729,7 @@ static void describe_json(const char *path, const struct eif_image *img)
 
 	printf("{\"File\":");
 	print_json_str(stdout, path);
-	printf(",\"FileSize\":%zu", img->len);
+	printf(",\"FileSize\":%llu", (unsigned long long)img->len);
 	if (!(img->errors & EIF_E_SHORT)) {
 		printf(",\"EifVersion\":%u,\"Flags\":%u,\"Arch\":\"%s\"",
 		       h->version, h->flags, arch_name(h->flags));

@@ -1,18 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Enclave Image Format (EIF): parse, validate, checksum, measure and
- * serialize. See eif_format.h and README.rst.
+ * Enclave Image Format (EIF): parse, validate, measure and read sections
+ * through a read callback. Shared by the eif tool and the QEMU device
+ * model; see eif_format.h and README.rst.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <zlib.h>
 
 #include "eif_format.h"
@@ -143,18 +140,6 @@ uint32_t eif_crc32(uint32_t crc, const uint8_t *p, size_t len)
 	return (uint32_t)c;
 }
 
-uint32_t eif_image_crc(const uint8_t *buf, size_t len)
-{
-	uint32_t crc = eif_crc32(0, buf, EIF_CRC_OFFSET);
-
-	return eif_crc32(crc, buf + EIF_HDR_SIZE, len - EIF_HDR_SIZE);
-}
-
-void eif_seal(uint8_t *buf, size_t len)
-{
-	eif_put_be32(buf + EIF_CRC_OFFSET, eif_image_crc(buf, len));
-}
-
 int eif_sha384(const void *p, size_t len, uint8_t out[EIF_PCR_SIZE])
 {
 	unsigned int n = 0;
@@ -187,14 +172,43 @@ void eif_hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-__attribute__((format(printf, 4, 5)))
+static int buf_read(void *opaque, uint64_t off, void *buf, size_t len)
+{
+	const struct eif_buf_reader *br = opaque;
+
+	if (off > br->len || len > br->len - off)
+		return -1;
+	memcpy(buf, br->buf + off, len);
+	return 0;
+}
+
+void eif_buf_reader_init(struct eif_buf_reader *br, const uint8_t *buf,
+			 size_t len)
+{
+	br->buf = buf;
+	br->len = len;
+	br->r.read = buf_read;
+	br->r.opaque = br;
+	br->r.size = len;
+}
+
+/* Read [off, off + len) of the image, which the caller checked is inside. */
+static int img_read(const struct eif_reader *r, uint64_t off, void *buf,
+		    size_t len)
+{
+	if (off > r->size || len > r->size - off)
+		return -1;
+	return r->read(r->opaque, off, buf, len);
+}
+
 static void add_msg(struct eif_image *img, bool warn, unsigned int bit,
-		    const char *fmt, ...)
+		    const char *fmt, va_list ap)
 {
 	char (*msgs)[EIF_MSG_LEN] = warn ? img->warn : img->err;
 	unsigned int *n = warn ? &img->nwarn : &img->nerr;
-	va_list ap;
 
+	if (bit && !img->first_error)
+		img->first_error = bit;
 	img->errors |= bit;
 	if (*n >= EIF_MAX_MSGS)
 		return;
@@ -203,36 +217,84 @@ static void add_msg(struct eif_image *img, bool warn, unsigned int bit,
 		(*n)++;
 		return;
 	}
-	va_start(ap, fmt);
 	vsnprintf(msgs[*n], EIF_MSG_LEN, fmt, ap);
-	va_end(ap);
 	(*n)++;
 }
 
-#define add_err(img, bit, ...)	add_msg(img, false, bit, __VA_ARGS__)
-#define add_warn(img, ...)	add_msg(img, true, 0, __VA_ARGS__)
-
-static bool contains(const uint8_t *p, size_t len, const char *s)
+void eif_add_error(struct eif_image *img, unsigned int bit,
+		   const char *fmt, ...)
 {
-	size_t n = strlen(s), i;
+	va_list ap;
 
-	for (i = 0; n <= len && i <= len - n; i++)
-		if (!memcmp(p + i, s, n))
-			return true;
-	return false;
+	va_start(ap, fmt);
+	add_msg(img, false, bit, fmt, ap);
+	va_end(ap);
 }
+
+void eif_add_warning(struct eif_image *img, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_msg(img, true, 0, fmt, ap);
+	va_end(ap);
+}
+
+#define add_err		eif_add_error
+#define add_warn	eif_add_warning
 
 static bool known_version(uint16_t v)
 {
 	return v >= EIF_VERSION_MIN && v <= EIF_VERSION_CURRENT;
 }
 
-/* Walk the section table; returns true if every section was read. */
-static bool check_sections(const uint8_t *buf, struct eif_image *img)
+/* Checks of one section that need only its header (and what precedes it). */
+static void check_section_type(struct eif_image *img, unsigned int i,
+			       unsigned int nkernel)
+{
+	const struct eif_section *s = &img->sec[i];
+	uint16_t version = img->hdr.version;
+
+	if (s->flags)
+		add_err(img, EIF_E_SEC_FLAGS,
+			"section %u: section header flags 0x%04x, must be 0",
+			i, s->flags);
+	if (s->type == EIF_SEC_INVALID || s->type > EIF_SEC_METADATA)
+		add_err(img, EIF_E_SEC_TYPE,
+			"section %u: %s section type %u",
+			i, s->type ? "unknown" : "invalid", s->type);
+	else if (!known_version(version))
+		; /* reported once already */
+	else if (s->type == EIF_SEC_SIGNATURE && version < 3)
+		add_err(img, EIF_E_SEC_TYPE,
+			"section %u: signature section in a version %u image (needs >= 3)",
+			i, version);
+	else if (s->type == EIF_SEC_METADATA && version < 4)
+		add_err(img, EIF_E_SEC_TYPE,
+			"section %u: metadata section in a version %u image (needs >= 4)",
+			i, version);
+
+	if (s->type == EIF_SEC_RAMDISK && !nkernel)
+		add_err(img, EIF_E_SEC_SET,
+			"section %u: ramdisk before the kernel section", i);
+	if (s->type == EIF_SEC_SIGNATURE && s->size > EIF_SIGNATURE_MAX_SIZE)
+		add_err(img, EIF_E_SEC_SET,
+			"section %u: signature of %llu bytes exceeds %u",
+			i, (unsigned long long)s->size,
+			EIF_SIGNATURE_MAX_SIZE);
+}
+
+/*
+ * Walk the section table. Stops at the first section whose header or data
+ * is not inside the image or cannot be read (an EIF_E_STRUCTURE error).
+ */
+static void check_sections(const struct eif_reader *r, unsigned int flags,
+			   struct eif_image *img)
 {
 	const struct eif_header *h = &img->hdr;
-	uint64_t len = img->len, expected = EIF_HDR_SIZE;
-	unsigned int i;
+	uint64_t len = r->size, expected = EIF_HDR_SIZE;
+	uint8_t sh[EIF_SEC_HDR_SIZE];
+	unsigned int i, nkernel = 0;
 
 	for (i = 0; i < h->num_sections; i++) {
 		struct eif_section *s = &img->sec[i];
@@ -256,12 +318,18 @@ static bool check_sections(const uint8_t *buf, struct eif_image *img)
 				"section %u: header at offset %llu is past the end of the file (%llu bytes)",
 				i, (unsigned long long)off,
 				(unsigned long long)len);
-			return false;
+			return;
+		}
+		if (img_read(r, off, sh, sizeof(sh))) {
+			add_err(img, EIF_E_READ,
+				"section %u: header at offset %llu cannot be read",
+				i, (unsigned long long)off);
+			return;
 		}
 		s->offset = off;
-		s->type = eif_get_be16(buf + off);
-		s->flags = eif_get_be16(buf + off + 2);
-		s->size = eif_get_be64(buf + off + 4);
+		s->type = eif_get_be16(sh);
+		s->flags = eif_get_be16(sh + 2);
+		s->size = eif_get_be64(sh + 4);
 		img->nsec = i + 1;
 
 		if (s->size != size) {
@@ -269,7 +337,7 @@ static bool check_sections(const uint8_t *buf, struct eif_image *img)
 				"section %u: size %llu in section header differs from %llu in the header table",
 				i, (unsigned long long)s->size,
 				(unsigned long long)size);
-			return false;
+			return;
 		}
 		if (size > len - off - EIF_SEC_HDR_SIZE) {
 			add_err(img, EIF_E_BOUNDS,
@@ -278,51 +346,31 @@ static bool check_sections(const uint8_t *buf, struct eif_image *img)
 				(unsigned long long)(off + EIF_SEC_HDR_SIZE),
 				(unsigned long long)size,
 				(unsigned long long)len);
-			return false;
+			return;
 		}
-		s->data = buf + off + EIF_SEC_HDR_SIZE;
+		s->in_bounds = true;
 		expected = off + EIF_SEC_HDR_SIZE + size;
+		img->end = expected;
 
-		if (s->flags)
-			add_err(img, EIF_E_SEC_FLAGS,
-				"section %u: section header flags 0x%04x, must be 0",
-				i, s->flags);
-		if (s->type == EIF_SEC_INVALID || s->type > EIF_SEC_METADATA)
-			add_err(img, EIF_E_SEC_TYPE,
-				"section %u: %s section type %u",
-				i, s->type ? "unknown" : "invalid", s->type);
-		else if (!known_version(h->version))
-			; /* reported once already */
-		else if (s->type == EIF_SEC_SIGNATURE && h->version < 3)
-			add_err(img, EIF_E_SEC_TYPE,
-				"section %u: signature section in a version %u image (needs >= 3)",
-				i, h->version);
-		else if (s->type == EIF_SEC_METADATA && h->version < 4)
-			add_err(img, EIF_E_SEC_TYPE,
-				"section %u: metadata section in a version %u image (needs >= 4)",
-				i, h->version);
+		check_section_type(img, i, nkernel);
+		if (s->type == EIF_SEC_KERNEL)
+			nkernel++;
 	}
-	if (len > expected)
+	img->walked = true;
+	if ((flags & EIF_WHOLE) && len > expected)
 		add_err(img, EIF_E_LAYOUT,
 			"%llu bytes of trailing data after the last section (ends at %llu)",
 			(unsigned long long)(len - expected),
 			(unsigned long long)expected);
-	return true;
 }
 
-/* Count and order of section types, and content warnings. */
+/* How many sections of each type; the order was checked in the walk. */
 static void check_section_set(struct eif_image *img)
 {
 	unsigned int i, nk = 0, nc = 0, nr = 0, ns = 0, nm = 0;
-	static const char *const keys[] = {
-		"\"ImageName\"", "\"ImageVersion\"", "\"BuildMetadata\"",
-		"\"DockerInfo\"", "\"CustomMetadata\"",
-	};
 
 	for (i = 0; i < img->nsec; i++) {
-		const struct eif_section *s = &img->sec[i];
-
-		switch (s->type) {
+		switch (img->sec[i].type) {
 		case EIF_SEC_KERNEL:
 			nk++;
 			break;
@@ -330,35 +378,14 @@ static void check_section_set(struct eif_image *img)
 			nc++;
 			break;
 		case EIF_SEC_RAMDISK:
-			if (!nk)
-				add_err(img, EIF_E_SEC_SET,
-					"section %u: ramdisk before the kernel section",
-					i);
 			nr++;
 			break;
 		case EIF_SEC_SIGNATURE:
 			ns++;
-			if (s->size > EIF_SIGNATURE_MAX_SIZE)
-				add_err(img, EIF_E_SEC_SET,
-					"section %u: signature of %llu bytes exceeds %u",
-					i, (unsigned long long)s->size,
-					EIF_SIGNATURE_MAX_SIZE);
 			break;
-		case EIF_SEC_METADATA: {
-			unsigned int k;
-
+		case EIF_SEC_METADATA:
 			nm++;
-			if (s->size == 4 && !memcmp(s->data, "null", 4))
-				break;
-			for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
-				if (!contains(s->data, s->size, keys[k])) {
-					add_warn(img,
-						 "section %u: metadata lacks key %s; nitro-cli describe-eif would reject it",
-						 i, keys[k]);
-					break;
-				}
 			break;
-		}
 		}
 	}
 	if (nk != 1)
@@ -383,20 +410,23 @@ static void check_section_set(struct eif_image *img)
 			"%u metadata sections, at most 1 allowed", nm);
 }
 
-static void check_signature(struct eif_image *img);
-
-int eif_check(const uint8_t *buf, size_t len, struct eif_image *img)
+int eif_parse(const struct eif_reader *r, unsigned int flags,
+	      struct eif_image *img)
 {
 	const struct eif_header *h = &img->hdr;
+	uint8_t buf[EIF_HDR_SIZE];
 	unsigned int i;
-	bool walked = false;
 
 	memset(img, 0, sizeof(*img));
-	img->len = len;
-	if (len < EIF_HDR_SIZE) {
+	img->len = r->size;
+	if (r->size < EIF_HDR_SIZE) {
 		add_err(img, EIF_E_SHORT,
-			"file is %zu bytes, shorter than the %u-byte header",
-			len, EIF_HDR_SIZE);
+			"file is %llu bytes, shorter than the %u-byte header",
+			(unsigned long long)r->size, EIF_HDR_SIZE);
+		return 1;
+	}
+	if (img_read(r, 0, buf, sizeof(buf))) {
+		add_err(img, EIF_E_READ, "the header cannot be read");
 		return 1;
 	}
 	eif_parse_header(buf, &img->hdr);
@@ -423,417 +453,211 @@ int eif_check(const uint8_t *buf, size_t len, struct eif_image *img)
 		add_err(img, EIF_E_NUM_SECTIONS,
 			"num_sections %u outside %u..%u",
 			h->num_sections, EIF_MIN_SECTIONS, EIF_MAX_SECTIONS);
+	if (h->num_sections > EIF_MAX_SECTIONS)
+		return 1;
 
-	if (h->num_sections <= EIF_MAX_SECTIONS) {
-		for (i = h->num_sections; i < EIF_MAX_SECTIONS; i++)
-			if (h->section_offsets[i] || h->section_sizes[i]) {
-				add_err(img, EIF_E_LAYOUT,
-					"header table entry %u (beyond num_sections) is not zero",
-					i);
-				break;
-			}
-		walked = check_sections(buf, img);
-		if (walked)
-			check_section_set(img);
-	}
-
-	if (walked && !(img->errors & EIF_E_STRUCTURE)) {
-		if (eif_measure(img))
-			add_err(img, EIF_E_INTERNAL, "SHA-384 computation failed");
-		else
-			img->pcrs_valid = true;
-		check_signature(img);
-	}
-
-	/* Last, so that a structural error is the first message. */
-	img->crc_computed = eif_image_crc(buf, len);
-	img->crc_ok = img->crc_computed == h->crc32;
-	if (!img->crc_ok)
-		add_err(img, EIF_E_CRC,
-			"CRC mismatch: header says 0x%08x, computed 0x%08x",
-			h->crc32, img->crc_computed);
+	for (i = h->num_sections; i < EIF_MAX_SECTIONS; i++)
+		if (h->section_offsets[i] || h->section_sizes[i]) {
+			add_err(img, EIF_E_LAYOUT,
+				"header table entry %u (beyond num_sections) is not zero",
+				i);
+			break;
+		}
+	check_sections(r, flags, img);
+	if (img->walked)
+		check_section_set(img);
 	return img->errors ? 1 : 0;
 }
 
-int eif_measure(struct eif_image *img)
+/* Feed [off, off + len) of the image to the CRC and the digests in mask. */
+static int feed(const struct eif_reader *r, uint64_t off, uint64_t len,
+		uint8_t *buf, uint32_t *crc, EVP_MD_CTX **ctx,
+		unsigned int mask)
+{
+	unsigned int i;
+
+	while (len) {
+		size_t n = len < EIF_READ_CHUNK ? (size_t)len : EIF_READ_CHUNK;
+
+		if (img_read(r, off, buf, n))
+			return -1;
+		if (crc)
+			*crc = eif_crc32(*crc, buf, n);
+		for (i = 0; i < EIF_NUM_PCRS; i++)
+			if ((mask & (1u << i)) &&
+			    !EVP_DigestUpdate(ctx[i], buf, n))
+				return -2;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Which PCRs section i feeds (bit n: PCRn); 0 for unmeasured sections. */
+static unsigned int pcr_mask(uint16_t type, unsigned int *nramdisk)
+{
+	switch (type) {
+	case EIF_SEC_KERNEL:
+	case EIF_SEC_CMDLINE:
+		return 1u << 0 | 1u << 1;
+	case EIF_SEC_RAMDISK:
+		return (*nramdisk)++ ? (1u << 0 | 1u << 2) : (1u << 0 | 1u << 1);
+	default:
+		return 0;	/* metadata, signature: not measured */
+	}
+}
+
+int eif_measure(const struct eif_reader *r, struct eif_image *img)
 {
 	EVP_MD_CTX *ctx[EIF_NUM_PCRS] = { NULL };
-	uint8_t digest[EIF_PCR_SIZE];
+	uint8_t digest[EIF_PCR_SIZE], hdr[EIF_HDR_SIZE], *buf;
 	unsigned int i, n, nramdisk = 0;
-	int ret = -1;
+	uint32_t crc;
+	int ret = -1, rc;
 
+	img->pcrs_valid = false;
+	if (img->errors & EIF_E_STRUCTURE) {
+		add_err(img, EIF_E_INTERNAL, "measuring an unusable section list");
+		return -1;
+	}
+	buf = malloc(EIF_READ_CHUNK);
+	if (!buf) {
+		add_err(img, EIF_E_INTERNAL, "out of memory");
+		return -1;
+	}
 	for (i = 0; i < EIF_NUM_PCRS; i++) {
 		ctx[i] = EVP_MD_CTX_new();
 		if (!ctx[i] || !EVP_DigestInit_ex(ctx[i], EVP_sha384(), NULL))
-			goto out;
+			goto err_crypto;
 	}
+	/* The header as parsed (not read again): CRC of bytes 0..543. */
+	eif_write_header(hdr, &img->hdr);
+	crc = eif_crc32(0, hdr, EIF_CRC_OFFSET);
 	for (i = 0; i < img->nsec; i++) {
 		const struct eif_section *s = &img->sec[i];
-		bool pcr1 = false, pcr2 = false;
+		uint8_t sh[EIF_SEC_HDR_SIZE];
 
-		switch (s->type) {
-		case EIF_SEC_KERNEL:
-		case EIF_SEC_CMDLINE:
-			pcr1 = true;
-			break;
-		case EIF_SEC_RAMDISK:
-			if (nramdisk++ == 0)
-				pcr1 = true;
-			else
-				pcr2 = true;
-			break;
-		default:
-			continue;	/* metadata, signature: not measured */
+		if (!s->in_bounds) {
+			add_err(img, EIF_E_INTERNAL,
+				"section %u is outside the image", i);
+			goto out;
 		}
-		if (!s->data)
-			goto out;
-		if (!EVP_DigestUpdate(ctx[0], s->data, s->size) ||
-		    (pcr1 && !EVP_DigestUpdate(ctx[1], s->data, s->size)) ||
-		    (pcr2 && !EVP_DigestUpdate(ctx[2], s->data, s->size)))
-			goto out;
+		/* The section header as parsed, not read again. */
+		eif_put_be16(sh, s->type);
+		eif_put_be16(sh + 2, s->flags);
+		eif_put_be64(sh + 4, s->size);
+		crc = eif_crc32(crc, sh, sizeof(sh));
+		rc = feed(r, s->offset + EIF_SEC_HDR_SIZE, s->size, buf, &crc,
+			  ctx, pcr_mask(s->type, &nramdisk));
+		if (rc == -1)
+			goto err_read;
+		if (rc)
+			goto err_crypto;
 	}
 	for (i = 0; i < EIF_NUM_PCRS; i++) {
 		if (!EVP_DigestFinal_ex(ctx[i], digest, &n) ||
 		    n != EIF_PCR_SIZE ||
 		    eif_pcr_from_digest(digest, img->pcr[i]))
-			goto out;
+			goto err_crypto;
 	}
+	img->sections_crc = crc;
+	img->pcrs_valid = true;
 	ret = 0;
+	goto out;
+
+err_read:
+	add_err(img, EIF_E_READ, "section data cannot be read");
+	goto out;
+err_crypto:
+	add_err(img, EIF_E_INTERNAL, "SHA-384 computation failed");
 out:
 	for (i = 0; i < EIF_NUM_PCRS; i++)
 		EVP_MD_CTX_free(ctx[i]);
+	free(buf);
+	if (ret)
+		memset(img->pcr, 0, sizeof(img->pcr));
 	return ret;
 }
 
-/* Minimal CBOR reader: definite lengths only (that is what is written). */
-struct cbor {
-	const uint8_t *p, *end;
-};
-
-static int cbor_head(struct cbor *c, unsigned int *major, uint64_t *val)
+/* CRC of header bytes 0..543 and of everything from byte 548 on. */
+static int whole_crc(const struct eif_reader *r, uint32_t *crc)
 {
-	unsigned int ai, n, i;
+	uint8_t *buf = malloc(EIF_READ_CHUNK);
+	int ret = -1;
 
-	if (c->p >= c->end)
-		return -1;
-	*major = *c->p >> 5;
-	ai = *c->p++ & 0x1f;
-	if (ai < 24) {
-		*val = ai;
-		return 0;
+	if (!buf)
+		return -2;
+	if (r->size >= EIF_HDR_SIZE && !img_read(r, 0, buf, EIF_CRC_OFFSET)) {
+		*crc = eif_crc32(0, buf, EIF_CRC_OFFSET);
+		ret = feed(r, EIF_HDR_SIZE, r->size - EIF_HDR_SIZE, buf, crc,
+			   NULL, 0);
 	}
-	if (ai > 27)
-		return -1;	/* reserved or indefinite length */
-	n = 1u << (ai - 24);
-	if ((size_t)(c->end - c->p) < n)
+	free(buf);
+	return ret;
+}
+
+int eif_check_crc(const struct eif_reader *r, unsigned int flags,
+		  struct eif_image *img)
+{
+	const struct eif_header *h = &img->hdr;
+	int rc;
+
+	img->crc_ok = false;
+	if (img->errors & (EIF_E_SHORT | EIF_E_READ))
+		return -1;	/* no header, or bytes we cannot read */
+	if (flags & EIF_WHOLE) {
+		rc = whole_crc(r, &img->crc_computed);
+		if (rc) {
+			add_err(img, rc == -1 ? EIF_E_READ : EIF_E_INTERNAL,
+				"the image cannot be read for its CRC");
+			return -1;
+		}
+	} else if (img->pcrs_valid) {
+		img->crc_computed = img->sections_crc;
+	} else {
 		return -1;
-	*val = 0;
-	for (i = 0; i < n; i++)
-		*val = (*val << 8) | *c->p++;
+	}
+	img->crc_ok = img->crc_computed == h->crc32;
+	if (!img->crc_ok) {
+		add_err(img, EIF_E_CRC,
+			"CRC mismatch: header says 0x%08x, computed 0x%08x",
+			h->crc32, img->crc_computed);
+		return -1;
+	}
 	return 0;
 }
 
-static int cbor_skip(struct cbor *c, unsigned int depth)
+int eif_verify(const struct eif_reader *r, unsigned int flags,
+	       struct eif_image *img)
 {
-	unsigned int major;
-	uint64_t val, i;
-
-	if (depth > 16 || cbor_head(c, &major, &val))
-		return -1;
-	switch (major) {
-	case 2:
-	case 3:
-		if (val > (uint64_t)(c->end - c->p))
-			return -1;
-		c->p += val;
-		return 0;
-	case 4:
-	case 5:
-		if (val > (uint64_t)(c->end - c->p))
-			return -1;	/* every item takes at least a byte */
-		if (major == 5)
-			val *= 2;
-		for (i = 0; i < val; i++)
-			if (cbor_skip(c, depth + 1))
-				return -1;
-		return 0;
-	case 6:
-		return cbor_skip(c, depth + 1);
-	default:	/* integers, simple values, floats */
-		return 0;
-	}
+	eif_parse(r, flags, img);
+	if (!(img->errors & EIF_E_STRUCTURE))
+		eif_measure(r, img);
+	eif_check_crc(r, flags, img);
+	return img->errors ? 1 : 0;
 }
 
-int eif_signature_certificate(const uint8_t *data, size_t len,
-			      uint8_t **cert, size_t *cert_len,
-			      const char **why)
+int eif_find_section(const struct eif_image *img, uint16_t type,
+		     unsigned int from)
 {
-	static const char key[] = "signing_certificate";
-	struct cbor c = { data, data + len };
-	unsigned int major;
-	uint64_t n, entries, i, k;
+	unsigned int i;
 
-	if (cbor_head(&c, &major, &n) || major != 4 || n < 1) {
-		*why = "not a CBOR array with at least one entry";
-		return -1;
-	}
-	if (cbor_head(&c, &major, &entries) || major != 5) {
-		*why = "entry 0 is not a CBOR map";
-		return -1;
-	}
-	for (i = 0; i < entries; i++) {
-		if (cbor_head(&c, &major, &n) || major != 3 ||
-		    n > (uint64_t)(c.end - c.p)) {
-			*why = "map key is not a text string";
-			return -1;
-		}
-		if (n != sizeof(key) - 1 || memcmp(c.p, key, n)) {
-			c.p += n;
-			if (cbor_skip(&c, 0)) {
-				*why = "malformed CBOR";
-				return -1;
-			}
-			continue;
-		}
-		c.p += n;
-		if (cbor_head(&c, &major, &n) || major != 4 ||
-		    n > (uint64_t)(c.end - c.p)) {
-			*why = "signing_certificate is not an array";
-			return -1;
-		}
-		*cert = malloc(n ? n : 1);
-		if (!*cert) {
-			*why = "out of memory";
-			return -1;
-		}
-		for (k = 0; k < n; k++) {
-			uint64_t b;
-
-			if (cbor_head(&c, &major, &b) || major != 0 || b > 255) {
-				free(*cert);
-				*cert = NULL;
-				*why = "signing_certificate holds a non-byte value";
-				return -1;
-			}
-			(*cert)[k] = (uint8_t)b;
-		}
-		*cert_len = n;
-		return 0;
-	}
-	*why = "no signing_certificate in entry 0";
+	for (i = from; i < img->nsec && i < EIF_MAX_SECTIONS; i++)
+		if (img->sec[i].type == type && img->sec[i].in_bounds)
+			return (int)i;
 	return -1;
 }
 
-int eif_certificate_pcr(const uint8_t *pem, size_t len,
-			uint8_t pcr[EIF_PCR_SIZE])
+int eif_section_read(const struct eif_reader *r, const struct eif_image *img,
+		     unsigned int idx, uint64_t off, void *buf, size_t len)
 {
-	uint8_t digest[EIF_PCR_SIZE], *der = NULL;
-	X509 *x = NULL;
-	BIO *bio;
-	int n, ret = -1;
+	const struct eif_section *s;
 
-	if (len > INT32_MAX)
+	if (idx >= img->nsec || idx >= EIF_MAX_SECTIONS)
 		return -1;
-	bio = BIO_new_mem_buf(pem, (int)len);
-	if (!bio)
+	s = &img->sec[idx];
+	if (!s->in_bounds || off > s->size || len > s->size - off)
 		return -1;
-	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	if (x) {
-		n = i2d_X509(x, &der);
-		if (n > 0 && !eif_sha384(der, (size_t)n, digest) &&
-		    !eif_pcr_from_digest(digest, pcr))
-			ret = 0;
-	}
-	OPENSSL_free(der);
-	X509_free(x);
-	BIO_free(bio);
-	return ret;
-}
-
-/* PCR8 from the signature section, if there is exactly one. */
-static void check_signature(struct eif_image *img)
-{
-	const struct eif_section *sig = NULL;
-	uint8_t *cert = NULL;
-	size_t cert_len = 0;
-	const char *why = NULL;
-	unsigned int i;
-
-	for (i = 0; i < img->nsec; i++) {
-		if (img->sec[i].type != EIF_SEC_SIGNATURE)
-			continue;
-		if (sig)
-			return;		/* already reported */
-		sig = &img->sec[i];
-	}
-	if (!sig || !sig->data)
-		return;
-	if (eif_signature_certificate(sig->data, sig->size, &cert, &cert_len,
-				      &why)) {
-		add_err(img, EIF_E_SIGNATURE, "signature section: %s", why);
-		return;
-	}
-	if (eif_certificate_pcr(cert, cert_len, img->pcr8))
-		add_err(img, EIF_E_SIGNATURE,
-			"signature section: signing_certificate is not a PEM X.509 certificate");
-	else
-		img->has_pcr8 = true;
-	free(cert);
-}
-
-int eif_build(const struct eif_build_params *p, uint8_t **out, size_t *outlen)
-{
-	struct eif_header h;
-	uint64_t total = EIF_HDR_SIZE;
-	unsigned int i;
-	uint8_t *buf;
-
-	if (p->nsec == 0 || p->nsec > EIF_MAX_SECTIONS) {
-		errno = EINVAL;
-		return -1;
-	}
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, EIF_MAGIC, EIF_MAGIC_LEN);
-	h.version = p->version;
-	h.flags = p->flags;
-	h.default_mem = p->default_mem;
-	h.default_cpus = p->default_cpus;
-	h.num_sections = (uint16_t)p->nsec;
-	for (i = 0; i < p->nsec; i++) {
-		uint64_t len = p->sec[i].len;
-
-		if (len > SIZE_MAX - EIF_SEC_HDR_SIZE - total) {
-			errno = EOVERFLOW;
-			return -1;
-		}
-		h.section_offsets[i] = total;
-		h.section_sizes[i] = len;
-		total += EIF_SEC_HDR_SIZE + len;
-	}
-	buf = malloc(total);
-	if (!buf)
-		return -1;
-	eif_write_header(buf, &h);
-	for (i = 0; i < p->nsec; i++) {
-		uint8_t *sh = buf + h.section_offsets[i];
-
-		eif_put_be16(sh, p->sec[i].type);
-		eif_put_be16(sh + 2, 0);
-		eif_put_be64(sh + 4, p->sec[i].len);
-		if (p->sec[i].len)
-			memcpy(sh + EIF_SEC_HDR_SIZE, p->sec[i].data,
-			       p->sec[i].len);
-	}
-	eif_seal(buf, total);
-	*out = buf;
-	*outlen = total;
-	return 0;
-}
-
-/* A growing string. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_add(struct sbuf *sb, const char *s, size_t n)
-{
-	if (sb->oom)
-		return;
-	if (sb->len + n + 1 > sb->cap) {
-		size_t cap = sb->cap ? sb->cap : 256;
-		char *np;
-
-		while (cap < sb->len + n + 1)
-			cap *= 2;
-		np = realloc(sb->p, cap);
-		if (!np) {
-			sb->oom = true;
-			return;
-		}
-		sb->p = np;
-		sb->cap = cap;
-	}
-	memcpy(sb->p + sb->len, s, n);
-	sb->len += n;
-	sb->p[sb->len] = '\0';
-}
-
-static void sb_str(struct sbuf *sb, const char *s)
-{
-	sb_add(sb, s, strlen(s));
-}
-
-/* A JSON string literal, escaped the way serde_json writes it. */
-static void sb_json_string(struct sbuf *sb, const char *s)
-{
-	char esc[8];
-
-	sb_add(sb, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		switch (c) {
-		case '"':
-			sb_str(sb, "\\\"");
-			break;
-		case '\\':
-			sb_str(sb, "\\\\");
-			break;
-		case '\b':
-			sb_str(sb, "\\b");
-			break;
-		case '\f':
-			sb_str(sb, "\\f");
-			break;
-		case '\n':
-			sb_str(sb, "\\n");
-			break;
-		case '\r':
-			sb_str(sb, "\\r");
-			break;
-		case '\t':
-			sb_str(sb, "\\t");
-			break;
-		default:
-			if (c < 0x20) {
-				snprintf(esc, sizeof(esc), "\\u%04x", c);
-				sb_str(sb, esc);
-			} else {
-				sb_add(sb, (const char *)&c, 1);
-			}
-		}
-	}
-	sb_add(sb, "\"", 1);
-}
-
-char *eif_metadata_json(const struct eif_metadata *m)
-{
-	struct sbuf sb = { 0 };
-
-	sb_str(&sb, "{\"ImageName\":");
-	sb_json_string(&sb, m->image_name);
-	sb_str(&sb, ",\"ImageVersion\":");
-	sb_json_string(&sb, m->image_version);
-	sb_str(&sb, ",\"BuildMetadata\":{\"BuildTime\":");
-	sb_json_string(&sb, m->build_time);
-	sb_str(&sb, ",\"BuildTool\":");
-	sb_json_string(&sb, m->build_tool);
-	sb_str(&sb, ",\"BuildToolVersion\":");
-	sb_json_string(&sb, m->build_tool_version);
-	sb_str(&sb, ",\"OperatingSystem\":");
-	sb_json_string(&sb, m->operating_system);
-	sb_str(&sb, ",\"KernelVersion\":");
-	sb_json_string(&sb, m->kernel_version);
-	sb_str(&sb, "},\"DockerInfo\":");
-	sb_str(&sb, m->docker_info ? m->docker_info : "null");
-	sb_str(&sb, ",\"CustomMetadata\":");
-	sb_str(&sb, m->custom ? m->custom : "null");
-	sb_str(&sb, "}");
-	if (sb.oom) {
-		free(sb.p);
-		return NULL;
-	}
-	return sb.p;
+	/* in_bounds: offset + 12 + size <= r->size, so this cannot wrap. */
+	return img_read(r, s->offset + EIF_SEC_HDR_SIZE + off, buf, len);
 }

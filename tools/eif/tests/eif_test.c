@@ -6,7 +6,9 @@
  *
  * Library tests: the CRC check value, SHA-384 and PCR constants, the two
  * toy images of spec/eif.md byte for byte (length, header, CRC, SHA-256,
- * PCR0..2) and the rejection of corrupted images. With the binary path the
+ * PCR0..2), the rejection of corrupted images and the reader interface
+ * the QEMU device uses (an image in larger memory, failing reads, bounded
+ * section reads, the first error). With the binary path the
  * command line tool is tested too (build -> describe round trip, exit
  * codes); without it those tests are reported as skipped.
  * Exit status: 0 if every test passed, 1 otherwise.
@@ -22,7 +24,7 @@
 
 #include <openssl/evp.h>
 
-#include "eif_format.h"
+#include "eif_file.h"
 
 /* ---- spec/eif.md vectors ---------------------------------------------- */
 
@@ -154,7 +156,7 @@ static const char *error_names(unsigned int e)
 	static const char *const names[] = {
 		"SHORT", "MAGIC", "VERSION", "NUM_SECTIONS", "BOUNDS", "SIZE",
 		"LAYOUT", "SEC_FLAGS", "SEC_TYPE", "SEC_SET", "CRC", "SIGNATURE",
-		"INTERNAL",
+		"INTERNAL", "READ",
 	};
 	static char buf[256];
 	unsigned int i;
@@ -1116,6 +1118,222 @@ static int t_metadata_escaping(void)
 	return f;
 }
 
+/* ---- the reader interface (what the QEMU device uses) ----------------- */
+
+/* A buffer reader whose reads fail once they touch byte fail_at or later. */
+struct failing_reader {
+	struct eif_buf_reader br;
+	uint64_t fail_at;
+};
+
+static int failing_read(void *opaque, uint64_t off, void *buf, size_t len)
+{
+	struct failing_reader *f = opaque;
+
+	if (off + len > f->fail_at)
+		return -1;
+	memcpy(buf, f->br.buf + off, len);
+	return 0;
+}
+
+static void failing_reader_init(struct failing_reader *f, const uint8_t *buf,
+				size_t len, uint64_t fail_at)
+{
+	eif_buf_reader_init(&f->br, buf, len);
+	f->br.r.read = failing_read;
+	f->br.r.opaque = f;
+	f->fail_at = fail_at;
+}
+
+static int t_reader_open_image(void)
+{
+	uint8_t *p = dup_a();
+	struct eif_buf_reader br;
+	int f = 0;
+
+	/* The image in a larger memory, as the device sees it. */
+	memset(p + toy_a_len, 0, 64);
+	eif_buf_reader_init(&br, p, toy_a_len + 64);
+	f |= expect_u64("eif_verify", eif_verify(&br.r, 0, &chk), 0);
+	f |= expect_u64("errors", chk.errors, 0);
+	f |= expect_u64("end", chk.end, toy_a_len);
+	f |= expect_u64("crc_ok", chk.crc_ok, 1);
+	f |= expect_u64("crc_computed", chk.crc_computed, TOY_A_CRC);
+	f |= expect_hex("PCR0", chk.pcr[0], EIF_PCR_SIZE, TOY_A_PCR0);
+	f |= expect_hex("PCR1", chk.pcr[1], EIF_PCR_SIZE, TOY_A_PCR1);
+	f |= expect_hex("PCR2", chk.pcr[2], EIF_PCR_SIZE, TOY_A_PCR2);
+	/* The same bytes as a whole file: the zeros are trailing data. */
+	f |= expect_u64("EIF_WHOLE", eif_verify(&br.r, EIF_WHOLE, &chk), 1);
+	f |= expect_u64("EIF_WHOLE errors", chk.errors,
+			EIF_E_LAYOUT | EIF_E_CRC);
+	/* Open mode compares the CRC the sections gave. */
+	p[a_sec(3) + EIF_SEC_HDR_SIZE] ^= 1;
+	f |= expect_u64("flipped ramdisk byte", eif_verify(&br.r, 0, &chk), 1);
+	f |= expect_u64("flipped ramdisk byte: errors", chk.errors, EIF_E_CRC);
+	f |= expect_u64("flipped ramdisk byte: pcrs_valid", chk.pcrs_valid, 1);
+	free(p);
+	return f;
+}
+
+/* Wherever the reads start to fail, the result is a read error. */
+static int t_reader_failures(void)
+{
+	struct failing_reader fr;
+	unsigned int bad = 0;
+	uint64_t k;
+
+	for (k = 0; k < toy_a_len; k++) {
+		failing_reader_init(&fr, toy_a, toy_a_len, k);
+		if (eif_verify(&fr.br.r, 0, &chk) != 1 ||
+		    chk.errors != EIF_E_READ || chk.first_error != EIF_E_READ ||
+		    chk.pcrs_valid || chk.crc_ok) {
+			if (!bad++) {
+				diag("reads fail from byte %llu: errors %s, first %s",
+				     (unsigned long long)k,
+				     error_names(chk.errors),
+				     error_names(chk.first_error));
+				diag_messages(&chk);
+			}
+		}
+	}
+	/* The same as a whole file: the CRC reads everything once more. */
+	for (k = 0; k < toy_a_len; k++) {
+		failing_reader_init(&fr, toy_a, toy_a_len, k);
+		if (eif_verify(&fr.br.r, EIF_WHOLE, &chk) != 1 ||
+		    chk.errors != EIF_E_READ || chk.crc_ok) {
+			if (!bad++)
+				diag("EIF_WHOLE, reads fail from byte %llu: errors %s",
+				     (unsigned long long)k,
+				     error_names(chk.errors));
+		}
+	}
+	/* Everything readable: valid. */
+	failing_reader_init(&fr, toy_a, toy_a_len, toy_a_len);
+	if (eif_verify(&fr.br.r, 0, &chk) ||
+	    eif_verify(&fr.br.r, EIF_WHOLE, &chk)) {
+		diag("all bytes readable: errors %s", error_names(chk.errors));
+		bad++;
+	}
+	return bad != 0;
+}
+
+static int t_section_read(void)
+{
+	struct eif_buf_reader br;
+	char buf[32] = "";
+	int f = 0;
+
+	eif_buf_reader_init(&br, toy_a, toy_a_len);
+	eif_parse(&br.r, EIF_WHOLE, &chk);
+	f |= expect_u64("kernel", eif_section_read(&br.r, &chk, 0, 0, buf,
+						   strlen(TOY_KERNEL)), 0);
+	if (memcmp(buf, TOY_KERNEL, strlen(TOY_KERNEL)))
+		f = 1, diag("kernel section reads \"%.12s\"", buf);
+	f |= expect_u64("last ramdisk byte",
+			eif_section_read(&br.r, &chk, 4, 8, buf, 1), 0);
+	f |= expect_u64("its value", (uint8_t)buf[0], '1');
+	f |= expect_u64("empty read at the end",
+			eif_section_read(&br.r, &chk, 4, 9, buf, 0), 0);
+	f |= expect_u64("one byte past the end",
+			(unsigned int)eif_section_read(&br.r, &chk, 4, 9, buf, 1),
+			(unsigned int)-1);
+	f |= expect_u64("offset 2^64-1",
+			(unsigned int)eif_section_read(&br.r, &chk, 4, UINT64_MAX,
+						       buf, 2),
+			(unsigned int)-1);
+	f |= expect_u64("length SIZE_MAX",
+			(unsigned int)eif_section_read(&br.r, &chk, 0, 1, buf,
+						       SIZE_MAX),
+			(unsigned int)-1);
+	f |= expect_u64("section 5 of 5",
+			(unsigned int)eif_section_read(&br.r, &chk, 5, 0, buf, 0),
+			(unsigned int)-1);
+	f |= expect_u64("section 1000",
+			(unsigned int)eif_section_read(&br.r, &chk, 1000, 0, buf, 0),
+			(unsigned int)-1);
+	f |= expect_u64("first ramdisk", (unsigned int)eif_find_section(&chk,
+			EIF_SEC_RAMDISK, 0), 3);
+	f |= expect_u64("next ramdisk", (unsigned int)eif_find_section(&chk,
+			EIF_SEC_RAMDISK, 4), 4);
+	f |= expect_u64("no more ramdisks", (unsigned int)eif_find_section(&chk,
+			EIF_SEC_RAMDISK, 5), (unsigned int)-1);
+	f |= expect_u64("no signature", (unsigned int)eif_find_section(&chk,
+			EIF_SEC_SIGNATURE, 0), (unsigned int)-1);
+
+	/* The last ramdisk cut short: its header was read, its data is not there. */
+	eif_buf_reader_init(&br, toy_a, toy_a_len - 1);
+	eif_parse(&br.r, EIF_WHOLE, &chk);
+	f |= expect_u64("cut: sections read", chk.nsec, 5);
+	f |= expect_u64("cut: last section in bounds", chk.sec[4].in_bounds, 0);
+	f |= expect_u64("cut: read of it",
+			(unsigned int)eif_section_read(&br.r, &chk, 4, 0, buf, 0),
+			(unsigned int)-1);
+	f |= expect_u64("cut: find it", (unsigned int)eif_find_section(&chk,
+			EIF_SEC_RAMDISK, 4), (unsigned int)-1);
+	/* Measuring it anyway is refused. */
+	f |= expect_u64("cut: eif_measure", (unsigned int)eif_measure(&br.r, &chk),
+			(unsigned int)-1);
+	f |= expect_u64("cut: INTERNAL", !!(chk.errors & EIF_E_INTERNAL), 1);
+	return f;
+}
+
+/*
+ * The first rule an image breaks, in the order of the checks: the QEMU
+ * device reports only that one (its image status).
+ */
+static int t_first_error(void)
+{
+	static const struct {
+		const char *what;
+		unsigned int off, width;
+		uint64_t val;
+		unsigned int off2, width2;
+		uint64_t val2;
+		unsigned int first;
+	} c[] = {
+		{ "magic, then version", 0, 1, 'E', 4, 2, 9, EIF_E_MAGIC },
+		{ "version, then num_sections", 4, 2, 9, 26, 2, 40, EIF_E_VERSION },
+		{ "num_sections 1", 26, 2, 1, 0, 0, 0, EIF_E_NUM_SECTIONS },
+		{ "unused entry, then flags of section 0", 28 + 8 * 7, 8, 1,
+		  548 + 2, 2, 1, EIF_E_LAYOUT },
+		{ "flags of section 0, then offset of section 2", 548 + 2, 2, 1,
+		  28 + 16, 8, 600, EIF_E_SEC_FLAGS },
+		{ "ramdisk before the kernel, then offset of section 4",
+		  548, 2, EIF_SEC_RAMDISK, 28 + 32, 8, 1, EIF_E_SEC_SET },
+		{ "type of section 1, then size of section 4", 572, 2, 9,
+		  284 + 32, 8, 1, EIF_E_SEC_TYPE },
+		{ "size of section 2 in the table", 284 + 16, 8, 1, 0, 0, 0,
+		  EIF_E_SIZE },
+		{ "two kernels", 572, 2, EIF_SEC_KERNEL, 0, 0, 0, EIF_E_SEC_SET },
+		{ "CRC only", 544, 1, 0, 0, 0, 0, EIF_E_CRC },
+	};
+	struct eif_buf_reader br;
+	unsigned int i, k;
+	int f = 0;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		uint8_t *p = dup_a();
+
+		for (k = 0; k < c[i].width; k++)
+			p[c[i].off + k] = (uint8_t)(c[i].val >> 8 * (c[i].width - 1 - k));
+		for (k = 0; k < c[i].width2; k++)
+			p[c[i].off2 + k] = (uint8_t)(c[i].val2 >> 8 * (c[i].width2 - 1 - k));
+		if (c[i].first != EIF_E_CRC)
+			eif_seal(p, toy_a_len);
+		memset(p + toy_a_len, 0, 64);
+		eif_buf_reader_init(&br, p, toy_a_len + 64);
+		eif_verify(&br.r, 0, &chk);
+		if (chk.first_error != c[i].first) {
+			diag("%s: first error %s, expected %s (all: %s)",
+			     c[i].what, error_names(chk.first_error),
+			     error_names(c[i].first), error_names(chk.errors));
+			f = 1;
+		}
+		free(p);
+	}
+	return f;
+}
+
 /* ---- command line tool ------------------------------------------------ */
 
 static const char *eif_bin;
@@ -1454,6 +1672,10 @@ static const struct test tests[] = {
 	{ "aarch64 flag is accepted and not measured", t_aarch64, false },
 	{ "eif_build rejects 0 and 33 sections", t_build_limits, false },
 	{ "metadata JSON string escaping", t_metadata_escaping, false },
+	{ "reader: an image in larger memory is valid, ends at its last section", t_reader_open_image, false },
+	{ "reader: a read failing at any byte is a read error, never valid", t_reader_failures, false },
+	{ "reader: section reads and lookups are bounded", t_section_read, false },
+	{ "the first broken rule is reported first", t_first_error, false },
 	{ "cli: build reproduces toy A byte for byte", t_cli_build_toy_a, true },
 	{ "cli: describe prints header, sections, CRC ok, PCRs", t_cli_describe, true },
 	{ "cli: describe --json", t_cli_describe_json, true },

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * EIF files in memory, for the eif tool: the whole-file check (the shared
+ * parser of eif_format.h plus the signature and nitro-cli's metadata
+ * rules), serialization, the signature section and PCR8.
+ */
+#ifndef EIF_FILE_H
+#define EIF_FILE_H
+
+#include "eif_format.h"
+
+/*
+ * CRC of a packed image: bytes 0..543 then 548..len-1. For an image whose
+ * sections follow each other from offset 548 up to the end of the file this
+ * equals the per-section coverage of the format. len must be >= 548.
+ */
+uint32_t eif_image_crc(const uint8_t *buf, size_t len);
+/* Recompute the CRC of a packed image and store it at offset 544. */
+void eif_seal(uint8_t *buf, size_t len);
+
+/*
+ * Validate buf (an entire EIF file) and fill img: header, sections, CRC,
+ * messages and, when the section list is usable, PCR0..2 (and PCR8 if the
+ * image is signed). sec[].data points into buf for the sections inside it.
+ * Returns 0 if the image is valid (img->errors == 0), 1 otherwise.
+ */
+int eif_check(const uint8_t *buf, size_t len, struct eif_image *img);
+
+/*
+ * Signature section (CBOR): an array of at least one map; entry 0 holds
+ * "signing_certificate" as an array of byte-sized unsigned integers (the
+ * PEM text). Sets *cert (malloc()ed) and *cert_len and returns 0, or
+ * returns -1 with *why set to a reason.
+ */
+int eif_signature_certificate(const uint8_t *data, size_t len,
+			      uint8_t **cert, size_t *cert_len,
+			      const char **why);
+
+/*
+ * PCR8 of a PEM certificate: SHA-384(0^48 || SHA-384(DER)). Returns 0, or
+ * -1 if the text is not a PEM X.509 certificate.
+ */
+int eif_certificate_pcr(const uint8_t *pem, size_t len,
+			uint8_t pcr[EIF_PCR_SIZE]);
+
+/* One section to serialize. */
+struct eif_build_section {
+	uint16_t type;
+	const uint8_t *data;
+	size_t len;
+};
+
+struct eif_build_params {
+	uint16_t version;
+	uint16_t flags;
+	uint64_t default_mem;
+	uint64_t default_cpus;
+	unsigned int nsec;
+	const struct eif_build_section *sec;	/* in file order */
+};
+
+/*
+ * Serialize: header, then the sections packed in the given order, then the
+ * CRC. *out is malloc()ed. Returns 0, or -1 (errno EINVAL if nsec is 0 or
+ * more than 32, EOVERFLOW, ENOMEM).
+ */
+int eif_build(const struct eif_build_params *p, uint8_t **out, size_t *outlen);
+
+/* Fields of the metadata JSON the AWS builder writes (all strings UTF-8). */
+struct eif_metadata {
+	const char *image_name;
+	const char *image_version;
+	const char *build_time;
+	const char *build_tool;
+	const char *build_tool_version;
+	const char *operating_system;
+	const char *kernel_version;
+	const char *docker_info;	/* JSON text, NULL = null */
+	const char *custom;		/* JSON text, NULL = null */
+};
+
+/*
+ * Compact metadata JSON, keys in the builder's order:
+ * {"ImageName":..,"ImageVersion":..,"BuildMetadata":{"BuildTime":..,
+ * "BuildTool":..,"BuildToolVersion":..,"OperatingSystem":..,
+ * "KernelVersion":..},"DockerInfo":..,"CustomMetadata":..}.
+ * docker_info and custom are inserted verbatim (the caller passes compact,
+ * valid JSON). Returns a malloc()ed string or NULL.
+ */
+char *eif_metadata_json(const struct eif_metadata *m);
+
+#endif /* EIF_FILE_H */
