@@ -9,14 +9,16 @@
 # 1. Debian's QEMU source is fetched once with `apt-get source qemu`
 #    through a private sources list under $NE_CACHE/apt (the system's
 #    /etc/apt is never touched) and unpacked in $NE_CACHE/src.
-# 2. The files under tools/qemu are laid over a persistent build tree for
-#    that source version ($NE_CACHE/qemu-work/<version>), so an edit of the
-#    model alone rebuilds in seconds.
+# 2. The files under tools/qemu, and the EIF library of tools/eif (see
+#    SHARED_FILES), are laid over a persistent build tree for that source
+#    version ($NE_CACHE/qemu-work/<version>), so an edit of the model alone
+#    rebuilds in seconds.
 # 3. The binary is kept in $NE_CACHE/qemu-<hash>, hash = sha256 of the
-#    source version, the target list, every file under tools/qemu and this
-#    script. When that directory exists nothing is rebuilt. Another target
-#    than x86_64 has its own source and build tree (qemu-work/<version>/
-#    <target>/{qemu,build}) and lock, so it never holds up an x86_64 build.
+#    source version, the target list, every file under tools/qemu, the
+#    SHARED_FILES and this script. When that directory exists nothing is
+#    rebuilt. Another target than x86_64 has its own source and build tree
+#    (qemu-work/<version>/<target>/{qemu,build}) and lock, so it never
+#    holds up an x86_64 build.
 #
 # $NE_BUILD/qemu-system-<target> always ends up as a link to the binary.
 #
@@ -39,6 +41,14 @@ APT_DIR=$NE_CACHE/apt
 SRC_DIR=$NE_CACHE/src
 WORK_DIR=$NE_CACHE/qemu-work
 QEMU_DIR=$NE_ROOT/tools/qemu
+
+# Files from elsewhere in the project laid into the QEMU tree, as
+# "<path in the project> <path in the QEMU tree>": the EIF library that the
+# device model shares with the eif tool (one parser for both).
+SHARED_FILES=(
+	"tools/eif/eif_format.c hw/misc/eif_format.c"
+	"tools/eif/eif_format.h hw/misc/eif_format.h"
+)
 
 # The device only needs PCI, MSI-X and a serial console; the VM needs no
 # network, display, audio or host devices.
@@ -110,19 +120,32 @@ overlay_files() {
 		-printf '%P\n' | LC_ALL=C sort)
 }
 
+# Their paths in the QEMU tree.
+shared_dests() {
+	local f
+
+	for f in "${SHARED_FILES[@]}"; do
+		echo "${f#* }"
+	done | LC_ALL=C sort
+}
+
 patch_files() {
 	(cd "$QEMU_DIR" && find . -maxdepth 1 -type f -name '*.patch' \
 		-printf '%P\n' | LC_ALL=C sort)
 }
 
 compute_hash() {
-	local version=$1
+	local version=$1 f
 
 	{
 		echo "source $version"
 		echo "configure ${CONFIGURE_FLAGS[*]}"
 		(cd "$NE_ROOT" && find tools/qemu -type f -print0 |
 			LC_ALL=C sort -z | xargs -0 sha256sum)
+		for f in "${SHARED_FILES[@]}"; do
+			(cd "$NE_ROOT" && sha256sum "${f%% *}")
+			echo "-> ${f#* }"
+		done
 		(cd "$NE_ROOT" && sha256sum scripts/build-qemu.sh)
 	} | sha256sum | cut -c1-16
 }
@@ -178,9 +201,12 @@ prepare_tree() {
 	for f in $(overlay_files); do
 		sync_file "$QEMU_DIR/$f" "$tree/$f" "$tree"
 	done
+	for f in "${SHARED_FILES[@]}"; do
+		sync_file "$NE_ROOT/${f%% *}" "$tree/${f#* }" "$tree"
+	done
 
 	# What an earlier run changed and this one does not: back to pristine.
-	list=$( (patched_paths; overlay_files) | LC_ALL=C sort -u)
+	list=$( (patched_paths; overlay_files; shared_dests) | LC_ALL=C sort -u)
 	if [ -f "$tree/.ne-files" ]; then
 		for f in $(LC_ALL=C comm -23 "$tree/.ne-files" <(echo "$list")); do
 			if [ -f "$src/$f" ]; then

@@ -11,7 +11,6 @@
  */
 
 #include "qemu/osdep.h"
-#include <zlib.h>
 #include "qemu/units.h"
 #include "qemu/log.h"
 #include "qemu/error-report.h"
@@ -32,6 +31,7 @@
 #include "sysemu/hostmem.h"
 #include "migration/vmstate.h"
 #include "trace.h"
+#include "eif_format.h"
 
 #define TYPE_NITRO_ENCLAVES_PCI "nitro-enclaves-pci"
 typedef struct NitroEnclavesState NitroEnclavesState;
@@ -165,36 +165,16 @@ enum {
 /*
  * Enclave Image Format: the launcher copies the image to byte 8 MiB of
  * the enclave memory (the slot's ranges in the order added, as one
- * space). The rules are those of tools/eif (eif describe), with the image
- * ending where its last section ends.
+ * space). It is parsed, checked and measured by the EIF library of
+ * tools/eif (eif_format.c, laid next to this file by the build), the same
+ * code as "eif describe", with the image ending where its last section
+ * ends.
  */
 #define NE_EIF_OFFSET               (8 * MiB)
-#define NE_EIF_MAGIC                "\x2e\x65\x69\x66"       /* ".eif" */
-#define NE_EIF_HDR_SIZE             548
-#define NE_EIF_VERSION              4
-#define NE_EIF_NUM_SECTIONS         26
-#define NE_EIF_OFFSETS              28
-#define NE_EIF_SIZES                284
-#define NE_EIF_CRC                  544
-#define NE_EIF_SEC_HDR_SIZE         12
-#define NE_EIF_MIN_SECTIONS         2
-#define NE_EIF_MAX_SECTIONS         32
-#define NE_EIF_VERSION_MIN          2
-#define NE_EIF_VERSION_MAX          4
-#define NE_EIF_SIGNATURE_MAX        32768
 #define NE_EIF_CMDLINE_SHOWN        200         /* console shows this much */
 
-enum {
-    NE_EIF_SEC_INVALID = 0,
-    NE_EIF_SEC_KERNEL = 1,
-    NE_EIF_SEC_CMDLINE = 2,
-    NE_EIF_SEC_RAMDISK = 3,
-    NE_EIF_SEC_SIGNATURE = 4,
-    NE_EIF_SEC_METADATA = 5,
-};
-
-#define NE_PCR_SIZE                 48          /* SHA-384 */
-#define NE_NR_PCRS                  3
+#define NE_PCR_SIZE                 EIF_PCR_SIZE        /* SHA-384 */
+#define NE_NR_PCRS                  EIF_NUM_PCRS
 
 /* Image status (NE_TB_IMAGE_STATUS, QOM image-status) */
 enum {
@@ -477,7 +457,7 @@ static void ne_console(NeSlot *slot, const char *fmt, ...)
 
 /*
  * Read @len bytes at @off of the slot's memory: its ranges in the order
- * they were added, as one space. The caller keeps @off + @len within it.
+ * they were added, as one space.
  */
 static bool ne_slot_mem_read(NeSlot *slot, uint64_t off, void *buf,
                              uint64_t len)
@@ -505,217 +485,59 @@ static bool ne_slot_mem_read(NeSlot *slot, uint64_t off, void *buf,
     return len == 0;
 }
 
-/* Feed [@off, @off + @len) of the image to the CRC and the PCR hashes. */
-static bool ne_image_feed(NeSlot *slot, uint64_t off, uint64_t len,
-                          uint8_t *buf, size_t buf_size, uLong *crc,
-                          GChecksum **h, unsigned pcr_mask)
+/* EIF library read callback: @off counts from the image start (8 MiB). */
+static int ne_image_read(void *opaque, uint64_t off, void *buf, size_t len)
 {
-    while (len) {
-        size_t n = MIN(len, buf_size);
-        unsigned i;
+    NeSlot *slot = opaque;
 
-        if (!ne_slot_mem_read(slot, NE_EIF_OFFSET + off, buf, n)) {
-            return false;
-        }
-        *crc = crc32(*crc, buf, n);
-        for (i = 0; i < NE_NR_PCRS; i++) {
-            if (pcr_mask & BIT(i)) {
-                g_checksum_update(h[i], buf, n);
-            }
-        }
-        off += n;
-        len -= n;
+    if (off > slot->mem_size - NE_EIF_OFFSET ||
+        len > slot->mem_size - NE_EIF_OFFSET - off) {
+        return -1;
     }
-    return true;
+    return ne_slot_mem_read(slot, NE_EIF_OFFSET + off, buf, len) ? 0 : -1;
 }
 
-/* PCR = SHA-384(0^48 || SHA-384(content)): one extend of a zero PCR. */
-static void ne_pcr_extend(GChecksum *content, uint8_t *pcr)
+/* The image status of the first rule the image broke. */
+static uint32_t ne_image_status(unsigned int eif_error)
 {
-    uint8_t in[2 * NE_PCR_SIZE] = { 0 };
-    gsize len = NE_PCR_SIZE;
-    GChecksum *h;
-
-    g_checksum_get_digest(content, in + NE_PCR_SIZE, &len);
-    h = g_checksum_new(G_CHECKSUM_SHA384);
-    g_checksum_update(h, in, sizeof(in));
-    len = NE_PCR_SIZE;
-    g_checksum_get_digest(h, pcr, &len);
-    g_checksum_free(h);
-}
-
-typedef struct NeEifSection {
-    uint8_t hdr[NE_EIF_SEC_HDR_SIZE];
-    uint64_t off;               /* of its header, from the image start */
-    uint64_t size;
-    uint16_t type;
-} NeEifSection;
-
-/*
- * Walk the header and the section table; on success fill @sec and return
- * NE_IMG_VALID with img->size set. Sizes come from guest memory: every
- * bound is checked against @avail (memory from the image start) before
- * it is used.
- */
-static uint32_t ne_image_parse(NeSlot *slot, const uint8_t *hdr,
-                               uint64_t avail, NeImage *img,
-                               NeEifSection *sec, unsigned *nr_sec)
-{
-    unsigned nk = 0, nc = 0, nr = 0, ns = 0, nm = 0, i;
-    uint16_t version = lduw_be_p(hdr + 4);
-    uint16_t num = lduw_be_p(hdr + NE_EIF_NUM_SECTIONS);
-    uint64_t pos = NE_EIF_HDR_SIZE;
-
-    if (memcmp(hdr, NE_EIF_MAGIC, 4)) {
+    switch (eif_error) {
+    case 0:
+        return NE_IMG_VALID;
+    case EIF_E_SHORT:
+        return NE_IMG_NO_ROOM;
+    case EIF_E_MAGIC:
         return NE_IMG_MAGIC;
-    }
-    if (version < NE_EIF_VERSION_MIN || version > NE_EIF_VERSION_MAX) {
+    case EIF_E_VERSION:
         return NE_IMG_VERSION;
-    }
-    if (num < NE_EIF_MIN_SECTIONS || num > NE_EIF_MAX_SECTIONS) {
+    case EIF_E_NUM_SECTIONS:
+    case EIF_E_BOUNDS:
+    case EIF_E_SIZE:
+    case EIF_E_LAYOUT:
         return NE_IMG_TABLE;
-    }
-    for (i = num; i < NE_EIF_MAX_SECTIONS; i++) {
-        if (ldq_be_p(hdr + NE_EIF_OFFSETS + 8 * i) ||
-            ldq_be_p(hdr + NE_EIF_SIZES + 8 * i)) {
-            return NE_IMG_TABLE;
-        }
-    }
-    /* Sections are packed: each starts where the previous one ends. */
-    for (i = 0; i < num; i++) {
-        NeEifSection *s = &sec[i];
-        uint64_t size = ldq_be_p(hdr + NE_EIF_SIZES + 8 * i);
-        uint16_t flags;
-
-        if (ldq_be_p(hdr + NE_EIF_OFFSETS + 8 * i) != pos ||
-            avail - pos < NE_EIF_SEC_HDR_SIZE) {
-            return NE_IMG_TABLE;
-        }
-        if (!ne_slot_mem_read(slot, NE_EIF_OFFSET + pos, s->hdr,
-                              NE_EIF_SEC_HDR_SIZE)) {
-            return NE_IMG_READ;
-        }
-        s->type = lduw_be_p(s->hdr);
-        flags = lduw_be_p(s->hdr + 2);
-        s->size = ldq_be_p(s->hdr + 4);
-        s->off = pos;
-        if (s->size != size ||
-            size > avail - pos - NE_EIF_SEC_HDR_SIZE) {
-            return NE_IMG_TABLE;
-        }
-        pos += NE_EIF_SEC_HDR_SIZE + size;
-
-        if (flags) {
-            return NE_IMG_SECTIONS;
-        }
-        switch (s->type) {
-        case NE_EIF_SEC_KERNEL:
-            nk++;
-            break;
-        case NE_EIF_SEC_CMDLINE:
-            nc++;
-            break;
-        case NE_EIF_SEC_RAMDISK:
-            if (!nk) {
-                return NE_IMG_SECTIONS;
-            }
-            nr++;
-            break;
-        case NE_EIF_SEC_SIGNATURE:
-            if (version < 3 || size > NE_EIF_SIGNATURE_MAX) {
-                return NE_IMG_SECTIONS;
-            }
-            ns++;
-            break;
-        case NE_EIF_SEC_METADATA:
-            if (version < 4) {
-                return NE_IMG_SECTIONS;
-            }
-            nm++;
-            break;
-        default:
-            return NE_IMG_SECTIONS;
-        }
-    }
-    if (nk != 1 || nc != 1 || nr < 1 || ns > 1 ||
-        (version >= 4 ? nm != 1 : nm > 1)) {
+    case EIF_E_SEC_FLAGS:
+    case EIF_E_SEC_TYPE:
+    case EIF_E_SEC_SET:
         return NE_IMG_SECTIONS;
+    case EIF_E_CRC:
+        return NE_IMG_CRC;
+    default:                    /* EIF_E_READ, EIF_E_INTERNAL */
+        return NE_IMG_READ;
     }
-    img->size = pos;
-    *nr_sec = num;
-    return NE_IMG_VALID;
 }
 
-/* Check and measure the image at 8 MiB of the slot's memory. */
-static void ne_image_check(NeSlot *slot, NeImage *img)
+/* What the enclave kernel would print first: the image and its cmdline. */
+static void ne_image_console(NeSlot *slot, const struct eif_reader *r,
+                             const struct eif_image *eif)
 {
-    NeEifSection sec[NE_EIF_MAX_SECTIONS];
-    uint8_t hdr[NE_EIF_HDR_SIZE];
-    GChecksum *h[NE_NR_PCRS];
-    size_t buf_size = 64 * KiB;
-    uint8_t *buf;
-    unsigned nr_sec = 0, nramdisk = 0, i;
-    uint64_t avail;
-    uLong crc;
+    uint8_t buf[NE_EIF_CMDLINE_SHOWN];
+    int i = -1;
+    uint64_t j, n;
 
-    memset(img, 0, sizeof(*img));
-    if (slot->mem_size < NE_EIF_OFFSET + NE_EIF_HDR_SIZE) {
-        img->status = NE_IMG_NO_ROOM;
-        return;
-    }
-    avail = slot->mem_size - NE_EIF_OFFSET;
-    if (!ne_slot_mem_read(slot, NE_EIF_OFFSET, hdr, sizeof(hdr))) {
-        img->status = NE_IMG_READ;
-        return;
-    }
-    img->status = ne_image_parse(slot, hdr, avail, img, sec, &nr_sec);
-    if (img->status != NE_IMG_VALID) {
-        return;
-    }
-
-    /* CRC: header bytes 0..543, then each section header and its data. */
-    crc = crc32(0, hdr, NE_EIF_CRC);
-    buf = g_malloc(buf_size);
-    for (i = 0; i < NE_NR_PCRS; i++) {
-        h[i] = g_checksum_new(G_CHECKSUM_SHA384);
-    }
-    for (i = 0; i < nr_sec && img->status == NE_IMG_VALID; i++) {
-        unsigned mask = 0;
-
-        switch (sec[i].type) {
-        case NE_EIF_SEC_KERNEL:
-        case NE_EIF_SEC_CMDLINE:
-            mask = BIT(0) | BIT(1);
-            break;
-        case NE_EIF_SEC_RAMDISK:
-            mask = BIT(0) | (nramdisk++ ? BIT(2) : BIT(1));
-            break;
-        }
-        crc = crc32(crc, sec[i].hdr, NE_EIF_SEC_HDR_SIZE);
-        if (!ne_image_feed(slot, sec[i].off + NE_EIF_SEC_HDR_SIZE,
-                           sec[i].size, buf, buf_size, &crc, h, mask)) {
-            img->status = NE_IMG_READ;
-        }
-    }
-    for (i = 0; i < NE_NR_PCRS; i++) {
-        ne_pcr_extend(h[i], img->pcr[i]);
-        g_checksum_free(h[i]);
-    }
-    if (img->status == NE_IMG_VALID &&
-        (uint32_t)crc != ldl_be_p(hdr + NE_EIF_CRC)) {
-        img->status = NE_IMG_CRC;
-    }
-
-    /* What the enclave kernel would print first. */
     ne_console(slot, "eif: version %u, %u sections, %" PRIu64 " bytes\n",
-               lduw_be_p(hdr + 4), nr_sec, img->size);
-    for (i = 0; i < nr_sec; i++) {
-        uint64_t n = MIN(sec[i].size, NE_EIF_CMDLINE_SHOWN);
-        uint64_t j;
-
-        if (sec[i].type != NE_EIF_SEC_CMDLINE ||
-            !ne_slot_mem_read(slot, NE_EIF_OFFSET + sec[i].off +
-                              NE_EIF_SEC_HDR_SIZE, buf, n)) {
+               eif->hdr.version, eif->nsec, eif->end);
+    while ((i = eif_find_section(eif, EIF_SEC_CMDLINE, i + 1)) >= 0) {
+        n = MIN(eif->sec[i].size, sizeof(buf));
+        if (eif_section_read(r, eif, i, 0, buf, n)) {
             continue;
         }
         for (j = 0; j < n; j++) {
@@ -725,7 +547,43 @@ static void ne_image_check(NeSlot *slot, NeImage *img)
         }
         ne_console(slot, "Command line: %.*s\n", (int)n, (char *)buf);
     }
-    g_free(buf);
+}
+
+/*
+ * Check and measure the image at 8 MiB of the slot's memory. Sizes and
+ * PCRs are reported when the section table and the sections are valid
+ * (status valid or bad-crc).
+ */
+static void ne_image_check(NeSlot *slot, NeImage *img)
+{
+    struct eif_reader r = {
+        .read = ne_image_read,
+        .opaque = slot,
+    };
+    struct eif_image *eif;
+
+    memset(img, 0, sizeof(*img));
+    if (slot->mem_size < NE_EIF_OFFSET) {
+        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                      ": memory ends before the image\n", slot->uid);
+        img->status = NE_IMG_NO_ROOM;
+        return;
+    }
+    r.size = slot->mem_size - NE_EIF_OFFSET;
+    eif = g_new(struct eif_image, 1);
+    eif_verify(&r, 0, eif);
+    img->status = ne_image_status(eif->first_error);
+    if (img->status != NE_IMG_VALID) {
+        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                      ": invalid enclave image: %s\n", slot->uid,
+                      eif->nerr ? eif->err[0] : "?");
+    }
+    if (img->status == NE_IMG_VALID || img->status == NE_IMG_CRC) {
+        img->size = eif->end;
+        memcpy(img->pcr, eif->pcr, sizeof(img->pcr));
+        ne_image_console(slot, &r, eif);
+    }
+    g_free(eif);
 }
 
 /* Emulated boot: heartbeat to the parent, crash on failure */

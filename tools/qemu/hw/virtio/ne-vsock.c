@@ -45,12 +45,11 @@
 #include "standard-headers/linux/virtio_ids.h"
 #include "standard-headers/linux/virtio_vsock.h"
 #include "trace.h"
+#include "ne-vsock-proto.h"
 
 OBJECT_DECLARE_SIMPLE_TYPE(NEVsock, NE_VSOCK)
 
 #define NE_VSOCK_QUEUE_SIZE     128
-/* Our receive window: what the guest may send before we say we consumed. */
-#define NE_VSOCK_BUF_ALLOC      (256 * KiB)
 /* Largest payload we queue in one RW packet (split again to rx buffers). */
 #define NE_VSOCK_PKT_MAX        (64 * KiB)
 /* Data a peer may have queued and not yet credited by the guest. */
@@ -60,11 +59,17 @@ OBJECT_DECLARE_SIMPLE_TYPE(NEVsock, NE_VSOCK)
 /* Source ports of the test peer. */
 #define NE_VSOCK_TEST_PORT_BASE 40000
 
-typedef enum NEVsockState {
-    NE_VSOCK_CONNECTING,        /* REQUEST sent, no answer yet */
-    NE_VSOCK_CONNECTED,
-    NE_VSOCK_DEAD,              /* refused, closed, or its device is gone */
-} NEVsockState;
+/* ne-vsock-proto.c decodes with its own constants: they must agree. */
+QEMU_BUILD_BUG_ON(NE_VSOCK_HDR_SIZE != sizeof(struct virtio_vsock_hdr));
+QEMU_BUILD_BUG_ON(NE_VSOCK_TYPE_STREAM != VIRTIO_VSOCK_TYPE_STREAM);
+QEMU_BUILD_BUG_ON(NE_VSOCK_OP_REQUEST != VIRTIO_VSOCK_OP_REQUEST);
+QEMU_BUILD_BUG_ON(NE_VSOCK_OP_RESPONSE != VIRTIO_VSOCK_OP_RESPONSE);
+QEMU_BUILD_BUG_ON(NE_VSOCK_OP_RST != VIRTIO_VSOCK_OP_RST);
+QEMU_BUILD_BUG_ON(NE_VSOCK_OP_SHUTDOWN != VIRTIO_VSOCK_OP_SHUTDOWN);
+QEMU_BUILD_BUG_ON(NE_VSOCK_OP_RW != VIRTIO_VSOCK_OP_RW);
+QEMU_BUILD_BUG_ON(NE_VSOCK_OP_CREDIT_UPDATE != VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+QEMU_BUILD_BUG_ON(NE_VSOCK_OP_CREDIT_REQUEST !=
+                  VIRTIO_VSOCK_OP_CREDIT_REQUEST);
 
 typedef struct NEVsockKey {
     uint64_t peer_cid;
@@ -75,7 +80,7 @@ typedef struct NEVsockKey {
 struct NEVsockConn {
     NEVsock *dev;               /* NULL once the device is unrealized */
     NEVsockKey key;
-    NEVsockState state;
+    NEVsockProto proto;         /* state and credit (ne-vsock-proto.c) */
     /* The owner called ne_vsock_close(); we finish the close alone. */
     bool orphan;
     bool in_table;
@@ -85,15 +90,7 @@ struct NEVsockConn {
 
     /* peer -> guest */
     GByteArray *sendbuf;        /* accepted by ne_vsock_send, not yet sent */
-    uint32_t tx_cnt;            /* bytes sent to the guest */
-    uint32_t peer_buf_alloc;    /* the guest's window ... */
-    uint32_t peer_fwd_cnt;      /* ... and what it has consumed */
-    bool credit_requested;
     bool shutdown_sent;
-
-    /* guest -> peer */
-    uint32_t fwd_cnt;           /* bytes received and consumed */
-    uint32_t last_fwd_cnt;      /* fwd_cnt last told to the guest */
 
     /* Waiting for its refused/closed callback while dropping all. */
     bool dying;
@@ -224,7 +221,7 @@ static void ne_vsock_rx_flush(NEVsock *s)
             break;
         }
         room = iov_size(elem->in_sg, elem->in_num);
-        if (elem->out_num || room <= sizeof(hdr)) {
+        if (elem->out_num || !ne_vsock_rx_fit(room, p->len - p->off, &n)) {
             qemu_log_mask(LOG_GUEST_ERROR,
                           "ne-vsock: rx buffer of %zu bytes is unusable\n",
                           room);
@@ -234,7 +231,6 @@ static void ne_vsock_rx_flush(NEVsock *s)
             continue;
         }
 
-        n = MIN(p->len - p->off, room - sizeof(hdr));
         hdr = p->hdr;
         hdr.len = cpu_to_le32(n);
         iov_from_buf(elem->in_sg, elem->in_num, 0, &hdr, sizeof(hdr));
@@ -306,8 +302,7 @@ static void ne_vsock_queue_pkt(NEVsock *s, NEVsockConn *c,
     p->hdr.flags = cpu_to_le32(flags);
     if (c) {
         p->hdr.buf_alloc = cpu_to_le32(NE_VSOCK_BUF_ALLOC);
-        p->hdr.fwd_cnt = cpu_to_le32(c->fwd_cnt);
-        c->last_fwd_cnt = c->fwd_cnt;
+        p->hdr.fwd_cnt = cpu_to_le32(ne_vsock_proto_credit_sent(&c->proto));
     }
     if (len) {
         p->data = g_memdup2(data, len);
@@ -335,7 +330,7 @@ static void ne_vsock_conn_set_state(NEVsockConn *c, NEVsockState state)
 
     trace_ne_vsock_conn_state(c->key.peer_cid, c->key.peer_port,
                               c->key.guest_port, names[state]);
-    c->state = state;
+    c->proto.state = state;
 }
 
 static void ne_vsock_conn_unlink(NEVsockConn *c)
@@ -379,7 +374,7 @@ static void ne_vsock_conn_notify_end(NEVsockConn *c, bool refused)
  */
 static void ne_vsock_conn_end(NEVsockConn *c)
 {
-    bool refused = c->state == NE_VSOCK_CONNECTING;
+    bool refused = c->proto.state == NE_VSOCK_CONNECTING;
 
     ne_vsock_conn_unlink(c);
     g_byte_array_set_size(c->sendbuf, 0);
@@ -407,18 +402,17 @@ static void ne_vsock_conn_credit_update(NEVsockConn *c)
 /* Send what the guest has room for; after an orphan's last byte, SHUTDOWN. */
 static void ne_vsock_conn_flush(NEVsockConn *c)
 {
-    if (c->state != NE_VSOCK_CONNECTED) {
+    if (c->proto.state != NE_VSOCK_CONNECTED) {
         return;
     }
 
     while (c->sendbuf->len) {
-        int64_t credit = (int64_t)c->peer_buf_alloc -
-                         (uint32_t)(c->tx_cnt - c->peer_fwd_cnt);
-        size_t n;
+        bool ask;
+        size_t n = ne_vsock_proto_take_credit(&c->proto, c->sendbuf->len,
+                                              NE_VSOCK_PKT_MAX, &ask);
 
-        if (credit <= 0) {
-            if (!c->credit_requested) {
-                c->credit_requested = true;
+        if (!n) {
+            if (ask) {
                 ne_vsock_queue_pkt(c->dev, c, &c->key,
                                    VIRTIO_VSOCK_OP_CREDIT_REQUEST, 0,
                                    NULL, 0);
@@ -427,10 +421,8 @@ static void ne_vsock_conn_flush(NEVsockConn *c)
                                      c->key.guest_port, c->sendbuf->len);
             return;
         }
-        n = MIN(c->sendbuf->len, MIN(credit, NE_VSOCK_PKT_MAX));
         ne_vsock_queue_pkt(c->dev, c, &c->key, VIRTIO_VSOCK_OP_RW, 0,
                            c->sendbuf->data, n);
-        c->tx_cnt += n;
         g_byte_array_remove_range(c->sendbuf, 0, n);
     }
 
@@ -470,7 +462,7 @@ static NEVsockConn *ne_vsock_do_connect(NEVsock *s, uint64_t src_cid,
     c->ops = ops;
     c->opaque = opaque;
     c->sendbuf = g_byte_array_new();
-    c->state = NE_VSOCK_CONNECTING;
+    c->proto.state = NE_VSOCK_CONNECTING;
     g_hash_table_insert(s->conns, &c->key, c);
     c->in_table = true;
     trace_ne_vsock_connect(src_cid, src_port, dst_port,
@@ -505,7 +497,8 @@ NEVsockConn *ne_vsock_connect(uint64_t src_cid, uint32_t src_port,
 int ne_vsock_send(NEVsockConn *c, const void *buf, size_t len)
 {
     if (!c->dev || c->orphan ||
-        (c->state != NE_VSOCK_CONNECTING && c->state != NE_VSOCK_CONNECTED)) {
+        (c->proto.state != NE_VSOCK_CONNECTING &&
+         c->proto.state != NE_VSOCK_CONNECTED)) {
         return -ENOTCONN;
     }
     if (c->sendbuf->len + len > NE_VSOCK_SENDBUF_MAX) {
@@ -524,13 +517,13 @@ void ne_vsock_close(NEVsockConn *c)
         return;
     }
     trace_ne_vsock_close(c->key.peer_cid, c->key.peer_port,
-                         c->key.guest_port, c->state);
+                         c->key.guest_port, c->proto.state);
 
-    if (!c->dev || c->state == NE_VSOCK_DEAD) {
+    if (!c->dev || c->proto.state == NE_VSOCK_DEAD) {
         ne_vsock_conn_free(c);
         return;
     }
-    if (c->state == NE_VSOCK_CONNECTING) {
+    if (c->proto.state == NE_VSOCK_CONNECTING) {
         /* A RESPONSE may be on its way: the RST after our REQUEST undoes it */
         if (!c->refuse_bh) {
             ne_vsock_send_rst(c->dev, &c->key);
@@ -572,7 +565,7 @@ static void ne_vsock_drop_all(NEVsock *s, bool detach)
             qemu_bh_delete(c->refuse_bh);
             c->refuse_bh = NULL;
         }
-        c->end_refused = c->state == NE_VSOCK_CONNECTING;
+        c->end_refused = c->proto.state == NE_VSOCK_CONNECTING;
         g_byte_array_set_size(c->sendbuf, 0);
         ne_vsock_conn_set_state(c, NE_VSOCK_DEAD);
         if (detach) {
@@ -596,117 +589,91 @@ static void ne_vsock_drop_all(NEVsock *s, bool detach)
 
 /* Guest -> device */
 
-static void ne_vsock_handle_guest_pkt(NEVsock *s,
-                                      const struct virtio_vsock_hdr *hdr,
+static void ne_vsock_log_guest_error(NEVsockProtoError err,
+                                     const NEVsockHdr *h, uint32_t len)
+{
+    switch (err) {
+    case NE_VSOCK_ERR_NONE:
+        break;
+    case NE_VSOCK_ERR_TYPE:
+        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: packet type %u on a "
+                      "stream connection\n", h->type);
+        break;
+    case NE_VSOCK_ERR_OP_CONNECTING:
+        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: %s while connecting\n",
+                      ne_vsock_op_name(h->op));
+        break;
+    case NE_VSOCK_ERR_OP:
+        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: %s on a connection\n",
+                      ne_vsock_op_name(h->op));
+        break;
+    case NE_VSOCK_ERR_CREDIT:
+        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: guest sent %u bytes "
+                      "beyond its credit\n", len);
+        break;
+    }
+}
+
+/*
+ * A packet from the guest: ne-vsock-proto.c decides, we act in the order
+ * of the NE_VSOCK_ACT_* bits. Owners' callbacks come last.
+ */
+static void ne_vsock_handle_guest_pkt(NEVsock *s, const NEVsockHdr *h,
                                       const uint8_t *data, uint32_t len)
 {
-    uint16_t op = le16_to_cpu(hdr->op);
-    uint16_t type = le16_to_cpu(hdr->type);
     NEVsockKey key = {
-        .peer_cid = le64_to_cpu(hdr->dst_cid),
-        .peer_port = le32_to_cpu(hdr->dst_port),
-        .guest_port = le32_to_cpu(hdr->src_port),
+        .peer_cid = h->dst_cid,
+        .peer_port = h->dst_port,
+        .guest_port = h->src_port,
     };
-    uint32_t buf_alloc = le32_to_cpu(hdr->buf_alloc);
-    uint32_t fwd_cnt = le32_to_cpu(hdr->fwd_cnt);
+    NEVsockProtoError err;
     NEVsockConn *c;
+    unsigned act;
 
-    trace_ne_vsock_tx_pkt(le64_to_cpu(hdr->src_cid), key.guest_port,
-                          key.peer_cid, key.peer_port, ne_vsock_op_name(op),
-                          len, buf_alloc, fwd_cnt);
+    trace_ne_vsock_tx_pkt(h->src_cid, key.guest_port, key.peer_cid,
+                          key.peer_port, ne_vsock_op_name(h->op), len,
+                          h->buf_alloc, h->fwd_cnt);
 
-    if (le64_to_cpu(hdr->src_cid) != s->guest_cid) {
+    if (h->src_cid != s->guest_cid) {
         qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: packet from CID %" PRIu64
-                      ", the guest is %" PRIu64 "\n",
-                      (uint64_t)le64_to_cpu(hdr->src_cid), s->guest_cid);
+                      ", the guest is %" PRIu64 "\n", h->src_cid,
+                      s->guest_cid);
         return;
     }
 
     c = g_hash_table_lookup(s->conns, &key);
     if (!c) {
-        /* Nobody here: refuse requests, reset anything else but a reset */
-        if (op != VIRTIO_VSOCK_OP_RST) {
+        if (ne_vsock_proto_no_conn(h) & NE_VSOCK_ACT_RST) {
             trace_ne_vsock_no_conn(key.peer_cid, key.peer_port,
-                                   key.guest_port, ne_vsock_op_name(op));
+                                   key.guest_port, ne_vsock_op_name(h->op));
             ne_vsock_send_rst(s, &key);
         }
         return;
     }
-    if (type != VIRTIO_VSOCK_TYPE_STREAM) {
-        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: packet type %u on a "
-                      "stream connection\n", type);
+
+    act = ne_vsock_proto_guest_pkt(&c->proto, h, len, &err);
+    ne_vsock_log_guest_error(err, h, len);
+    if (act & NE_VSOCK_ACT_RST) {
         ne_vsock_send_rst(s, &key);
+    }
+    if (act & NE_VSOCK_ACT_END) {
         ne_vsock_conn_end(c);
         return;
     }
-
-    /* Every header carries the guest's window. */
-    if (buf_alloc != c->peer_buf_alloc || fwd_cnt != c->peer_fwd_cnt) {
-        c->credit_requested = false;
+    if (act & NE_VSOCK_ACT_CONNECTED) {
+        ne_vsock_conn_set_state(c, NE_VSOCK_CONNECTED);
     }
-    c->peer_buf_alloc = buf_alloc;
-    c->peer_fwd_cnt = fwd_cnt;
-
-    if (c->state == NE_VSOCK_CONNECTING) {
-        switch (op) {
-        case VIRTIO_VSOCK_OP_RESPONSE:
-            ne_vsock_conn_set_state(c, NE_VSOCK_CONNECTED);
-            ne_vsock_conn_flush(c);
-            if (c->ops->connected) {
-                c->ops->connected(c->opaque);
-            }
-            return;
-        case VIRTIO_VSOCK_OP_RST:
-            ne_vsock_conn_end(c);
-            return;
-        default:
-            qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: %s while connecting\n",
-                          ne_vsock_op_name(op));
-            ne_vsock_send_rst(s, &key);
-            ne_vsock_conn_end(c);
-            return;
-        }
-    }
-
-    switch (op) {
-    case VIRTIO_VSOCK_OP_RW:
-        if ((uint32_t)(c->fwd_cnt + len - c->last_fwd_cnt) >
-            NE_VSOCK_BUF_ALLOC) {
-            qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: guest sent %u bytes "
-                          "beyond its credit\n", len);
-        }
-        /* The owner consumes the data at once: hand the room back. */
-        c->fwd_cnt += len;
-        if ((uint32_t)(c->fwd_cnt - c->last_fwd_cnt) >=
-            NE_VSOCK_BUF_ALLOC / 2) {
-            ne_vsock_conn_credit_update(c);
-        }
-        ne_vsock_conn_flush(c);
-        if (len && !c->orphan && c->ops->recv) {
-            c->ops->recv(c->opaque, data, len);
-        }
-        return;
-    case VIRTIO_VSOCK_OP_CREDIT_UPDATE:
-        ne_vsock_conn_flush(c);
-        return;
-    case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
+    if (act & NE_VSOCK_ACT_CREDIT) {
         ne_vsock_conn_credit_update(c);
+    }
+    if (act & NE_VSOCK_ACT_FLUSH) {
         ne_vsock_conn_flush(c);
-        return;
-    case VIRTIO_VSOCK_OP_SHUTDOWN:
-        /* The guest closes: finish with RST, as a host transport does */
-        ne_vsock_send_rst(s, &key);
-        ne_vsock_conn_end(c);
-        return;
-    case VIRTIO_VSOCK_OP_RST:
-        ne_vsock_conn_end(c);
-        return;
-    default:
-        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: %s on a connection\n",
-                      ne_vsock_op_name(op));
-        ne_vsock_send_rst(s, &key);
-        ne_vsock_conn_end(c);
-        return;
+    }
+    if ((act & NE_VSOCK_ACT_CONNECTED) && c->ops->connected) {
+        c->ops->connected(c->opaque);
+    }
+    if ((act & NE_VSOCK_ACT_RECV) && !c->orphan && c->ops->recv) {
+        c->ops->recv(c->opaque, data, len);
     }
 }
 
@@ -720,11 +687,13 @@ static void ne_vsock_tx_process(NEVsock *s)
     }
 
     for (;;) {
-        struct virtio_vsock_hdr hdr;
+        uint8_t raw[NE_VSOCK_HDR_SIZE];
+        NEVsockHdr hdr = { 0 };
+        NEVsockTxError bad;
         VirtQueueElement *elem;
         uint8_t *data = NULL;
         size_t size;
-        uint32_t len;
+        uint32_t len = 0;
 
         if (s->rxq_len >= NE_VSOCK_RXQ_MAX) {
             /* Replies pile up: wait for the guest to take them. */
@@ -738,29 +707,27 @@ static void ne_vsock_tx_process(NEVsock *s)
         }
 
         size = iov_size(elem->out_sg, elem->out_num);
-        if (size < sizeof(hdr)) {
+        if (size >= sizeof(raw)) {
+            iov_to_buf(elem->out_sg, elem->out_num, 0, raw, sizeof(raw));
+            ne_vsock_hdr_decode(&hdr, raw);
+        }
+        bad = ne_vsock_tx_check(size, &hdr);
+        if (bad == NE_VSOCK_TX_SHORT) {
             qemu_log_mask(LOG_GUEST_ERROR,
                           "ne-vsock: tx packet of %zu bytes\n", size);
-            len = 0;
-            goto done;
-        }
-        iov_to_buf(elem->out_sg, elem->out_num, 0, &hdr, sizeof(hdr));
-        len = le32_to_cpu(hdr.len);
-        if (len > size - sizeof(hdr) || len > NE_VSOCK_BUF_ALLOC) {
+        } else if (bad == NE_VSOCK_TX_BAD_LEN) {
             qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: tx packet says %u "
-                          "bytes, carries %zu\n", len, size - sizeof(hdr));
-            size = 0;
-            goto done;
-        }
-        if (len) {
+                          "bytes, carries %zu\n", hdr.len,
+                          size - sizeof(raw));
+        } else if (hdr.len) {
+            len = hdr.len;
             data = g_malloc(len);
-            iov_to_buf(elem->out_sg, elem->out_num, sizeof(hdr), data, len);
+            iov_to_buf(elem->out_sg, elem->out_num, sizeof(raw), data, len);
         }
-done:
         virtqueue_push(s->tx_vq, elem, 0);
         g_free(elem);
         pushed = true;
-        if (size >= sizeof(hdr)) {
+        if (bad == NE_VSOCK_TX_OK) {
             /* May run owners' callbacks; they cannot unrealize us. */
             ne_vsock_handle_guest_pkt(s, &hdr, data, len);
         }
