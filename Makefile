@@ -22,13 +22,13 @@ need = @test -e $(1) || { echo "make $@: $(1) does not exist (not written yet)" 
 
 .PHONY: all deps qemu modules static-checks conformance selftests sample \
 	check bench demo clean help install dkms-source dkms-install dkms-uninstall \
-	debug-kernel check-debug
+	debug-kernel check-debug fuzz
 
 all: modules conformance selftests sample
 
 help:
 	@echo "make demo | check | bench | deps | qemu | modules | static-checks |"
-	@echo "     conformance | selftests | sample | all | clean |"
+	@echo "     conformance | selftests | sample | fuzz | all | clean |"
 	@echo "     install | dkms-install | dkms-uninstall"
 
 deps:
@@ -100,6 +100,13 @@ dkms-uninstall:
 check:
 	scripts/check.sh
 
+# Long fuzz runs of the guest-fed parsers (Documentation/virt/ne_fuzzing.rst),
+# one libFuzzer process per target in turn, the corpus kept in
+# $(NE_BUILD)/fuzz/corpus: e.g. make fuzz FUZZ_SECONDS=3600 FUZZ_RUNS=10000000
+# (make check runs them 60 s per target).
+fuzz:
+	$(MAKE) -C tools/testing/fuzz O=$(NE_BUILD)/fuzz fuzz
+
 # Debug kernel for the test VM (KASAN, lockdep, kmemleak, KUnit; cached in
 # NE_CACHE by a hash of its inputs), and the driver + KUnit module for it.
 debug-kernel:
@@ -114,6 +121,7 @@ check-debug:
 # Launch-path benchmark in a larger test VM: prints one table.
 bench: modules selftests
 	scripts/bench.sh
+
 
 demo: deps qemu modules sample
 	scripts/demo.sh

@@ -247,6 +247,10 @@ main() {
 	stage selftests make_target selftests
 	stage sample make_target sample
 	stage eif make_target -C tools/eif O="$NE_BUILD/eif" test
+	# libFuzzer on the guest-fed parsers: seeds and regressions replayed,
+	# then NE_FUZZ_SECONDS (60) per target (long runs: make fuzz).
+	stage fuzz make_target -C tools/testing/fuzz O="$NE_BUILD/fuzz" \
+		FUZZ_SECONDS="${NE_FUZZ_SECONDS:-60}" check
 	stage vm-conformance vm_conformance
 	if [[ -f $qmp_hook ]]; then
 		stage vm-conformance-qmp vm_conformance_qmp "$qmp_hook"

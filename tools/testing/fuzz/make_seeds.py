@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Write the seed corpora of the fuzz harnesses (eif/corpus, ne_vsock/corpus).
+
+The seeds are checked in; this script says how they were made and remakes
+them (python3 make_seeds.py). The EIF seeds are small valid images of
+each kind the format allows; the ne-vsock seeds are event lists (see
+ne_vsock/fuzz_ne_vsock.c) that walk a connection through its states.
+"""
+import os
+import struct
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The test certificate of tools/eif/tests/eif_test.c (self-signed P-384).
+TEST_CERT = (
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBujCCAUCgAwIBAgIUVH95B6Aqvc/R3pA6FsUif8+wCFIwCgYIKoZIzj0EAwIw\n"
+    "EzERMA8GA1UEAwwIZWlmLXRlc3QwIBcNMjYxMTI5MTM1MzU2WhgPMjEyNjExMDUx\n"
+    "MzUzNTZaMBMxETAPBgNVBAMMCGVpZi10ZXN0MHYwEAYHKoZIzj0CAQYFK4EEACID\n"
+    "YgAEpgQF4z/HURRd3t55Ew7hH3cl2kGEOkqxTOdLvy0vIhLXr1tniZncsBx6Uq76\n"
+    "oLs8wmIN/+j5QzfeE/cc33WCIW/js8guaef+QLNkdj01xqbLLU0s69YsGMwe6ohh\n"
+    "WAB8o1MwUTAdBgNVHQ4EFgQUU7wuUk9TgMNKxKeKCmDM9vUM++8wHwYDVR0jBBgw\n"
+    "FoAUU7wuUk9TgMNKxKeKCmDM9vUM++8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjO\n"
+    "PQQDAgNoADBlAjEA4cUBKEqbZqluxlaZK+J8lGVb8uSTSM8jXCpFdC3A+CfEs3k0\n"
+    "F/MJ3Pi4EUyJPaPGAjB3uOSyg0ymoxJitxMnBt4VwNR2cQAJPHCVPu0+Tj0WKFAS\n"
+    "ypbywINwoiYWr6mWGWg=\n"
+    "-----END CERTIFICATE-----\n"
+).encode()
+
+KERNEL, CMDLINE, RAMDISK, SIGNATURE, METADATA = 1, 2, 3, 4, 5
+METADATA_JSON = (b'{"ImageName":"seed","ImageVersion":"1.0","BuildMetadata":'
+                 b'{"BuildTime":"2024-01-01T00:00:00+00:00","BuildTool":"eif",'
+                 b'"BuildToolVersion":"0.1.0","OperatingSystem":"OS",'
+                 b'"KernelVersion":"kernel"},"DockerInfo":null,'
+                 b'"CustomMetadata":null}')
+
+
+def eif(version, sections, flags=0):
+    """An image with sections [(type, data)] packed from byte 548."""
+    offsets, sizes, body, pos = [], [], b"", 548
+    for typ, data in sections:
+        offsets.append(pos)
+        sizes.append(len(data))
+        body += struct.pack(">HHQ", typ, 0, len(data)) + data
+        pos += 12 + len(data)
+    pad = [0] * (32 - len(sections))
+    hdr = b".eif" + struct.pack(">HHQQHH", version, flags, 1 << 30, 2, 0,
+                                len(sections))
+    hdr += struct.pack(">32Q", *(offsets + pad))
+    hdr += struct.pack(">32Q", *(sizes + pad))
+    hdr += struct.pack(">I", 0)
+    crc = zlib.crc32(body, zlib.crc32(hdr))
+    return hdr + struct.pack(">I", crc) + body
+
+
+def cbor_head(major, v):
+    if v < 24:
+        return bytes([major << 5 | v])
+    if v < 256:
+        return bytes([major << 5 | 24, v])
+    return bytes([major << 5 | 25]) + struct.pack(">H", v)
+
+
+def cbor_bytes_array(data):
+    return cbor_head(4, len(data)) + b"".join(cbor_head(0, b) for b in data)
+
+
+def cbor_text(s):
+    return cbor_head(3, len(s)) + s.encode()
+
+
+def signature(cert):
+    cose = b"\xd2\x84\x44\xa1\x01\x38\x22\xa0\x40\x40"
+    return (b"\x81\xa2" + cbor_text("signing_certificate") +
+            cbor_bytes_array(cert) + cbor_text("signature") +
+            cbor_bytes_array(cose))
+
+
+def eif_seeds():
+    k, c = (KERNEL, b"kernel-image"), (CMDLINE, b"console=ttyS0")
+    r0, r1 = (RAMDISK, b"ramdisk-0"), (RAMDISK, b"ramdisk-1")
+    md = (METADATA, METADATA_JSON)
+    return {
+        "v4-two-ramdisks.eif": eif(4, [k, c, md, r0, r1]),
+        "v4-empty-metadata.eif": eif(4, [k, c, (METADATA, b"{}"), r0]),
+        "v4-null-metadata-aarch64.eif": eif(4, [k, c, (METADATA, b"null"), r0],
+                                            flags=1),
+        "v3-no-metadata.eif": eif(3, [k, c, r0]),
+        "v2-three-ramdisks.eif": eif(2, [k, c, r0, r1, (RAMDISK, b"")]),
+        "v4-signed.eif": eif(4, [k, c, md, r0,
+                                 (SIGNATURE, signature(TEST_CERT))]),
+        "v4-bad-crc.eif": eif(4, [k, c, md, r0])[:544] + b"\0\0\0\0" +
+        eif(4, [k, c, md, r0])[548:],
+        "header-only.bin": eif(4, [k, c, md, r0])[:548],
+    }
+
+
+GUEST_CID = 3
+
+
+def vsock_hdr(src_cid, dst_cid, src_port, dst_port, length, typ, op,
+              buf_alloc=65536, fwd_cnt=0):
+    return struct.pack("<QQIIIHHIII", src_cid, dst_cid, src_port, dst_port,
+                       length, typ, op, 0, buf_alloc, fwd_cnt)
+
+
+# Events of fuzz_ne_vsock.c.
+def size24(n):
+    return struct.pack("<I", n)[:3]
+
+
+def connect(cid=0, port=0, gport=0):
+    return bytes([1, cid, port, gport])
+
+
+def guest(conn, op, length=0, buf_alloc=65536, fwd_cnt=0):
+    """A stream packet from the guest on connection slot conn (routed)."""
+    route = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | (conn << 5 & 0x60)
+    hdr = vsock_hdr(GUEST_CID, 0, 0, 0, 0, 1, op, buf_alloc, fwd_cnt)
+    return bytes([0, route, op]) + size24(44 + length) + hdr
+
+
+def raw_guest(hdr, size, route=0):
+    return bytes([0, route, 0]) + size24(size) + hdr
+
+
+def send(conn, n):
+    return bytes([2, conn]) + struct.pack("<H", n)
+
+
+def rx(room, left):
+    return bytes([3]) + struct.pack("<HH", room, left)
+
+
+def close(conn):
+    return bytes([4, conn])
+
+
+REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST = range(1, 8)
+
+
+def vsock_seeds():
+    return {
+        "heartbeat.bin": connect() + guest(0, RESPONSE) + send(0, 1) +
+        guest(0, RW, 1) + close(0) + guest(0, RST),
+        "refused.bin": connect() + guest(0, RST),
+        "credit-stall.bin": connect(1, 1, 1) + guest(0, RESPONSE, buf_alloc=100) +
+        send(0, 300) + guest(0, CREDIT_UPDATE, buf_alloc=100, fwd_cnt=100) +
+        guest(0, CREDIT_REQUEST, buf_alloc=1000, fwd_cnt=100) +
+        guest(0, SHUTDOWN),
+        "window.bin": connect() + guest(0, RESPONSE) +
+        b"".join(guest(0, RW, 60000) for _ in range(5)) + guest(0, RST),
+        "unknown-tuple.bin": raw_guest(vsock_hdr(GUEST_CID, 2, 1, 2, 0, 1,
+                                                 REQUEST), 44, route=0),
+        "bad-lengths.bin": raw_guest(b"\0" * 44, 20) +
+        raw_guest(vsock_hdr(GUEST_CID, 4, 1, 2, 100, 1, RW), 50),
+        "wrong-type.bin": connect() + bytes([0, 0x01 | 0x02 | 0x08 | 0x10, RW]) +
+        size24(44) + vsock_hdr(GUEST_CID, 0, 0, 0, 0, 2, RW),
+        "beyond-credit.bin": connect() + guest(0, RESPONSE) +
+        guest(0, RW, 100000) + guest(0, RW, 200000) + guest(0, RST),
+        "rx-buffers.bin": rx(44, 10) + rx(45, 10) + rx(4096, 65535) + rx(0, 0),
+        "two-conns.bin": connect(0, 0, 0) + connect(1, 2, 3) +
+        guest(1, RESPONSE) + guest(0, RW) + send(1, 65535) + close(1) +
+        close(0),
+    }
+
+
+def write(subdir, seeds):
+    d = os.path.join(HERE, subdir, "corpus")
+    os.makedirs(d, exist_ok=True)
+    for name, data in sorted(seeds.items()):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+        print(f"{subdir}/corpus/{name}: {len(data)} bytes")
+
+
+if __name__ == "__main__":
+    write("eif", eif_seeds())
+    write("ne_vsock", vsock_seeds())
