@@ -114,6 +114,21 @@ static const struct ne_cmd_failure ne_cmd_failures[MAX_CMD] = {
 };
 
 /*
+ * Durations reported by tracepoints: the clock is read only while the
+ * tracepoint is on, so that a launch pays nothing for them otherwise. A
+ * span that began before the tracepoint was turned on reports 0.
+ */
+static u64 ne_span_start(bool traced)
+{
+	return traced ? ktime_get_ns() : 0;
+}
+
+static u64 ne_span_ns(u64 t0)
+{
+	return t0 ? ktime_get_ns() - t0 : 0;
+}
+
+/*
  * Send a command about @slot_uid and trace it. Ioctls pass @killable: a
  * fatal signal then ends the wait for the mailbox (-EINTR, nothing sent).
  */
@@ -122,12 +137,12 @@ static int ne_enclave_cmd(struct ne_pci_dev *ndev, u64 slot_uid,
 			  size_t req_size, struct ne_pci_dev_cmd_reply *reply,
 			  bool killable)
 {
-	u64 t0 = ktime_get_ns();
+	u64 t0 = ne_span_start(trace_ne_cmd_enabled());
 	int rc;
 
 	rc = ne_pci_dev_cmd(ndev, type, req, req_size, reply, killable,
 			    &ne_cmd_failures[type]);
-	trace_ne_cmd(type, slot_uid, rc, ktime_get_ns() - t0);
+	trace_ne_cmd(type, slot_uid, rc, ne_span_ns(t0));
 
 	return rc;
 }
@@ -613,7 +628,7 @@ static int ne_enclave_send_ranges(struct ne_enclave *ne)
 	struct slot_add_mem_req req = {};
 	struct ne_pci_dev_cmd_reply reply;
 	unsigned int pending = all->nr - all->nr_sent;
-	u64 t0 = ktime_get_ns();
+	u64 t0 = ne_span_start(trace_ne_mem_send_enabled());
 	int rc = 0;
 
 	lockdep_assert_held(&ne->lock);
@@ -635,7 +650,7 @@ static int ne_enclave_send_ranges(struct ne_enclave *ne)
 
 	trace_ne_mem_send(ne->slot_uid, pending,
 			  pending - (all->nr - all->nr_sent), rc,
-			  ktime_get_ns() - t0);
+			  ne_span_ns(t0));
 
 	return rc;
 }
@@ -679,12 +694,12 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 	if (rc)
 		return rc;
 
-	t0 = ktime_get_ns();
+	t0 = ne_span_start(trace_ne_mem_pin_enabled());
 	rc = ne_mem_region_pin(ne_dev(ndev), mem->userspace_addr,
 			       mem->memory_size, ne->pool.numa_node,
 			       !ne->per_page_mem, &region, &phys);
 	trace_ne_mem_pin(ne->slot_uid, mem->userspace_addr, mem->memory_size,
-			 rc ? 0 : phys.nr, rc, ktime_get_ns() - t0);
+			 rc ? 0 : phys.nr, rc, ne_span_ns(t0));
 	if (rc)
 		return rc;
 
