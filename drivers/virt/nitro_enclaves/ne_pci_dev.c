@@ -238,13 +238,63 @@ VISIBLE_IF_KUNIT bool ne_cmd_reply_is_ours(enum ne_pci_dev_cmd_type type,
 }
 EXPORT_SYMBOL_IF_KUNIT(ne_cmd_reply_is_ours);
 
-/* Wake-up condition of a command waiter. */
-static bool ne_cmd_wait_done(struct ne_pci_dev *ndev, u16 window_start)
+/* Wake-up condition of a command waiter: a reply interrupt, or removal. */
+static bool ne_cmd_irq_came(struct ne_pci_dev *ndev, int irqs)
 {
-	if (READ_ONCE(ndev->removed))
-		return true;
+	return READ_ONCE(ndev->removed) ||
+	       atomic_read(&ndev->reply_irqs) != irqs;
+}
 
-	return ne_reply_count(ne_read32(ndev, NE_EVTCNT)) != window_start;
+/*
+ * ne_cmd_wait_count() - Wait until the reply counter moves away from @from.
+ *
+ * Waiters sleep until a reply interrupt comes and only then read
+ * NE_EVTCNT: a register read costs a trip to the device, and the reply
+ * may take long. @irqs is the interrupt count sampled before the last
+ * look at the counter; it is updated before each new look, so that an
+ * interrupt that comes after a look always ends the next sleep. At
+ * @deadline the counter is read once more, for a reply whose interrupt
+ * was lost.
+ *
+ * Return: the new reply count; -ETIMEDOUT at @deadline; -ENODEV if the
+ * device was removed or went away; -EINTR if @killable and a fatal
+ * signal came.
+ */
+static int ne_cmd_wait_count(struct ne_pci_dev *ndev, u16 from, int *irqs,
+			     unsigned long deadline, bool killable)
+{
+	u32 evtcnt;
+	long left;
+
+	for (;;) {
+		left = max_t(long, (long)(deadline - jiffies), 0);
+		/*
+		 * TASK_IDLE when not killable: not interruptible (the
+		 * mailbox must stay in step with the device) and not
+		 * reported as a hung task during the long default timeout.
+		 */
+		if (killable)
+			left = wait_event_killable_timeout(ndev->cmd_wq,
+							   ne_cmd_irq_came(ndev, *irqs),
+							   left);
+		else
+			left = wait_event_idle_timeout(ndev->cmd_wq,
+						       ne_cmd_irq_came(ndev, *irqs),
+						       left);
+		if (left < 0)
+			return -EINTR;
+		if (READ_ONCE(ndev->removed))
+			return -ENODEV;
+
+		*irqs = atomic_read(&ndev->reply_irqs);
+		evtcnt = ne_read32(ndev, NE_EVTCNT);
+		if (ne_pci_dev_gone(ndev, evtcnt, U32_MAX))
+			return -ENODEV;
+		if (ne_reply_count(evtcnt) != from)
+			return ne_reply_count(evtcnt);
+		if (!left)
+			return -ETIMEDOUT;
+	}
 }
 
 /*
@@ -274,37 +324,38 @@ static void ne_cmd_owe_reply(struct ne_pci_dev *ndev, u16 count)
  * reply that came is then absorbed by the next command's counter snapshot.
  *
  * Return: 0, or -EINTR if @killable and a fatal signal ended the wait.
+ * A device that is gone ends the wait too; the command finds out.
  */
 static int ne_cmd_drain_owed_reply(struct ne_pci_dev *ndev, bool killable)
 {
-	long left;
+	int irqs, rc;
+	u32 evtcnt;
 
 	lockdep_assert_held(&ndev->cmd_lock);
 
 	if (!ndev->reply_owed)
 		return 0;
 
-	left = (long)(ndev->owed_deadline - jiffies);
-	if (left <= 0) {
+	if (time_after_eq(jiffies, ndev->owed_deadline)) {
 		ndev->reply_owed = false;
 		return 0;
 	}
 
-	/* Same TASK_IDLE reasoning as in ne_cmd_wait_reply(). */
-	if (killable)
-		left = wait_event_killable_timeout(ndev->cmd_wq,
-						   ne_cmd_wait_done(ndev, ndev->owed_count),
-						   left);
-	else
-		left = wait_event_idle_timeout(ndev->cmd_wq,
-					       ne_cmd_wait_done(ndev, ndev->owed_count),
-					       left);
+	irqs = atomic_read(&ndev->reply_irqs);
+	evtcnt = ne_read32(ndev, NE_EVTCNT);
+	if (ne_reply_count(evtcnt) != ndev->owed_count) {
+		ndev->reply_owed = false;
+		return 0;
+	}
+
+	rc = ne_cmd_wait_count(ndev, ndev->owed_count, &irqs,
+			       ndev->owed_deadline, killable);
 	/* Killed: the reply is still owed to the next command. */
-	if (left < 0)
-		return -EINTR;
+	if (rc == -EINTR)
+		return rc;
 
 	ndev->reply_owed = false;
-	if (!left)
+	if (rc == -ETIMEDOUT)
 		dev_warn_ratelimited(&ndev->pdev->dev,
 				     "late reply never came, taking it as lost\n");
 
@@ -328,6 +379,7 @@ static int ne_cmd_drain_owed_reply(struct ne_pci_dev *ndev, bool killable)
  *
  * In addition, ne_cmd_drain_owed_reply() keeps the mailbox idle after a
  * timeout until the late reply has come, for up to one more timeout.
+ * @irqs is the reply interrupt count sampled before the window opened.
  *
  * Limitation: a stray reply that moves the counter by exactly one before
  * ours arrives is still taken for ours when the command has no uid to
@@ -342,40 +394,23 @@ static int ne_cmd_drain_owed_reply(struct ne_pci_dev *ndev, bool killable)
  */
 static int ne_cmd_wait_reply(struct ne_pci_dev *ndev,
 			     enum ne_pci_dev_cmd_type type, u64 uid,
-			     u16 window_start,
+			     u16 window_start, int irqs,
 			     struct ne_pci_dev_cmd_reply *reply)
 {
 	unsigned long deadline;
-	u32 evtcnt;
 	u16 count, count_after;
-	long left;
+	int rc;
 
 	deadline = jiffies + msecs_to_jiffies(READ_ONCE(cmd_timeout_ms));
 
 	for (;;) {
-		left = (long)(deadline - jiffies);
-		if (left <= 0)
-			left = 0;
-
-		/*
-		 * TASK_IDLE: not interruptible (the mailbox must stay in
-		 * step with the device) and not reported as a hung task
-		 * during the long default timeout.
-		 */
-		if (!wait_event_idle_timeout(ndev->cmd_wq,
-					     ne_cmd_wait_done(ndev, window_start),
-					     left)) {
+		rc = ne_cmd_wait_count(ndev, window_start, &irqs, deadline,
+				       false);
+		if (rc == -ETIMEDOUT)
 			ne_cmd_owe_reply(ndev, window_start);
-			return -ETIMEDOUT;
-		}
-
-		if (READ_ONCE(ndev->removed))
-			return -ENODEV;
-
-		evtcnt = ne_read32(ndev, NE_EVTCNT);
-		if (ne_pci_dev_gone(ndev, evtcnt, U32_MAX))
-			return -ENODEV;
-		count = ne_reply_count(evtcnt);
+		if (rc < 0)
+			return rc;
+		count = rc;
 
 		memcpy_fromio(reply, ndev->iomem_base + NE_RECV_DATA,
 			      sizeof(*reply));
@@ -513,7 +548,7 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 	u16 window_start;
 	u32 evtcnt;
 	u64 uid = 0;
-	int rc;
+	int irqs, rc;
 
 	rc = ne_cmd_check_args(type, req, req_size, reply);
 	if (rc) {
@@ -539,6 +574,8 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 		goto unlock;
 	}
 
+	/* Sampled first: a reply interrupt after the counter read counts. */
+	irqs = atomic_read(&ndev->reply_irqs);
 	evtcnt = ne_read32(ndev, NE_EVTCNT);
 	if (ne_pci_dev_gone(ndev, evtcnt, U32_MAX)) {
 		rc = -ENODEV;
@@ -555,7 +592,7 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 	memcpy_toio(ndev->iomem_base + NE_SEND_DATA, req, req_size);
 	ne_write32(ndev, NE_COMMAND, type);
 
-	rc = ne_cmd_wait_reply(ndev, type, uid, window_start, reply);
+	rc = ne_cmd_wait_reply(ndev, type, uid, window_start, irqs, reply);
 	if (!rc && reply->rc < 0)
 		rc = reply->rc;
 
@@ -611,7 +648,8 @@ static irqreturn_t ne_reply_irq(int irq, void *data)
 {
 	struct ne_pci_dev *ndev = data;
 
-	/* The waiter reads the reply counter itself. */
+	/* The waiter reads the reply counter itself, once woken. */
+	atomic_inc(&ndev->reply_irqs);
 	wake_up(&ndev->cmd_wq);
 
 	return IRQ_HANDLED;

@@ -6,6 +6,7 @@
 #ifndef _NE_PCI_DEV_H_
 #define _NE_PCI_DEV_H_
 
+#include <linux/atomic.h>
 #include <linux/bits.h>
 #include <linux/build_bug.h>
 #include <linux/kref.h>
@@ -255,6 +256,8 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  *			after @enclaves_lock and after an enclave's lock.
  * @cmd_wq:		Command waiters sleep here; the reply interrupt and
  *			remove wake them.
+ * @reply_irqs:		Reply interrupts so far. Waiters sleep until it moves
+ *			rather than read NE_EVTCNT while they wait. Atomic.
  * @reply_seen:		Reply counter value (NE_EVTCNT bits 0-15) the last
  *			command ended with. Protected by @cmd_lock.
  * @reply_owed:		The last command timed out, so its reply may still
@@ -307,6 +310,7 @@ struct ne_pci_dev {
 	/* transport (ne_pci_dev.c) */
 	struct mutex cmd_lock;		/* one command at a time in the mailbox */
 	wait_queue_head_t cmd_wq;
+	atomic_t reply_irqs;
 	u16 reply_seen;
 	bool reply_owed;
 	u16 owed_count;

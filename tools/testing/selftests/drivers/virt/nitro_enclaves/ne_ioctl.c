@@ -1247,6 +1247,182 @@ TEST_F(stray_reply, duplicate_reply_between_commands_ignored)
 	EXPECT_OK(ne_image_info(self->efd, NE_EIF_IMAGE, NULL));
 }
 
+/* ------------------------------------------------------------------ */
+/* reply_irq: reply interrupts lost, or early. The reply vector (0) is  */
+/* masked in the MSI-X table behind the kernel's back: the device then  */
+/* only sets its pending bit, which fires when the vector is unmasked.  */
+/* ------------------------------------------------------------------ */
+
+#define PCI_CAP_PTR		0x34
+#define PCI_CAP_ID_MSIX		0x11
+#define MSIX_ENTRY_SIZE		16
+#define MSIX_ENTRY_CTRL		12
+#define NE_VEC_REPLY		0
+
+struct msix_vec {
+	volatile uint32_t *ctrl;	/* vector control word of the entry */
+	void *map;
+	size_t map_len;
+};
+
+/*
+ * Map the vector control word of MSI-X entry @vec of the PCI device @bdf,
+ * found through its MSI-X capability. Return: 0 or -errno.
+ */
+static int msix_vec_map(const char *bdf, unsigned int vec, struct msix_vec *m)
+{
+	uint8_t cfg[256];
+	uint32_t table;
+	unsigned int pos, hops;
+	char path[256];
+	long page = sysconf(_SC_PAGESIZE);
+	off_t off, base;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, cfg, sizeof(cfg), 0) != sizeof(cfg)) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+
+	pos = cfg[PCI_CAP_PTR] & ~3u;
+	for (hops = 0; pos && hops < 48; hops++) {
+		if (cfg[pos] == PCI_CAP_ID_MSIX)
+			break;
+		pos = cfg[pos + 1] & ~3u;
+	}
+	if (!pos || hops == 48)
+		return -ENOENT;
+	memcpy(&table, &cfg[pos + 4], sizeof(table));
+
+	off = (table & ~7u) + vec * MSIX_ENTRY_SIZE + MSIX_ENTRY_CTRL;
+	base = off & ~(off_t)(page - 1);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%u",
+		 bdf, table & 7);
+	fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	m->map_len = page;
+	m->map = mmap(NULL, m->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      fd, base);
+	close(fd);
+	if (m->map == MAP_FAILED)
+		return -errno;
+	m->ctrl = (volatile uint32_t *)((char *)m->map + (off - base));
+	return 0;
+}
+
+static void msix_vec_mask(struct msix_vec *m, bool masked)
+{
+	*m->ctrl = masked ? (*m->ctrl | 1) : (*m->ctrl & ~1u);
+}
+
+FIXTURE(reply_irq) {
+	struct ne_env env;
+	struct msix_vec vec;
+	bool mapped;
+	int efd;
+	uint64_t uid;
+};
+
+FIXTURE_SETUP(reply_irq)
+{
+	int ret;
+
+	self->mapped = false;
+	one_enclave_setup(_metadata, &self->env, &self->efd, &self->uid);
+	NE_NEED_TB(&self->env);
+	if (ne_timeout_get() < 0)
+		SKIP(return, "no debugfs cmd_timeout_ms knob");
+	ret = msix_vec_map(self->env.tb.bdf, NE_VEC_REPLY, &self->vec);
+	if (ret)
+		SKIP(return, "cannot map the MSI-X table: %s", strerror(-ret));
+	self->mapped = true;
+}
+
+FIXTURE_TEARDOWN(reply_irq)
+{
+	if (self->mapped) {
+		msix_vec_mask(&self->vec, false);
+		munmap(self->vec.map, self->vec.map_len);
+	}
+	if (self->env.have_tb)
+		ne_tb_reply_mode(&self->env.tb, NE_TB_REPLY_NORMAL, 0);
+	one_enclave_teardown(_metadata, &self->env, self->efd);
+}
+
+/* The reply came but its interrupt did not: it is found at the deadline. */
+TEST_F_TIMEOUT(reply_irq, reply_without_interrupt_taken_at_deadline, 60)
+{
+	uint64_t t0, ms;
+
+	ASSERT_EQ(0, ne_env_timeout(&self->env, 600));
+	msix_vec_mask(&self->vec, true);
+	t0 = ne_now_ms();
+	EXPECT_OK(ne_add_vcpu_id(self->efd, self->env.pool[0]));
+	ms = ne_now_ms() - t0;
+	msix_vec_mask(&self->vec, false);
+	TH_LOG("NE_ADD_VCPU without a reply interrupt took %llu ms",
+	       (unsigned long long)ms);
+	EXPECT_LE(550, ms);
+	EXPECT_GT(3000, ms);
+
+	/* The pending interrupt fired at unmask; the next command is normal. */
+	t0 = ne_now_ms();
+	EXPECT_OK(ne_add_vcpu_id(self->efd, self->env.pool[1]));
+	EXPECT_GT(400, ne_now_ms() - t0);
+}
+
+struct irq_vcpu_adder {
+	int efd;
+	uint32_t cpu;
+	int ret;
+};
+
+static void *irq_add_vcpu_thread(void *p)
+{
+	struct irq_vcpu_adder *a = p;
+
+	a->ret = ne_add_vcpu_id(a->efd, a->cpu);
+	return NULL;
+}
+
+/*
+ * An interrupt that comes before the reply (here the pending one of the
+ * previous command, fired by the unmask) wakes the waiter, which must go
+ * on waiting rather than take the reply area it finds.
+ */
+TEST_F_TIMEOUT(reply_irq, interrupt_before_reply_keeps_waiting, 60)
+{
+	struct irq_vcpu_adder a = {
+		.efd = self->efd, .cpu = (uint32_t)self->env.pool[1],
+	};
+	uint64_t t0, ms;
+	pthread_t t;
+
+	/* Leaves the reply vector's pending bit set. */
+	ASSERT_EQ(0, ne_env_timeout(&self->env, 300));
+	msix_vec_mask(&self->vec, true);
+	EXPECT_OK(ne_add_vcpu_id(self->efd, self->env.pool[0]));
+
+	ASSERT_EQ(0, ne_timeout_set(5000));
+	ne_tb_reply_mode(&self->env.tb, NE_TB_REPLY_LATE, 1000);
+	t0 = ne_now_ms();
+	ASSERT_EQ(0, pthread_create(&t, NULL, irq_add_vcpu_thread, &a));
+	usleep(200 * 1000);
+	msix_vec_mask(&self->vec, false);
+	pthread_join(t, NULL);
+	ms = ne_now_ms() - t0;
+	TH_LOG("NE_ADD_VCPU woken early by an interrupt took %llu ms",
+	       (unsigned long long)ms);
+	EXPECT_OK(a.ret);
+	EXPECT_LE(900, ms);
+}
+
 int main(int argc, char **argv)
 {
 	return ne_test_main(argc, argv);
