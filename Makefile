@@ -21,13 +21,13 @@ SAMPLE_DIR := samples/nitro_enclaves
 need = @test -e $(1) || { echo "make $@: $(1) does not exist (not written yet)" >&2; exit 1; }
 
 .PHONY: all deps qemu modules static-checks conformance selftests sample \
-	check bench demo clean help install dkms-source dkms-install dkms-uninstall \
+	check bench bench-linux demo clean help install dkms-source dkms-install dkms-uninstall \
 	debug-kernel check-debug fuzz
 
 all: modules conformance selftests sample
 
 help:
-	@echo "make demo | check | bench | deps | qemu | modules | static-checks |"
+	@echo "make demo | check | bench | bench-linux | deps | qemu | modules | static-checks |"
 	@echo "     conformance | selftests | sample | fuzz | all | clean |"
 	@echo "     install | dkms-install | dkms-uninstall"
 
@@ -122,6 +122,10 @@ check-debug:
 bench: modules selftests
 	scripts/bench.sh
 
+# Linux 6.1's own driver (built from Debian's linux-source-6.1) against this
+# one, side by side in the test VM, instant and 1 ms device replies.
+bench-linux: modules selftests
+	scripts/bench.sh --compare
 
 demo: deps qemu modules sample
 	scripts/demo.sh

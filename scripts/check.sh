@@ -268,6 +268,8 @@ main() {
 	# Launch path: no more SLOT_ADD_MEM commands than contiguous extents.
 	if [[ -x $NE_ROOT/scripts/bench.sh ]]; then
 		stage vm-bench scripts/bench.sh --check
+		# ... and no slower than Linux 6.1's own driver.
+		stage vm-bench-linux scripts/bench.sh --compare --check
 	fi
 
 	# The same suite on bookworm-backports' 6.12 kernel.

@@ -50,7 +50,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -60,6 +62,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +96,7 @@
 #define CMD_SLOT_FREE		5
 #define CMD_SLOT_ADD_MEM	6
 #define CMD_SLOT_ADD_VCPU	7
+#define CMD_SLOT_INFO		10
 
 #define NR_VCPUS		2
 
@@ -677,6 +681,348 @@ static int run_parallel(int n, unsigned long mib, int reps, int dev,
 	return rounds;
 }
 
+/* ---- side by side with another driver ---- */
+
+#define NE_MODULE		"nitro_enclaves"
+#define NE_CPUS_PARAM		"/sys/module/" NE_MODULE "/parameters/ne_cpus"
+#define NR_DRIVERS		2
+
+/*
+ * Load the module at @path and give it the CPU pool @cpus. Return: 0 or
+ * -errno (nothing stays loaded then).
+ */
+static int drv_load(const char *path, const char *cpus)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (syscall(SYS_finit_module, fd, "", 0))
+		rc = -errno;
+	close(fd);
+	if (rc)
+		return rc;
+	rc = write_str(NE_CPUS_PARAM, cpus);
+	if (rc)
+		syscall(SYS_delete_module, NE_MODULE, O_NONBLOCK);
+	return rc;
+}
+
+static int drv_unload(void)
+{
+	return syscall(SYS_delete_module, NE_MODULE, O_NONBLOCK) ? -errno : 0;
+}
+
+/*
+ * Where the reply interrupt is handled decides how a command waiter wakes
+ * up: on its own CPU, or through an IPI from another one, which under TCG
+ * costs a host thread wake-up per command. Which CPU a freshly loaded
+ * driver's vectors land on is chance, so the comparison fixes it: the
+ * bench runs on @bench_cpu and every MSI-X vector of the NE device is
+ * steered there. Return: 0 or -errno.
+ */
+static int bench_cpu = -1;
+
+static int steer_irqs(void)
+{
+	char bdf[64], path[320], cpu[16];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (bench_cpu < 0)
+		return 0;
+	if (ne_tb_find(bdf, sizeof(bdf)))
+		return -ENODEV;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/msi_irqs", bdf);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	snprintf(cpu, sizeof(cpu), "%d", bench_cpu);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/irq/%s/smp_affinity_list",
+			 de->d_name);
+		if (write_str(path, cpu))
+			rc = -EIO;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Run on the lowest online CPU from now on; remember it for steer_irqs(). */
+static int pin_bench(void)
+{
+	cpu_set_t set;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -errno;
+	for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set); cpu++)
+		;
+	if (cpu == CPU_SETSIZE)
+		return -ENODEV;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		return -errno;
+	bench_cpu = cpu;
+	return 0;
+}
+
+/*
+ * One launch of @l with the driver at @path loaded for it alone.
+ *
+ * The test BAR is not mapped while a driver is loaded: Linux's driver
+ * claims all the device's BARs exclusively, which revokes user mappings
+ * of them. Its counters are read before the load and after the unload.
+ */
+static void drv_launch(const char *path, const char *cpus, struct launch *l)
+{
+	struct ne_tb_counters before, after;
+	bool counted = have_tb;
+	unsigned int i;
+	int dev, rc;
+
+	l->err = 0;
+	memset(l->ms, 0, sizeof(l->ms));
+	memset(l->cmd, 0, sizeof(l->cmd));
+	if (counted) {
+		ne_tb_counters(&tb, &before);
+		ne_tb_close(&tb);
+		have_tb = false;
+	}
+	rc = drv_load(path, cpus);
+	if (rc) {
+		l->err = rc;
+		l->err_step = "load the module";
+		goto reopen;
+	}
+	rc = steer_irqs();
+	if (rc) {
+		drv_unload();
+		l->err = rc;
+		l->err_step = "steer the device's interrupts";
+		goto reopen;
+	}
+	dev = open(NE_DEV, O_RDWR | O_CLOEXEC);
+	if (dev < 0) {
+		l->err = -errno;
+		l->err_step = "open " NE_DEV;
+	} else {
+		launch_run(l, dev);
+		close(dev);
+	}
+	rc = drv_unload();
+	if (rc && !l->err) {
+		l->err = rc;
+		l->err_step = "unload the module";
+	}
+reopen:
+	if (counted && ne_tb_open(&tb) == 0) {
+		have_tb = true;
+		ne_tb_counters(&tb, &after);
+		for (i = 0; i < NE_TB_NR_CMD_TYPES; i++)
+			l->cmd[i] = after.cmd[i] - before.cmd[i];
+	}
+}
+
+/* Commands of one launch, "ALLOC/ADD_MEM/ADD_VCPU/START/STOP/FREE/INFO". */
+static void cmd_string(const struct case_result *res, char *buf, size_t len)
+{
+	if (!have_tb) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	snprintf(buf, len, "%u/%u/%u/%u/%u/%u/%u", res->cmd_max[CMD_SLOT_ALLOC],
+		 res->cmd_max[CMD_SLOT_ADD_MEM], res->cmd_max[CMD_SLOT_ADD_VCPU],
+		 res->cmd_max[CMD_ENCLAVE_START], res->cmd_max[CMD_ENCLAVE_STOP],
+		 res->cmd_max[CMD_SLOT_FREE], res->cmd_max[CMD_SLOT_INFO]);
+}
+
+static void result_add(struct case_result *res, const struct launch *l)
+{
+	int i;
+
+	if (l->err) {
+		res->err = l->err;
+		res->err_step = l->err_step;
+		return;
+	}
+	for (i = 0; i < NR_PHASES; i++)
+		res->ms[i][res->reps] = l->ms[i];
+	res->ms[NR_PHASES][res->reps] = l->ms[PH_MEM] + l->ms[PH_START];
+	res->extents_max = l->extents;
+	for (i = 0; i < NE_TB_NR_CMD_TYPES; i++)
+		if (l->cmd[i] > res->cmd_max[i])
+			res->cmd_max[i] = l->cmd[i];
+	res->reps++;
+}
+
+/*
+ * Paired comparison of phase @ph (NR_PHASES: memory+start) over the reps
+ * both drivers ran: the medians of the per-rep ratios @b / @a and of the
+ * per-rep differences (ms). Pairing cancels the host's slow swings.
+ */
+struct paired {
+	double ratio, diff;
+};
+
+static struct paired pair_stats(const struct case_result *a,
+				const struct case_result *b, int ph)
+{
+	double ratio[MAX_REPS], diff[MAX_REPS];
+	struct paired p;
+	int r, n = a->reps < b->reps ? a->reps : b->reps;
+
+	for (r = 0; r < n; r++) {
+		ratio[r] = a->ms[ph][r] > 0 ? b->ms[ph][r] / a->ms[ph][r] : 1;
+		diff[r] = b->ms[ph][r] - a->ms[ph][r];
+	}
+	p.ratio = stats(ratio, n).med;
+	p.diff = stats(diff, n).med;
+	return p;
+}
+
+/*
+ * Whether the second driver is slower than the first beyond noise. Noise
+ * on a loaded TCG host only ever adds time, and comparing a driver with
+ * itself this way gave paired median ratios from 0.88 to 1.43 over 15
+ * reps, so the check compares the fastest rep of each: slower means more
+ * than 20% and more than 0.5 ms slower at best.
+ */
+static bool slower(struct stat2 ours, struct stat2 base)
+{
+	return ours.min > base.min * 1.2 && ours.min - base.min > 0.5;
+}
+
+/*
+ * Run case @c @reps times with each driver of @path on one set of memory,
+ * alternating which driver goes first, and print a row (or, with @tap, a
+ * TAP line: the second driver no slower than the first in memory+start
+ * and close). Return: 1 if the case failed, else 0.
+ */
+static int compare_case(const struct bench_case *c, const char *const *path,
+			const char *cpus, int reps, int *tap)
+{
+	struct case_result res[NR_DRIVERS];
+	struct stat2 ms[NR_DRIVERS], cl[NR_DRIVERS];
+	struct paired pms, pcl;
+	char name[64], cmds[NR_DRIVERS][40];
+	struct launch l;
+	int r, k, d;
+
+	memset(res, 0, sizeof(res));
+	case_name(c, name, sizeof(name));
+	if ((c->style != STYLE_1G && pool_prepare(c->order, c->mib * MIB / SZ_2M)) ||
+	    launch_memory(&l, c)) {
+		res[0].err = -ENOMEM;
+		res[0].err_step = "hugepages";
+		goto print;
+	}
+	for (r = 0; r < reps && !res[0].err && !res[1].err; r++) {
+		for (k = 0; k < NR_DRIVERS; k++) {
+			d = r % 2 ? NR_DRIVERS - 1 - k : k;
+			drv_launch(path[d], cpus, &l);
+			result_add(&res[d], &l);
+		}
+	}
+	launch_free(&l);
+
+print:
+	for (d = 0; d < NR_DRIVERS; d++) {
+		if (res[d].err) {
+			if (tap)
+				printf("not ok %d %s %lu MiB: driver %d: %s: %s\n",
+				       ++*tap, name, c->mib, d + 1,
+				       res[d].err_step, strerror(-res[d].err));
+			else
+				printf("%-24s %5lu  not run: driver %d: %s: %s\n",
+				       name, c->mib, d + 1, res[d].err_step,
+				       strerror(-res[d].err));
+			return 1;
+		}
+		ms[d] = stats(res[d].ms[NR_PHASES], res[d].reps);
+		cl[d] = stats(res[d].ms[PH_CLOSE], res[d].reps);
+		cmd_string(&res[d], cmds[d], sizeof(cmds[d]));
+	}
+	pms = pair_stats(&res[0], &res[1], NR_PHASES);
+	pcl = pair_stats(&res[0], &res[1], PH_CLOSE);
+	if (tap) {
+		bool bad = slower(ms[1], ms[0]);
+
+		printf("%s %d %s %lu MiB: memory+start at best %.2f vs %.2f ms (median %.2f vs %.2f, paired ratio %.2f); close %.2f vs %.2f ms\n",
+		       bad ? "not ok" : "ok", ++*tap, name, c->mib, ms[1].min,
+		       ms[0].min, ms[1].med, ms[0].med, pms.ratio, cl[1].med,
+		       cl[0].med);
+		return bad;
+	}
+	printf("%-24s %5lu %7ld %19s %19s %7.2f %7.2f %5.2f %5.2f %7.2f %7.2f %5.2f\n",
+	       name, c->mib, res[0].extents_max, cmds[0], cmds[1], ms[0].med,
+	       ms[1].med, pms.ratio, ms[1].min / ms[0].min, cl[0].med,
+	       cl[1].med, pcl.ratio);
+	return 0;
+}
+
+/*
+ * ne_bench --compare BASE.ko,THIS.ko --cpus LIST: the same launches with
+ * two drivers, loaded in turn. In check mode only the like-with-like
+ * cases, where both drivers can send the same commands: one ioctl per
+ * page on the pool as allocated (descending), one region on a sorted one.
+ */
+static int compare_mode(const char *const *path, const char *cpus,
+			const unsigned long *sizes, int nsizes, int reps,
+			bool check)
+{
+	static const struct bench_case all[] = {
+		{ STYLE_NITRO_CLI, ORDER_DESC, 0, false },
+		{ STYLE_ONE_REGION, ORDER_ASC, 0, false },
+		/* Not like with like: only the first two are checked. */
+		{ STYLE_NITRO_CLI, ORDER_ASC, 0, false },
+		{ STYLE_ONE_REGION, ORDER_DESC, 0, false },
+	};
+	int ncases = check ? 2 : ARRAY_SIZE(all), tap = 0, failed = 0, i, s;
+
+	if (access(NE_CPUS_PARAM, F_OK) == 0) {
+		printf("%sne_bench: %s is loaded already; --compare loads each driver itself\n",
+		       check ? "1..0 # SKIP " : "", NE_MODULE);
+		return check ? 4 : 1;
+	}
+	/* The pool CPUs go offline at each load: pick among the others. */
+	if (pin_bench()) {
+		printf("%sne_bench: cannot pin to a CPU: %s\n",
+		       check ? "1..0 # SKIP " : "", strerror(errno));
+		return check ? 4 : 1;
+	}
+	if (check) {
+		printf("TAP version 13\n1..%d\n", nsizes * 2);
+	} else {
+		printf("# ne_bench --compare: driver 1 %s, driver 2 %s; %d reps each, alternating which goes first\n",
+		       path[0], path[1], reps);
+		printf("# the bench and the device's interrupts on CPU %d\n",
+		       bench_cpu);
+		printf("# m+s: memory + start, close: ms, medians; ratio: median over the reps of\n"
+		       "# driver 2 / driver 1, each rep running both back to back; best: ratio of the\n"
+		       "# fastest reps (lower is better)\n");
+		printf("# commands per launch: ALLOC/ADD_MEM/ADD_VCPU/START/STOP/FREE/INFO\n");
+		printf("%-24s %5s %7s %19s %19s %7s %7s %5s %5s %7s %7s %5s\n", "case",
+		       "MiB", "extents", "commands 1", "commands 2", "m+s 1",
+		       "m+s 2", "ratio", "best", "close 1", "close 2", "ratio");
+	}
+	for (i = 0; i < nsizes; i++) {
+		for (s = 0; s < ncases; s++) {
+			struct bench_case c = all[s];
+
+			c.mib = sizes[i];
+			failed += compare_case(&c, path, cpus, reps,
+					       check ? &tap : NULL);
+		}
+	}
+	return failed ? 1 : 0;
+}
+
 /* ---- main ---- */
 
 #define TRACEFS			"/sys/kernel/tracing"
@@ -888,7 +1234,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...] [--parallel-mib MIB] [--no-legacy] [--parallel-only]\n"
 		"       ne_bench --check [--sizes MIB,...]\n"
-		"       ne_bench --kmem\n");
+		"       ne_bench --kmem\n"
+		"       ne_bench --compare BASE.ko,THIS.ko --cpus LIST [--check] [--sizes MIB,...] [--reps N]\n");
 	exit(2);
 }
 
@@ -925,6 +1272,8 @@ int main(int argc, char **argv)
 		{ "parallel-only", no_argument, NULL, 'P' },
 		{ "check", no_argument, NULL, 'c' },
 		{ "kmem", no_argument, NULL, 'k' },
+		{ "compare", required_argument, NULL, 'C' },
+		{ "cpus", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long sizes[MAX_LIST] = { 512, 2048 };
@@ -932,6 +1281,8 @@ int main(int argc, char **argv)
 	unsigned long par_mib = 512;
 	int nsizes = 2, npar = 3, reps = 3;
 	bool legacy = true, check = false, cases = true, kmem = false;
+	const char *drivers[NR_DRIVERS] = { NULL, NULL }, *cpus = NULL;
+	char *comma;
 	int dev, opt, i, j, rc = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -966,14 +1317,31 @@ int main(int argc, char **argv)
 		case 'k':
 			kmem = true;
 			break;
+		case 'C':
+			comma = strchr(optarg, ',');
+			if (!comma || comma == optarg || !comma[1])
+				usage();
+			*comma = '\0';
+			drivers[0] = optarg;
+			drivers[1] = comma + 1;
+			break;
+		case 'u':
+			cpus = optarg;
+			break;
 		default:
 			usage();
 		}
 	}
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	dev = open(NE_DEV, O_RDWR | O_CLOEXEC);
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (drivers[0]) {
+		if (!cpus || pagemap_fd < 0)
+			usage();
+		have_tb = ne_tb_open(&tb) == 0;
+		return compare_mode(drivers, cpus, sizes, nsizes, reps, check);
+	}
+	dev = open(NE_DEV, O_RDWR | O_CLOEXEC);
 	if (dev < 0 || pagemap_fd < 0) {
 		printf("%sne_bench: cannot open %s or pagemap: %s\n",
 		       check ? "1..0 # SKIP " : "", NE_DEV, strerror(errno));
