@@ -1042,6 +1042,17 @@ static int trace_set(const char *file, const char *val)
 	return write_str(path, val);
 }
 
+/* Empty the trace buffer: opening "trace" with O_TRUNC does; a write does not. */
+static int trace_clear(void)
+{
+	int fd = open(TRACEFS "/trace", O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
 static int kmem_trace(bool on)
 {
 	static const char *const ev[] = {
@@ -1059,7 +1070,7 @@ static int kmem_trace(bool on)
 		rc |= trace_set("set_event_pid", pid);
 		rc |= trace_set("options/hash-ptr", "0");
 		rc |= trace_set("buffer_size_kb", "8192");
-		rc |= trace_set("trace", "");
+		rc |= trace_clear();
 	}
 	for (i = 0; i < ARRAY_SIZE(ev); i++)
 		rc |= trace_set(ev[i], on ? "1" : "0");
