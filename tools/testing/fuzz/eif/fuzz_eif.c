@@ -21,17 +21,9 @@
 #include <string.h>
 
 #include "eif_file.h"
+#include "../fuzz_check.h"
 
 #define TAIL	64
-
-#define check(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: invariant broken: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
-	} while (0)
 
 struct failing_reader {
 	struct eif_buf_reader br;

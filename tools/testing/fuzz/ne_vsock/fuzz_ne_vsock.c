@@ -27,20 +27,12 @@
 #include <stdlib.h>
 
 #include "ne-vsock-proto.h"
+#include "../fuzz_check.h"
 
 #define GUEST_CID	3
 #define MAX_CONNS	4
 #define PKT_MAX		(64 * 1024)
 #define SENDBUF_MAX	(4 * 1024 * 1024)
-
-#define check(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: invariant broken: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
-	} while (0)
 
 struct conn {
 	bool used;

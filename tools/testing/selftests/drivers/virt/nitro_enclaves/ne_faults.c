@@ -645,23 +645,9 @@ FIXTURE_TEARDOWN(stall)
 	ne_env_teardown(_metadata, &self->env);
 }
 
-struct vcpu_adder {
-	int efd;
-	uint32_t cpu;
-	int ret;
-};
-
-static void *add_vcpu_thread(void *p)
-{
-	struct vcpu_adder *a = p;
-
-	a->ret = ne_add_vcpu_id(a->efd, a->cpu);
-	return NULL;
-}
-
 TEST_F_TIMEOUT(stall, poll_beside_slow_command, 60)
 {
-	struct vcpu_adder a = { .cpu = (uint32_t)self->env.pool[0] };
+	struct ne_vcpu_adder a = { .cpu = (uint32_t)self->env.pool[0] };
 	uint64_t uid = 0, t0, ms;
 	pthread_t t;
 	int ret;
@@ -673,7 +659,7 @@ TEST_F_TIMEOUT(stall, poll_beside_slow_command, 60)
 	/* SLOT_ADD_VCPU answered after 2 s, within the 5 s timeout. */
 	ne_tb_reply_mode_cmd(&self->env.tb, NE_CMD_SLOT_ADD_VCPU,
 			     NE_TB_REPLY_LATE, 2000);
-	ASSERT_EQ(0, pthread_create(&t, NULL, add_vcpu_thread, &a));
+	ASSERT_EQ(0, pthread_create(&t, NULL, ne_add_vcpu_thread, &a));
 	usleep(300 * 1000);
 	t0 = ne_now_ms();
 	ret = ne_poll(a.efd, 100);

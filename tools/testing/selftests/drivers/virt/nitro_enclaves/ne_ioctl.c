@@ -1377,20 +1377,6 @@ TEST_F_TIMEOUT(reply_irq, reply_without_interrupt_taken_at_deadline, 60)
 	EXPECT_GT(400, ne_now_ms() - t0);
 }
 
-struct irq_vcpu_adder {
-	int efd;
-	uint32_t cpu;
-	int ret;
-};
-
-static void *irq_add_vcpu_thread(void *p)
-{
-	struct irq_vcpu_adder *a = p;
-
-	a->ret = ne_add_vcpu_id(a->efd, a->cpu);
-	return NULL;
-}
-
 /*
  * An interrupt that comes before the reply (here the pending one of the
  * previous command, fired by the unmask) wakes the waiter, which must go
@@ -1398,7 +1384,7 @@ static void *irq_add_vcpu_thread(void *p)
  */
 TEST_F_TIMEOUT(reply_irq, interrupt_before_reply_keeps_waiting, 60)
 {
-	struct irq_vcpu_adder a = {
+	struct ne_vcpu_adder a = {
 		.efd = self->efd, .cpu = (uint32_t)self->env.pool[1],
 	};
 	uint64_t t0, ms;
@@ -1412,7 +1398,7 @@ TEST_F_TIMEOUT(reply_irq, interrupt_before_reply_keeps_waiting, 60)
 	ASSERT_EQ(0, ne_timeout_set(5000));
 	ne_tb_reply_mode(&self->env.tb, NE_TB_REPLY_LATE, 1000);
 	t0 = ne_now_ms();
-	ASSERT_EQ(0, pthread_create(&t, NULL, irq_add_vcpu_thread, &a));
+	ASSERT_EQ(0, pthread_create(&t, NULL, ne_add_vcpu_thread, &a));
 	usleep(200 * 1000);
 	msix_vec_mask(&self->vec, false);
 	pthread_join(t, NULL);

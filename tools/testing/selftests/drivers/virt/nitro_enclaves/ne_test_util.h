@@ -164,6 +164,21 @@ static inline int ne_add_vcpu_id(int efd, uint32_t id)
 	return ne_add_vcpu(efd, &id);
 }
 
+/* NE_ADD_VCPU of @cpu on @efd in a thread of its own: ne_add_vcpu_thread(). */
+struct ne_vcpu_adder {
+	int efd;
+	uint32_t cpu;
+	int ret;		/* ne_add_vcpu_id()'s result once joined */
+};
+
+static inline void *ne_add_vcpu_thread(void *p)
+{
+	struct ne_vcpu_adder *a = p;
+
+	a->ret = ne_add_vcpu_id(a->efd, a->cpu);
+	return NULL;
+}
+
 static inline int ne_image_info(int efd, uint64_t flags, uint64_t *offset)
 {
 	struct ne_image_load_info info = { .flags = flags };
