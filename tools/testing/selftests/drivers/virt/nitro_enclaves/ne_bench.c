@@ -438,11 +438,31 @@ static void case_name(const struct bench_case *c, char *buf, size_t len)
 		 c->legacy ? " per-page" : "");
 }
 
+/* Add the launch just run (or its failure) to @res. */
+static void result_add(struct case_result *res, const struct launch *l)
+{
+	int i;
+
+	if (l->err) {
+		res->err = l->err;
+		res->err_step = l->err_step;
+		return;
+	}
+	for (i = 0; i < NR_PHASES; i++)
+		res->ms[i][res->reps] = l->ms[i];
+	res->ms[NR_PHASES][res->reps] = l->ms[PH_MEM] + l->ms[PH_START];
+	res->extents_max = l->extents;
+	for (i = 0; i < NE_TB_NR_CMD_TYPES; i++)
+		if (l->cmd[i] > res->cmd_max[i])
+			res->cmd_max[i] = l->cmd[i];
+	res->reps++;
+}
+
 /* Run @c @reps times on the memory of @l (mapped and faulted in). */
 static int run_case(const struct bench_case *c, struct launch *l, int reps,
 		    int dev, struct case_result *res)
 {
-	int r, i;
+	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (set_legacy(c->legacy)) {
@@ -450,23 +470,11 @@ static int run_case(const struct bench_case *c, struct launch *l, int reps,
 		res->err_step = "legacy_per_page_mem";
 		return -1;
 	}
-	for (r = 0; r < reps; r++) {
+	for (r = 0; r < reps && !res->err; r++) {
 		l->err = 0;
 		memset(l->ms, 0, sizeof(l->ms));
 		launch_run(l, dev);
-		if (l->err) {
-			res->err = l->err;
-			res->err_step = l->err_step;
-			break;
-		}
-		for (i = 0; i < NR_PHASES; i++)
-			res->ms[i][r] = l->ms[i];
-		res->ms[NR_PHASES][r] = l->ms[PH_MEM] + l->ms[PH_START];
-		res->extents_max = l->extents;
-		for (i = 0; i < NE_TB_NR_CMD_TYPES; i++)
-			if (l->cmd[i] > res->cmd_max[i])
-				res->cmd_max[i] = l->cmd[i];
-		res->reps++;
+		result_add(res, l);
 	}
 	set_legacy(false);
 	return res->err ? -1 : 0;
@@ -840,25 +848,6 @@ static void cmd_string(const struct case_result *res, char *buf, size_t len)
 		 res->cmd_max[CMD_SLOT_ADD_MEM], res->cmd_max[CMD_SLOT_ADD_VCPU],
 		 res->cmd_max[CMD_ENCLAVE_START], res->cmd_max[CMD_ENCLAVE_STOP],
 		 res->cmd_max[CMD_SLOT_FREE], res->cmd_max[CMD_SLOT_INFO]);
-}
-
-static void result_add(struct case_result *res, const struct launch *l)
-{
-	int i;
-
-	if (l->err) {
-		res->err = l->err;
-		res->err_step = l->err_step;
-		return;
-	}
-	for (i = 0; i < NR_PHASES; i++)
-		res->ms[i][res->reps] = l->ms[i];
-	res->ms[NR_PHASES][res->reps] = l->ms[PH_MEM] + l->ms[PH_START];
-	res->extents_max = l->extents;
-	for (i = 0; i < NE_TB_NR_CMD_TYPES; i++)
-		if (l->cmd[i] > res->cmd_max[i])
-			res->cmd_max[i] = l->cmd[i];
-	res->reps++;
 }
 
 /*
