@@ -62,7 +62,7 @@ fuzz_args() {	# target
 
 run_check() {	# target
 	local t=$1 bin=$BIN_DIR/fuzz_$1 log=$BIN_DIR/logs/$1-check.log
-	local work=$BIN_DIR/check-corpus/$1 inputs args rc start
+	local work=$BIN_DIR/check-corpus/$1 inputs rc
 	local -a files
 
 	shopt -s nullglob
@@ -88,40 +88,37 @@ run_check() {	# target
 	fi
 
 	rm -rf "$work"
+	fuzz_run "$t" "$work" "$log" check
+	rm -rf "$work"
+}
+
+# Fuzz target $1 for SECONDS_PER_TARGET from corpus $2 (kept) and its
+# seeds, logging to $3, and print a TAP line. Mode $4: "check", or "long"
+# (with RUNS, the command line and libFuzzer's final statistics printed).
+fuzz_run() {	# target work log mode
+	local t=$1 work=$2 log=$3 mode=$4 bin=$BIN_DIR/fuzz_$1 args rc=0 start
+
 	mkdir -p "$work" "$BIN_DIR/artifacts/$t"
 	mapfile -t args < <(fuzz_args "$t")
+	if [[ $mode == long ]]; then
+		[[ -n $RUNS ]] && args+=("-runs=$RUNS")
+		echo "fuzz_$t: $bin ${args[*]} -max_total_time=$SECONDS_PER_TARGET $work $HERE/$t/corpus"
+	fi
 	start=$SECONDS
-	rc=0
 	"$bin" "${args[@]}" -max_total_time="$SECONDS_PER_TARGET" \
 		"$work" "$HERE/$t/corpus" > "$log" 2>&1 || rc=$?
+	[[ $mode == long ]] &&
+		grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::' "$log"
 	if [[ $rc -eq 0 ]]; then
 		tap ok "fuzz_$t: $((SECONDS - start)) s, $(summary "$log"), no crash"
 	else
 		show_failure "$log"
 		tap not-ok "fuzz_$t: crash or sanitizer report after $((SECONDS - start)) s (exit $rc, inputs in $BIN_DIR/artifacts/$t, log $log)"
 	fi
-	rm -rf "$work"
 }
 
 run_long() {	# target
-	local t=$1 bin=$BIN_DIR/fuzz_$1 log=$BIN_DIR/logs/$1-long.log
-	local work=$BIN_DIR/corpus/$1 args rc start
-
-	mkdir -p "$work" "$BIN_DIR/artifacts/$t"
-	mapfile -t args < <(fuzz_args "$t")
-	[[ -n $RUNS ]] && args+=("-runs=$RUNS")
-	echo "fuzz_$t: $bin ${args[*]} -max_total_time=$SECONDS_PER_TARGET $work $HERE/$t/corpus"
-	start=$SECONDS
-	rc=0
-	"$bin" "${args[@]}" -max_total_time="$SECONDS_PER_TARGET" \
-		"$work" "$HERE/$t/corpus" > "$log" 2>&1 || rc=$?
-	grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::' "$log"
-	if [[ $rc -eq 0 ]]; then
-		tap ok "fuzz_$t: $((SECONDS - start)) s, $(summary "$log"), no crash"
-	else
-		show_failure "$log"
-		tap not-ok "fuzz_$t: exit $rc after $((SECONDS - start)) s, inputs in $BIN_DIR/artifacts/$t, log $log"
-	fi
+	fuzz_run "$1" "$BIN_DIR/corpus/$1" "$BIN_DIR/logs/$1-long.log" long
 }
 
 mkdir -p "$BIN_DIR/logs"
