@@ -22,14 +22,38 @@ need = @test -e $(1) || { echo "make $@: $(1) does not exist (not written yet)" 
 
 .PHONY: all deps qemu modules static-checks conformance selftests sample \
 	check bench bench-linux demo clean help install dkms-source dkms-install dkms-uninstall \
-	debug-kernel check-debug fuzz
+	debug-kernel check-debug check-quick fuzz
 
 all: modules conformance selftests sample
 
+# Every target, one line each (scripts/check-ux.sh checks that none is missing).
 help:
-	@echo "make demo | check | bench | bench-linux | deps | qemu | modules | static-checks |"
-	@echo "     conformance | selftests | sample | fuzz | all | clean |"
-	@echo "     install | dkms-install | dkms-uninstall"
+	@echo "Start here:"
+	@echo "  demo            boot the test VM with the emulated device and launch an enclave"
+	@echo "  check           everything CI runs (scripts/check.sh; README: 'Testing')"
+	@echo "  check-quick     build, static checks and the main VM run (a few minutes warm)"
+	@echo "  check-debug     only the debug-kernel stages, every run of the suite"
+	@echo "Build:"
+	@echo "  all             modules conformance selftests sample"
+	@echo "  deps            install the Debian packages the build and tests need"
+	@echo "  qemu            QEMU 7.2 with the NE device (cached in NE_CACHE)"
+	@echo "  modules         the driver, against KDIR"
+	@echo "  conformance     the device conformance test"
+	@echo "  selftests       the kselftests, into NE_BUILD/selftests"
+	@echo "  sample          the sample launcher"
+	@echo "  debug-kernel    the KASAN/lockdep/kmemleak kernel and the driver for it"
+	@echo "Test and measure:"
+	@echo "  static-checks   checkpatch, sparse, W=1, kernel-doc, the ABI test"
+	@echo "  fuzz            long libFuzzer runs (FUZZ_SECONDS, FUZZ_RUNS)"
+	@echo "  bench           the launch-path benchmark in the test VM"
+	@echo "  bench-linux     the same, beside Linux 6.1's own driver"
+	@echo "Install:"
+	@echo "  install         the module into INSTALL_MOD_PATH (default /), then depmod"
+	@echo "  dkms-source     lay the DKMS source tree out in DKMS_SOURCE_TREE"
+	@echo "  dkms-install    dkms add + install for the running kernel"
+	@echo "  dkms-uninstall  dkms remove --all, and the source tree"
+	@echo "  clean           what the build made (the cache NE_CACHE stays)"
+	@echo "  help            this list"
 
 deps:
 	scripts/deps.sh
@@ -99,6 +123,10 @@ dkms-uninstall:
 
 check:
 	scripts/check.sh
+
+# Build, static checks and the main run of the suite in the VM.
+check-quick:
+	NE_CHECK_STAGES=quick scripts/check.sh
 
 # Long fuzz runs of the guest-fed parsers (Documentation/virt/ne_fuzzing.rst),
 # one libFuzzer process per target in turn, the corpus kept in

@@ -10,19 +10,39 @@
 # and the exit status is non-zero if anything failed.
 #
 # NE_CHECK_STAGES="vm-lspci vm-runner" runs only the stages named (for
-# debugging; CI runs them all).
+# debugging; CI runs them all); a name that is no stage of this run is an
+# error (exit 2), before anything runs. Presets, usable among the names:
+#   quick   deps, qemu, modules, static-checks, selftests, sample and the
+#           main run of vm-tests (make check-quick)
+# NE_VM_RUNS: the runs of run_vm_tests.sh in vm-tests (default: its own;
+# "main" in the quick preset).
+#
+# Each stage starts with "=== [i/N] name", the time elapsed and an estimate
+# of the time left, from the stage times of the last run that ran them
+# (kept in $NE_CACHE/check-times, so that a fresh clone has them too).
 set -uo pipefail
 
 # shellcheck source=ne-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/ne-env.sh"
 cd "$NE_ROOT" || exit 1
 
-LOGDIR=$NE_BUILD/check
+LOGDIR=${NE_CHECK_LOGDIR:-$NE_BUILD/check}
 NE_VM=$NE_ROOT/scripts/ne-vm
 PASSED=0 FAILED=0 SKIPPED=0
 TIMES=()
 FAILS=()	# "stage: not ok line", recalled above the summary
 NE_ID=1d0f:e4c1
+WANTED=		# NE_CHECK_STAGES, presets expanded (expand_wanted)
+QUICK="deps check-ux qemu modules static-checks selftests sample vm-tests"
+PLANNING=1	# stages() only lists the stages (PLAN), running none
+PLAN=()		# every stage of this configuration, in order
+SELECTED=()	# the stages this run runs, in order
+STAGE_I=0
+T0=$SECONDS
+# "name secs" of the last run of each stage; written back at the end.
+TIMES_FILE=$NE_CACHE/check-times
+[[ -w $NE_CACHE ]] || TIMES_FILE=$LOGDIR/check-times
+declare -A LAST=() NOW=()
 
 mkdir -p "$LOGDIR"
 
@@ -64,22 +84,91 @@ count_results() {	# stage log rc
 	fi
 }
 
+# Is stage NAME selected by NE_CHECK_STAGES (presets expanded)?
+selected() {	# name
+	[[ -z ${NE_CHECK_STAGES:-} || " $WANTED " == *" $1 "* ]]
+}
+
+# "about 12 min left": the last run's times of the stages from index I on.
+estimate() {	# i
+	local left=0 unknown=0 name
+	for name in "${SELECTED[@]:$1}"; do
+		if [[ -n ${LAST[$name]:-} ]]; then
+			left=$((left + LAST[$name]))
+		else
+			unknown=$((unknown + 1))
+		fi
+	done
+	if [[ $unknown -eq $(( ${#SELECTED[@]} - $1 )) ]]; then
+		echo "no estimate: no earlier run of these stages"
+	elif [[ $unknown -gt 0 ]]; then
+		echo "about $(( (left + 59) / 60 )) min left, $unknown stage(s) never timed"
+	else
+		echo "about $(( (left + 59) / 60 )) min left by the last run"
+	fi
+}
+
 stage() {	# name command...
-	local name=$1 log=$LOGDIR/$1.log start rc secs
+	local name=$1 log=$LOGDIR/$1.log start rc ms secs
 	shift
-	if [[ -n ${NE_CHECK_STAGES:-} && " $NE_CHECK_STAGES " != *" $name "* ]]; then
+	if [[ -n $PLANNING ]]; then
+		PLAN+=("$name")
+		selected "$name" && SELECTED+=("$name")
 		return 0
 	fi
+	selected "$name" || return 0
 	echo
-	echo "=== $name: $*"
+	echo "=== [$((STAGE_I + 1))/${#SELECTED[@]}] $name: $*"
+	echo "=== elapsed $(( (SECONDS - T0) / 60 )) min $(( (SECONDS - T0) % 60 )) s, $(estimate "$STAGE_I")"
+	STAGE_I=$((STAGE_I + 1))
 	start=$(date +%s%N)
 	"$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
-	secs=$(( ($(date +%s%N) - start) / 1000000 ))
-	secs=$(printf '%d.%d' $((secs / 1000)) $((secs % 1000 / 100)))
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	secs=$(printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100)))
+	NOW[$name]=$(( (ms + 500) / 1000 ))
 	echo "=== $name: exit $rc, ${secs} s"
 	TIMES+=("$(printf '%-20s %7s s  exit %d' "$name" "$secs" "$rc")")
 	count_results "$name" "$log" "$rc"
+}
+
+# NE_CHECK_STAGES with the presets expanded, into WANTED; exit 2 on a name
+# that is neither a preset nor a stage of this configuration.
+expand_wanted() {
+	local w bad=()
+	WANTED=
+	for w in ${NE_CHECK_STAGES:-}; do
+		case $w in
+		quick)	WANTED+=" $QUICK"
+			NE_VM_RUNS=${NE_VM_RUNS:-main} ;;
+		*)	WANTED+=" $w" ;;
+		esac
+	done
+	for w in $WANTED; do
+		[[ " ${PLAN[*]} " == *" $w "* ]] || bad+=("$w")
+	done
+	if [[ ${#bad[@]} -gt 0 ]]; then
+		echo "check.sh: NE_CHECK_STAGES: no stage named: ${bad[*]}" >&2
+		echo "check.sh: the stages are: ${PLAN[*]}; presets: quick" >&2
+		exit 2
+	fi
+}
+
+load_times() {
+	local name secs
+	[[ -r $TIMES_FILE ]] || return 0
+	while read -r name secs; do
+		[[ $secs =~ ^[0-9]+$ ]] && LAST[$name]=$secs
+	done < "$TIMES_FILE"
+}
+
+# Keep the last time of every stage ever run, updated by this run.
+save_times() {
+	local name
+	for name in "${!NOW[@]}"; do LAST[$name]=${NOW[$name]}; done
+	for name in "${!LAST[@]}"; do
+		echo "$name ${LAST[$name]}"
+	done | sort > "$TIMES_FILE.tmp" && mv "$TIMES_FILE.tmp" "$TIMES_FILE"
 }
 
 make_target() {
@@ -233,12 +322,14 @@ vm_tests_arm64() {	# run_vm_tests.sh [RUN]...
 		vm_tests_for arm64 "$@"
 }
 
-main() {
+# Every stage, in order. Run twice: once to plan (PLANNING set: stage()
+# only records names), once to run; so it must decide the same both times.
+stages() {
 	local run_vm_tests=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves/run_vm_tests.sh
 	local qmp_hook=$NE_ROOT/tools/testing/ne_pci_conformance/qmp-hook.py
-	local t0=$SECONDS f line
 
 	stage deps scripts/deps.sh
+	stage check-ux scripts/check-ux.sh
 	stage qemu make_target qemu
 	stage modules make_target modules
 	stage dkms scripts/check-dkms.sh
@@ -259,10 +350,8 @@ main() {
 	stage vm-lspci vm_lspci
 	stage vm-runner vm_runner
 	if [[ -x $run_vm_tests ]]; then
-		stage vm-tests "$run_vm_tests"
-	elif [[ -z ${NE_CHECK_STAGES:-} ]]; then
-		echo
-		echo "=== vm-tests: $run_vm_tests not present, nothing to run"
+		# shellcheck disable=SC2086
+		stage vm-tests "$run_vm_tests" ${NE_VM_RUNS:-}
 	fi
 
 	# Launch path: no more SLOT_ADD_MEM commands than contiguous extents.
@@ -306,11 +395,25 @@ main() {
 		# shellcheck disable=SC2086
 		stage vm-tests-debug vm_tests_debug "$run_vm_tests" ${NE_DEBUG_RUNS:-main multi limits faults}
 	fi
+}
+
+main() {
+	local f line
+
+	stages
+	expand_wanted
+	SELECTED=()
+	PLAN=()
+	stages		# again, to fill SELECTED with the presets expanded
+	PLANNING=
+	load_times
+	stages
+	save_times
 
 	echo
 	echo "=== stage times (logs in $LOGDIR)"
 	printf '%s\n' "${TIMES[@]}"
-	echo "total $((SECONDS - t0)) s"
+	echo "total $((SECONDS - T0)) s"
 	# The KUnit suites run first in the debug kernel's main run.
 	f=$LOGDIR/vm-tests-debug.log
 	if [[ "${TIMES[*]}" == *"vm-tests-debug "* && -f $f ]]; then
