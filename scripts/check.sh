@@ -337,6 +337,7 @@ stages() {
 	stage conformance make_target conformance
 	stage selftests make_target selftests
 	stage sample make_target sample
+	stage sample-cli make_target -C samples/nitro_enclaves O="$NE_BUILD/samples" test
 	stage eif make_target -C tools/eif O="$NE_BUILD/eif" test
 	# libFuzzer on the guest-fed parsers: seeds and regressions replayed,
 	# then NE_FUZZ_SECONDS (60) per target (long runs: make fuzz).

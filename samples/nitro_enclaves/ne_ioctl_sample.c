@@ -3,11 +3,20 @@
  * Nitro Enclaves sample launcher.
  *
  *   ne_ioctl_sample [options] <eif path>
+ *   ne_ioctl_sample --help | --version
  *
  * Creates an enclave through /dev/nitro_enclaves, backs it with hugetlb
  * memory, copies the image to the offset the driver asks for, adds vCPUs,
  * waits (optionally) for the enclave's vsock heartbeat, keeps it running
  * for a while and terminates it by closing the enclave fd.
+ *
+ * With --json it prints, once the enclave runs (after its heartbeat), what
+ * "nitro-cli run-enclave" prints: one JSON object with EnclaveName,
+ * EnclaveID, ProcessID, EnclaveCID, NumberOfCPUs, CPUIDs and MemoryMiB;
+ * the progress lines then go to stderr.
+ *
+ * Exit status: 0 the enclave ran for the time asked, 1 a failure (device,
+ * ioctl, memory, image, heartbeat, crash), 2 a bad command line.
  *
  * Before running: configure the CPU pool and reserve hugepages, e.g.
  *   echo 2,3 > /sys/module/nitro_enclaves/parameters/ne_cpus
@@ -54,6 +63,20 @@
 #define NE_HEARTBEAT_VALUE	0xb7
 
 #define NE_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* The project's version (dkms.conf), given by the Makefile. */
+#ifndef NE_VERSION
+#define NE_VERSION		"unknown"
+#endif
+
+#define EXIT_USAGE		2
+
+/* EC2 sets the board asset tag to the instance ID (i-...). */
+#define NE_ASSET_TAG		"/sys/devices/virtual/dmi/id/board_asset_tag"
+#define NE_NO_INSTANCE_ID	"i-0000000000000000"
+
+/* Progress messages: stdout, or stderr when stdout carries the JSON. */
+static FILE *msg;
 
 #define SZ_2M			(2ULL << 20)
 #define SZ_1G			(1ULL << 30)
@@ -162,6 +185,8 @@ static void ne_report(const char *what, int err)
 }
 
 struct options {
+	bool json;
+	const char *name;
 	unsigned long long mem_mib;
 	bool huge_1g;
 	int nr_vcpus;
@@ -189,11 +214,13 @@ struct enclave {
 	pthread_t poller;
 	bool poller_started;
 	bool exited;		/* set by the poll thread (atomic access) */
+	uint32_t cpu_ids[NE_MAX_VCPUS];	/* as the driver returned them */
+	int nr_cpus;
 };
 
-static void usage(const char *prog)
+static void usage(FILE *f, const char *prog)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"Usage: %s [options] <eif path>\n"
 		"  -m, --memory MIB     enclave memory in MiB (default %d)\n"
 		"  -g, --1g             back memory with 1 GiB pages instead of 2 MiB\n"
@@ -203,7 +230,14 @@ static void usage(const char *prog)
 		"  -i, --cid CID        requested enclave CID (default 0: automatic)\n"
 		"  -n, --no-heartbeat   do not wait for the enclave's vsock heartbeat\n"
 		"  -t, --time SEC       keep the enclave running SEC seconds (default %d)\n"
-		"  -h, --help           this text\n",
+		"  -j, --json           once started, print the enclave as JSON on stdout,\n"
+		"                       like nitro-cli run-enclave (progress to stderr)\n"
+		"  -N, --name NAME      EnclaveName in the JSON (default: the image file\n"
+		"                       name without .eif)\n"
+		"  -h, --help           this text\n"
+		"  -V, --version        the version\n"
+		"Exit status: 0 the enclave ran for the time asked, 1 failure,\n"
+		"2 bad command line.\n",
 		prog, NE_DEFAULT_MEM_MIB, NE_DEFAULT_VCPUS, NE_DEFAULT_RUN_SEC);
 }
 
@@ -238,7 +272,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "cid", required_argument, NULL, 'i' },
 		{ "no-heartbeat", no_argument, NULL, 'n' },
 		{ "time", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "name", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -250,7 +287,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		.heartbeat = true,
 		.run_sec = NE_DEFAULT_RUN_SEC,
 	};
-	while ((c = getopt_long(argc, argv, "m:gc:C:di:nt:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:gc:C:di:nt:jN:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			o->mem_mib = strtoull(optarg, &end, 0);
@@ -285,6 +322,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (*end)
 				return -1;
 			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'N':
+			o->name = optarg;
+			break;
+		case 'h':
+			usage(stdout, argv[0]);
+			exit(EXIT_SUCCESS);
+		case 'V':
+			printf("ne_ioctl_sample %s\n", NE_VERSION);
+			exit(EXIT_SUCCESS);
 		default:
 			return -1;
 		}
@@ -315,14 +364,14 @@ static void *poll_enclave(void *arg)
 			return NULL;
 		}
 		if (n == 0) {
-			printf("Enclave fd poll: no event in %d s\n",
-			       NE_POLL_TIMEOUT_MS / 1000);
+			fprintf(msg, "Enclave fd poll: no event in %d s\n",
+				NE_POLL_TIMEOUT_MS / 1000);
 			continue;
 		}
 		if (fds[1].revents)
 			return NULL;
 		if (fds[0].revents & POLLHUP) {
-			printf("Enclave exited (POLLHUP on the enclave fd)\n");
+			fprintf(msg, "Enclave exited (POLLHUP on the enclave fd)\n");
 			__atomic_store_n(&e->exited, true, __ATOMIC_RELEASE);
 			return NULL;
 		}
@@ -357,8 +406,8 @@ static int alloc_memory(struct enclave *e, const struct options *o)
 		}
 		e->regions[i] = (struct region){ .addr = p, .size = page };
 	}
-	printf("Allocated %zu regions of %zu MiB (%llu MiB)\n", e->nr_regions,
-	       page >> 20, (unsigned long long)(e->nr_regions * page) >> 20);
+	fprintf(msg, "Allocated %zu regions of %zu MiB (%llu MiB)\n", e->nr_regions,
+		page >> 20, (unsigned long long)(e->nr_regions * page) >> 20);
 	return 0;
 }
 
@@ -400,8 +449,8 @@ static int load_image(struct enclave *e, const char *path)
 		close(fd);
 		return -1;
 	}
-	printf("Image %s: %lld bytes, load offset 0x%llx\n", path,
-	       (long long)st.st_size, (unsigned long long)info.memory_offset);
+	fprintf(msg, "Image %s: %lld bytes, load offset 0x%llx\n", path,
+		(long long)st.st_size, (unsigned long long)info.memory_offset);
 	if ((uint64_t)st.st_size + info.memory_offset > total) {
 		fprintf(stderr,
 			"Error: image (%lld bytes at offset %llu) does not fit in %llu bytes of memory\n",
@@ -435,7 +484,7 @@ static int load_image(struct enclave *e, const char *path)
 		copied += n;
 	}
 	munmap(img, st.st_size);
-	printf("Image copied into enclave memory\n");
+	fprintf(msg, "Image copied into enclave memory\n");
 	return 0;
 }
 
@@ -458,7 +507,7 @@ static int add_memory(struct enclave *e)
 			return -1;
 		}
 	}
-	printf("Added %zu memory regions to the enclave\n", e->nr_regions);
+	fprintf(msg, "Added %zu memory regions to the enclave\n", e->nr_regions);
 	return 0;
 }
 
@@ -474,7 +523,8 @@ static int add_vcpus(struct enclave *e, const struct options *o)
 			ne_report("NE_ADD_VCPU", errno);
 			return -1;
 		}
-		printf("Added vCPU %u to the enclave\n", id);
+		e->cpu_ids[e->nr_cpus++] = id;
+		fprintf(msg, "Added vCPU %u to the enclave\n", id);
 	}
 	return 0;
 }
@@ -581,8 +631,8 @@ static int heartbeat_wait(struct enclave *e, int lfd)
 	ret = write(fd, &b, 1) == 1 ? 0 : -1;
 	close(fd);
 	if (!ret)
-		printf("Heartbeat 0x%02x received from CID %llu and echoed: enclave booted\n",
-		       b, (unsigned long long)e->cid);
+		fprintf(msg, "Heartbeat 0x%02x received from CID %llu and echoed: enclave booted\n",
+			b, (unsigned long long)e->cid);
 	return ret;
 }
 
@@ -605,14 +655,86 @@ static int start_enclave(struct enclave *e, const struct options *o)
 		goto out;
 	}
 	e->cid = si.enclave_cid;
-	printf("Enclave started, CID %llu (%s mode)\n",
-	       (unsigned long long)si.enclave_cid, o->debug ? "debug" : "production");
+	fprintf(msg, "Enclave started, CID %llu (%s mode)\n",
+		(unsigned long long)si.enclave_cid, o->debug ? "debug" : "production");
 	if (o->heartbeat)
 		ret = heartbeat_wait(e, lfd);
 out:
 	if (lfd >= 0)
 		close(lfd);
 	return ret;
+}
+
+/*
+ * The enclave ID as nitro-cli forms it: the instance ID, "-enc", the slot
+ * uid in hex. The instance ID is the board asset tag, which EC2 sets to it;
+ * elsewhere (e.g. a QEMU guest) i-0000000000000000, nitro-cli's value when
+ * the file is missing.
+ */
+static void enclave_id(const struct enclave *e, char *buf, size_t n)
+{
+	char tag[64] = "", *p, *q;
+	FILE *f = fopen(NE_ASSET_TAG, "re");
+
+	if (f) {
+		if (!fgets(tag, sizeof(tag), f))
+			tag[0] = '\0';
+		fclose(f);
+	}
+	for (p = q = tag; *p; p++)	/* nitro-cli drops all whitespace */
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+			*q++ = *p;
+	*q = '\0';
+	if (strncmp(tag, "i-", 2) || !tag[2])
+		snprintf(tag, sizeof(tag), "%s", NE_NO_INSTANCE_ID);
+	snprintf(buf, n, "%s-enc%llx", tag, (unsigned long long)e->slot_uid);
+}
+
+static void print_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/*
+ * What "nitro-cli run-enclave" prints once the enclave runs, with the same
+ * names and types. EnclaveName defaults to the image's file name without
+ * ".eif", as there; MemoryMiB is the memory actually given (whole pages).
+ */
+static void print_run_json(const struct enclave *e, const struct options *o)
+{
+	const char *base = strrchr(o->eif, '/');
+	char name[PATH_MAX], id[96];
+	size_t len, i;
+
+	base = base ? base + 1 : o->eif;
+	snprintf(name, sizeof(name), "%s", o->name ? o->name : base);
+	len = strlen(name);
+	if (!o->name && len > 4 && !strcmp(name + len - 4, ".eif"))
+		name[len - 4] = '\0';
+	enclave_id(e, id, sizeof(id));
+	printf("{\n  \"EnclaveName\": ");
+	print_json_string(name);
+	printf(",\n  \"EnclaveID\": ");
+	print_json_string(id);
+	printf(",\n  \"ProcessID\": %ld,\n  \"EnclaveCID\": %llu,\n"
+	       "  \"NumberOfCPUs\": %d,\n  \"CPUIDs\": [",
+	       (long)getpid(), (unsigned long long)e->cid, e->nr_cpus);
+	for (i = 0; i < (size_t)e->nr_cpus; i++)
+		printf("%s\n    %u", i ? "," : "", e->cpu_ids[i]);
+	printf("%s],\n  \"MemoryMiB\": %llu\n}\n", e->nr_cpus ? "\n  " : "",
+	       (unsigned long long)(e->nr_regions * e->regions[0].size) >> 20);
+	fflush(stdout);
 }
 
 /*
@@ -624,7 +746,7 @@ static int keep_running(struct enclave *e, unsigned int sec)
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
 	unsigned int ticks = sec * 10;
 
-	printf("Enclave running; terminating in %u s\n", sec);
+	fprintf(msg, "Enclave running; terminating in %u s\n", sec);
 	while (ticks-- && !__atomic_load_n(&e->exited, __ATOMIC_ACQUIRE))
 		nanosleep(&ts, NULL);
 	if (!__atomic_load_n(&e->exited, __ATOMIC_ACQUIRE))
@@ -644,7 +766,8 @@ static void close_enclave(struct enclave *e)
 	}
 	if (e->fd >= 0) {
 		close(e->fd);
-		printf("Enclave fd closed: the enclave is terminated and its resources freed\n");
+		fprintf(msg,
+			"Enclave fd closed: the enclave is terminated and its resources freed\n");
 	}
 	e->fd = -1;
 	free_memory(e);
@@ -659,10 +782,11 @@ int main(int argc, char **argv)
 	int dev, ret;
 
 	if (parse_args(argc, argv, &o)) {
-		usage(argv[0]);
-		return EXIT_FAILURE;
+		usage(stderr, argv[0]);
+		return EXIT_USAGE;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	msg = o.json ? stderr : stdout;
 
 	dev = open(NE_DEV_NAME, O_RDWR | O_CLOEXEC);
 	if (dev < 0) {
@@ -676,8 +800,8 @@ int main(int argc, char **argv)
 		ne_report("NE_CREATE_VM", ret);
 		return EXIT_FAILURE;
 	}
-	printf("Enclave fd %d, slot uid 0x%llx\n", e.fd,
-	       (unsigned long long)e.slot_uid);
+	fprintf(msg, "Enclave fd %d, slot uid 0x%llx\n", e.fd,
+		(unsigned long long)e.slot_uid);
 
 	if (pipe2(e.stop_pipe, O_CLOEXEC) ||
 	    pthread_create(&e.poller, NULL, poll_enclave, &e)) {
@@ -696,6 +820,8 @@ int main(int argc, char **argv)
 		ret = add_vcpus(&e, &o);
 	if (!ret)
 		ret = start_enclave(&e, &o);
+	if (!ret && o.json)
+		print_run_json(&e, &o);
 	if (!ret)
 		ret = keep_running(&e, o.run_sec);
 	close_enclave(&e);

@@ -148,12 +148,12 @@ static int cbor_skip(struct cbor *c, unsigned int depth)
 	}
 }
 
-int eif_signature_certificate(const uint8_t *data, size_t len,
-			      uint8_t **cert, size_t *cert_len,
-			      const char **why)
+int eif_signature_field(const uint8_t *data, size_t len, const char *key,
+			uint8_t **out, size_t *out_len, const char **why)
 {
-	static const char key[] = "signing_certificate";
+	static char msg[96];
 	struct cbor c = { data, data + len };
+	size_t klen = strlen(key);
 	unsigned int major;
 	uint64_t n, entries, i, k;
 
@@ -171,7 +171,7 @@ int eif_signature_certificate(const uint8_t *data, size_t len,
 			*why = "map key is not a text string";
 			return -1;
 		}
-		if (n != sizeof(key) - 1 || memcmp(c.p, key, n)) {
+		if (n != klen || memcmp(c.p, key, n)) {
 			c.p += n;
 			if (cbor_skip(&c, 0)) {
 				*why = "malformed CBOR";
@@ -182,11 +182,12 @@ int eif_signature_certificate(const uint8_t *data, size_t len,
 		c.p += n;
 		if (cbor_head(&c, &major, &n) || major != 4 ||
 		    n > (uint64_t)(c.end - c.p)) {
-			*why = "signing_certificate is not an array";
+			snprintf(msg, sizeof(msg), "%s is not an array", key);
+			*why = msg;
 			return -1;
 		}
-		*cert = malloc(n ? n : 1);
-		if (!*cert) {
+		*out = malloc(n ? n : 1);
+		if (!*out) {
 			*why = "out of memory";
 			return -1;
 		}
@@ -194,18 +195,29 @@ int eif_signature_certificate(const uint8_t *data, size_t len,
 			uint64_t b;
 
 			if (cbor_head(&c, &major, &b) || major != 0 || b > 255) {
-				free(*cert);
-				*cert = NULL;
-				*why = "signing_certificate holds a non-byte value";
+				free(*out);
+				*out = NULL;
+				snprintf(msg, sizeof(msg),
+					 "%s holds a non-byte value", key);
+				*why = msg;
 				return -1;
 			}
-			(*cert)[k] = (uint8_t)b;
+			(*out)[k] = (uint8_t)b;
 		}
-		*cert_len = n;
+		*out_len = n;
 		return 0;
 	}
-	*why = "no signing_certificate in entry 0";
+	snprintf(msg, sizeof(msg), "no %s in entry 0", key);
+	*why = msg;
 	return -1;
+}
+
+int eif_signature_certificate(const uint8_t *data, size_t len,
+			      uint8_t **cert, size_t *cert_len,
+			      const char **why)
+{
+	return eif_signature_field(data, len, "signing_certificate", cert,
+				   cert_len, why);
 }
 
 int eif_certificate_pcr(const uint8_t *pem, size_t len,

@@ -37,6 +37,14 @@ int eif_signature_certificate(const uint8_t *data, size_t len,
 			      const char **why);
 
 /*
+ * Any byte-array field of entry 0 of the signature section, by name
+ * ("signing_certificate", "signature": the serialized COSE_Sign1).
+ * Same contract as eif_signature_certificate().
+ */
+int eif_signature_field(const uint8_t *data, size_t len, const char *key,
+			uint8_t **out, size_t *out_len, const char **why);
+
+/*
  * PCR8 of a PEM certificate: SHA-384(0^48 || SHA-384(DER)). Returns 0, or
  * -1 if the text is not a PEM X.509 certificate.
  */
