@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -51,6 +52,10 @@
 #define MAX_RAMDISKS	(EIF_MAX_SECTIONS - 3)
 
 #define NE_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Compact JSON as the metadata section holds it: no spaces, '/' as is. */
+#define JW_JSON_FLAGS \
+	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 static void usage(FILE *f)
 {
@@ -162,203 +167,6 @@ fail:
 	return -1;
 }
 
-/*
- * Minimal JSON validator that also compacts: whitespace outside strings is
- * dropped, everything else is copied. Used for --metadata.
- */
-struct json {
-	const char *p, *end;
-	char *out;
-	size_t n;
-	const char *err;
-};
-
-static void json_ws(struct json *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' ||
-				 *j->p == '\n' || *j->p == '\r'))
-		j->p++;
-}
-
-static void json_put(struct json *j, char c)
-{
-	j->out[j->n++] = c;
-}
-
-static int json_fail(struct json *j, const char *msg)
-{
-	if (!j->err)
-		j->err = msg;
-	return -1;
-}
-
-static int json_digits(struct json *j)
-{
-	int n = 0;
-
-	while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-		json_put(j, *j->p++);
-		n++;
-	}
-	return n;
-}
-
-static int json_value(struct json *j, int depth);
-
-static int json_string(struct json *j)
-{
-	json_put(j, *j->p++);	/* opening quote */
-	while (j->p < j->end) {
-		unsigned char c = (unsigned char)*j->p;
-
-		if (c < 0x20)
-			return json_fail(j, "control character in string");
-		json_put(j, *j->p++);
-		if (c == '"')
-			return 0;
-		if (c != '\\')
-			continue;
-		if (j->p >= j->end)
-			break;
-		c = (unsigned char)*j->p;
-		if (c == 'u') {
-			int i;
-
-			json_put(j, *j->p++);
-			for (i = 0; i < 4; i++) {
-				if (j->p >= j->end ||
-				    !strchr("0123456789abcdefABCDEF", *j->p) ||
-				    !*j->p)
-					return json_fail(j, "bad \\u escape");
-				json_put(j, *j->p++);
-			}
-		} else if (strchr("\"\\/bfnrt", c) && c) {
-			json_put(j, *j->p++);
-		} else {
-			return json_fail(j, "bad escape in string");
-		}
-	}
-	return json_fail(j, "unterminated string");
-}
-
-static int json_number(struct json *j)
-{
-	if (*j->p == '-')
-		json_put(j, *j->p++);
-	if (j->p < j->end && *j->p == '0')
-		json_put(j, *j->p++);
-	else if (!json_digits(j))
-		return json_fail(j, "bad number");
-	if (j->p < j->end && *j->p == '.') {
-		json_put(j, *j->p++);
-		if (!json_digits(j))
-			return json_fail(j, "bad number");
-	}
-	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-		json_put(j, *j->p++);
-		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-			json_put(j, *j->p++);
-		if (!json_digits(j))
-			return json_fail(j, "bad number");
-	}
-	return 0;
-}
-
-static int json_container(struct json *j, int depth, char close)
-{
-	json_put(j, *j->p++);
-	json_ws(j);
-	if (j->p < j->end && *j->p == close) {
-		json_put(j, *j->p++);
-		return 0;
-	}
-	for (;;) {
-		json_ws(j);
-		if (close == '}') {
-			if (j->p >= j->end || *j->p != '"')
-				return json_fail(j, "expected a string key");
-			if (json_string(j))
-				return -1;
-			json_ws(j);
-			if (j->p >= j->end || *j->p != ':')
-				return json_fail(j, "expected ':'");
-			json_put(j, *j->p++);
-		}
-		if (json_value(j, depth + 1))
-			return -1;
-		json_ws(j);
-		if (j->p >= j->end)
-			return json_fail(j, "unexpected end");
-		if (*j->p == close) {
-			json_put(j, *j->p++);
-			return 0;
-		}
-		if (*j->p != ',')
-			return json_fail(j, "expected ',' or end of container");
-		json_put(j, *j->p++);
-	}
-}
-
-static int json_value(struct json *j, int depth)
-{
-	static const char *const lits[] = { "true", "false", "null" };
-	unsigned int i;
-
-	if (depth > 64)
-		return json_fail(j, "nested too deeply");
-	json_ws(j);
-	if (j->p >= j->end)
-		return json_fail(j, "unexpected end");
-	switch (*j->p) {
-	case '{':
-		return json_container(j, depth, '}');
-	case '[':
-		return json_container(j, depth, ']');
-	case '"':
-		return json_string(j);
-	}
-	if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9'))
-		return json_number(j);
-	for (i = 0; i < 3; i++) {
-		size_t n = strlen(lits[i]);
-
-		if ((size_t)(j->end - j->p) >= n && !memcmp(j->p, lits[i], n)) {
-			memcpy(j->out + j->n, lits[i], n);
-			j->n += n;
-			j->p += n;
-			return 0;
-		}
-	}
-	return json_fail(j, "unexpected character");
-}
-
-/* Validate and compact JSON text; returns a malloc()ed string or NULL. */
-static char *json_compact(const uint8_t *text, size_t len, const char **err)
-{
-	struct json j = {
-		.p = (const char *)text,
-		.end = (const char *)text + len,
-	};
-
-	j.out = malloc(len + 1);
-	if (!j.out) {
-		*err = "out of memory";
-		return NULL;
-	}
-	if (json_value(&j, 0) == 0) {
-		json_ws(&j);
-		if (j.p != j.end)
-			json_fail(&j, "trailing characters after the value");
-	}
-	if (j.err) {
-		*err = j.err;
-		free(j.out);
-		return NULL;
-	}
-	j.out[j.n] = '\0';
-	return j.out;
-}
-
 static int parse_u64(const char *s, uint64_t *v)
 {
 	char *end;
@@ -434,7 +242,10 @@ static void print_pcrs(FILE *f, const struct eif_image *img)
 
 /*
  * Indented JSON output, laid out as nitro-cli prints it (two spaces per
- * level, "key": value).
+ * level, "key": value). Written here rather than by json-c, whose pretty
+ * printer breaks the line inside an empty array or object ("Warnings": [
+ * ]) and passes bytes >= 0x80 through as they are, where the Cmdline (any
+ * bytes) needs \u00XX escapes to stay valid JSON.
  */
 struct jw {
 	FILE *f;
@@ -501,14 +312,21 @@ static void jw_u64(struct jw *w, const char *key, uint64_t val)
 	fprintf(w->f, "%" PRIu64, val);
 }
 
-/* A member whose value is JSON text taken as it is (n bytes). */
-static void jw_raw(struct jw *w, const char *key, size_t klen,
-		   const char *val, size_t n)
+/*
+ * A member whose value json-c writes, compact (NULL is null). The key is
+ * written by json-c too, as it escapes the metadata's keys and values the
+ * same way.
+ */
+static void jw_json(struct jw *w, const char *key, struct json_object *val)
 {
+	struct json_object *k = json_object_new_string(key);
+
 	jw_next(w);
-	fwrite(key, 1, klen, w->f);
+	fputs(k ? json_object_to_json_string_ext(k, JW_JSON_FLAGS) : "\"\"",
+	      w->f);
 	fputs(": ", w->f);
-	fwrite(val, 1, n, w->f);
+	fputs(json_object_to_json_string_ext(val, JW_JSON_FLAGS), w->f);
+	json_object_put(k);
 }
 
 /* "Measurements": {"HashAlgorithm", "PCR0".."PCR2", "PCR8" if signed}. */
@@ -687,14 +505,24 @@ static int cmd_build(int argc, char **argv)
 		size_t rawlen;
 		const char *err = NULL;
 
+		struct json_object *obj;
+
 		if (read_file(metadata, &raw, &rawlen,
 			      EIF_METADATA_CUSTOM_MAX))
 			goto out;
-		custom = json_compact(raw, rawlen, &err);
+		int bad = eif_json_parse(raw, rawlen, &obj, &err);
+
 		free(raw);
-		if (!custom) {
+		if (bad) {
 			fprintf(stderr, "eif: %s: not valid JSON: %s\n",
 				metadata, err);
+			goto out;
+		}
+		custom = strdup(json_object_to_json_string_ext(obj,
+							       JW_JSON_FLAGS));
+		json_object_put(obj);
+		if (!custom) {
+			fprintf(stderr, "eif: out of memory\n");
 			goto out;
 		}
 		md.custom = custom;
@@ -861,91 +689,17 @@ static void describe_text(const char *path, const struct eif_image *img)
 
 /* ---- describe --json: the shape of nitro-cli describe-eif ------------- */
 
-/* One member of a JSON object, as raw text spans of the input. */
-struct json_member {
-	const char *key;	/* with its quotes */
-	size_t klen;
-	const char *val;
-	size_t vlen;
-};
-
-#define JSON_MAX_MEMBERS	64
-
-/*
- * Split the JSON object text[0..len) into its members. scratch must hold
- * len + 1 bytes. Returns the number of members, or -1 if the text is not
- * one valid JSON object (or has more than max members).
- */
-static int json_members(const char *text, size_t len, struct json_member *m,
-			int max, char *scratch)
-{
-	struct json j = { .p = text, .end = text + len, .out = scratch };
-	int n = 0;
-
-	json_ws(&j);
-	if (j.p >= j.end || *j.p != '{')
-		return -1;
-	j.p++;
-	json_ws(&j);
-	if (j.p < j.end && *j.p == '}') {
-		j.p++;
-		goto end;
-	}
-	for (;;) {
-		json_ws(&j);
-		if (n == max || j.p >= j.end || *j.p != '"')
-			return -1;
-		m[n].key = j.p;
-		if (json_string(&j))
-			return -1;
-		m[n].klen = j.p - m[n].key;
-		json_ws(&j);
-		if (j.p >= j.end || *j.p != ':')
-			return -1;
-		j.p++;
-		json_ws(&j);
-		m[n].val = j.p;
-		if (json_value(&j, 1))
-			return -1;
-		m[n].vlen = j.p - m[n].val;
-		n++;
-		json_ws(&j);
-		if (j.p < j.end && *j.p == ',') {
-			j.p++;
-			continue;
-		}
-		if (j.p < j.end && *j.p == '}') {
-			j.p++;
-			break;
-		}
-		return -1;
-	}
-end:
-	json_ws(&j);
-	return j.p == j.end ? n : -1;
-}
-
-static const struct json_member *json_get(const struct json_member *m, int n,
-					  const char *key)
-{
-	size_t k = strlen(key);
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (m[i].klen == k + 2 && !memcmp(m[i].key + 1, key, k))
-			return &m[i];
-	return NULL;
-}
-
-static bool json_is(const struct json_member *m, char first)
-{
-	return m && m->vlen && m->val[0] == first;
-}
-
 static const char *const build_keys[] = {
 	"BuildTime", "BuildTool", "BuildToolVersion", "OperatingSystem",
 	"KernelVersion",
 };
+
+static bool json_member_is(struct json_object *o, const char *key,
+			   enum json_type type, struct json_object **val)
+{
+	return json_object_object_get_ex(o, key, val) &&
+	       json_object_is_type(*val, type);
+}
 
 /*
  * "ImageName", "ImageVersion" and "Metadata" as nitro-cli prints them:
@@ -954,61 +708,41 @@ static const char *const build_keys[] = {
  */
 static void jw_metadata(struct jw *w, const struct eif_section *s)
 {
-	struct json_member top[JSON_MAX_MEMBERS], bm[JSON_MAX_MEMBERS];
-	struct json_member cm[JSON_MAX_MEMBERS];
-	const struct json_member *name, *version, *build, *docker, *custom, *v;
-	char *scratch;
-	int ntop, nbm, ncm = 0, i;
+	struct json_object *md, *name, *version, *build, *docker, *custom, *v;
+	const char *why;
 	unsigned int k;
 
-	if (!s || !s->size)
+	if (!s || !s->size || eif_json_parse(s->data, s->size, &md, &why))
 		return;
-	scratch = malloc(s->size + 1);
-	if (!scratch)
-		return;
-	ntop = json_members((const char *)s->data, s->size, top,
-			    JSON_MAX_MEMBERS, scratch);
-	if (ntop < 0)
-		goto out;
-	name = json_get(top, ntop, "ImageName");
-	version = json_get(top, ntop, "ImageVersion");
-	build = json_get(top, ntop, "BuildMetadata");
-	docker = json_get(top, ntop, "DockerInfo");
-	custom = json_get(top, ntop, "CustomMetadata");
-	if (!json_is(name, '"') || !json_is(version, '"') ||
-	    !json_is(build, '{') || !docker || !custom)
-		goto out;
-	nbm = json_members(build->val, build->vlen, bm, JSON_MAX_MEMBERS,
-			   scratch);
-	if (nbm < 0)
+	if (!json_member_is(md, "ImageName", json_type_string, &name) ||
+	    !json_member_is(md, "ImageVersion", json_type_string, &version) ||
+	    !json_member_is(md, "BuildMetadata", json_type_object, &build) ||
+	    !json_object_object_get_ex(md, "DockerInfo", &docker) ||
+	    !json_object_object_get_ex(md, "CustomMetadata", &custom))
 		goto out;
 	for (k = 0; k < NE_ARRAY_SIZE(build_keys); k++)
-		if (!json_is(json_get(bm, nbm, build_keys[k]), '"'))
+		if (!json_member_is(build, build_keys[k], json_type_string, &v))
 			goto out;
-	if (json_is(custom, '{')) {
-		ncm = json_members(custom->val, custom->vlen, cm,
-				   JSON_MAX_MEMBERS, scratch);
-		if (ncm < 0)
-			goto out;
-	}
 
-	jw_raw(w, "\"ImageName\"", 11, name->val, name->vlen);
-	jw_raw(w, "\"ImageVersion\"", 14, version->val, version->vlen);
+	jw_json(w, "ImageName", name);
+	jw_json(w, "ImageVersion", version);
 	jw_key(w, "Metadata");
 	jw_open(w, '{');
 	for (k = 0; k < NE_ARRAY_SIZE(build_keys); k++) {
-		v = json_get(bm, nbm, build_keys[k]);
-		jw_raw(w, v->key, v->klen, v->val, v->vlen);
+		json_object_object_get_ex(build, build_keys[k], &v);
+		jw_json(w, build_keys[k], v);
 	}
-	jw_raw(w, "\"DockerInfo\"", 12, docker->val, docker->vlen);
-	for (i = 0; i < ncm; i++)
-		jw_raw(w, cm[i].key, cm[i].klen, cm[i].val, cm[i].vlen);
-	/* nitro-cli cannot print a custom value that is not an object. */
-	if (!json_is(custom, '{') && !json_is(custom, 'n'))
-		jw_raw(w, "\"CustomMetadata\"", 16, custom->val, custom->vlen);
+	jw_json(w, "DockerInfo", docker);
+	if (json_object_is_type(custom, json_type_object)) {
+		json_object_object_foreach(custom, key, val)
+			jw_json(w, key, val);
+	} else if (custom) {
+		/* nitro-cli prints custom metadata only as an object. */
+		jw_json(w, "CustomMetadata", custom);
+	}
 	jw_close(w, '}');
 out:
-	free(scratch);
+	json_object_put(md);
 }
 
 /* The certificate of the signature section, parsed; NULL if unusable. */
@@ -1132,136 +866,6 @@ static void jw_certificate(struct jw *w, X509 *x)
 
 /* ---- SignatureCheck: the COSE_Sign1 of the signature section --------- */
 
-struct cose_rd {
-	const uint8_t *p, *end;
-};
-
-static int cose_head(struct cose_rd *c, unsigned int *major, uint64_t *val)
-{
-	unsigned int ai, n, i;
-
-	if (c->p >= c->end)
-		return -1;
-	*major = *c->p >> 5;
-	ai = *c->p++ & 0x1f;
-	if (ai < 24) {
-		*val = ai;
-		return 0;
-	}
-	if (ai > 27)
-		return -1;
-	n = 1u << (ai - 24);
-	if ((size_t)(c->end - c->p) < n)
-		return -1;
-	for (*val = 0, i = 0; i < n; i++)
-		*val = (*val << 8) | *c->p++;
-	return 0;
-}
-
-/* A byte string: its bytes stay in the input. */
-static int cose_bstr(struct cose_rd *c, const uint8_t **p, size_t *n)
-{
-	unsigned int major;
-	uint64_t len;
-
-	if (cose_head(c, &major, &len) || major != 2 ||
-	    len > (uint64_t)(c->end - c->p))
-		return -1;
-	*p = c->p;
-	*n = len;
-	c->p += len;
-	return 0;
-}
-
-static int cose_skip(struct cose_rd *c, unsigned int depth)
-{
-	unsigned int major;
-	uint64_t val, i;
-
-	if (depth > 8 || cose_head(c, &major, &val))
-		return -1;
-	if (major == 2 || major == 3) {
-		if (val > (uint64_t)(c->end - c->p))
-			return -1;
-		c->p += val;
-	} else if (major == 4 || major == 5) {
-		if (val > (uint64_t)(c->end - c->p))
-			return -1;
-		for (i = 0; i < (major == 5 ? 2 * val : val); i++)
-			if (cose_skip(c, depth + 1))
-				return -1;
-	} else if (major == 6) {
-		return cose_skip(c, depth + 1);
-	}
-	return 0;
-}
-
-/* The "alg" (label 1) of a protected header map: -7, -35 or -36. */
-static int cose_alg(const uint8_t *p, size_t n, int64_t *alg)
-{
-	struct cose_rd c = { p, p + n };
-	unsigned int major;
-	uint64_t cnt, i, key;
-
-	if (cose_head(&c, &major, &cnt) || major != 5)
-		return -1;
-	for (i = 0; i < cnt; i++) {
-		if (cose_head(&c, &major, &key))
-			return -1;
-		if (major == 0 && key == 1) {
-			if (cose_head(&c, &major, &key) || major != 1 ||
-			    key > INT32_MAX)
-				return -1;
-			*alg = -1 - (int64_t)key;
-			return 0;
-		}
-		if ((major != 0 && major != 1) || cose_skip(&c, 0))
-			return -1;
-	}
-	return -1;
-}
-
-static size_t cose_put_head(uint8_t *p, unsigned int major, uint64_t v)
-{
-	if (v < 24) {
-		p[0] = (uint8_t)(major << 5 | v);
-		return 1;
-	}
-	if (v < 256) {
-		p[0] = (uint8_t)(major << 5 | 24);
-		p[1] = (uint8_t)v;
-		return 2;
-	}
-	if (v < 65536) {
-		p[0] = (uint8_t)(major << 5 | 25);
-		eif_put_be16(p + 1, (uint16_t)v);
-		return 3;
-	}
-	p[0] = (uint8_t)(major << 5 | 26);
-	eif_put_be32(p + 1, (uint32_t)v);
-	return 5;
-}
-
-/* The payload a signature of PCR0 carries: {register_index: 0, register_value: [..]}. */
-static size_t pcr0_payload(const uint8_t pcr0[EIF_PCR_SIZE], uint8_t *out)
-{
-	size_t o = 0;
-	unsigned int i;
-
-	o += cose_put_head(out + o, 5, 2);
-	o += cose_put_head(out + o, 3, 14);
-	memcpy(out + o, "register_index", 14);
-	o += 14;
-	o += cose_put_head(out + o, 0, 0);
-	o += cose_put_head(out + o, 3, 14);
-	memcpy(out + o, "register_value", 14);
-	o += 14;
-	o += cose_put_head(out + o, 4, EIF_PCR_SIZE);
-	for (i = 0; i < EIF_PCR_SIZE; i++)
-		o += cose_put_head(out + o, 0, pcr0[i]);
-	return o;
-}
-
 /* ECDSA check of the raw r||s signature over data, with the key of x. */
 static bool ecdsa_verify(X509 *x, const EVP_MD *md, const uint8_t *sig,
 			 size_t siglen, const uint8_t *data, size_t len)
@@ -1297,66 +901,46 @@ out:
 static bool signature_check(const struct eif_section *sec, X509 *x,
 			    const uint8_t pcr0[EIF_PCR_SIZE])
 {
-	const uint8_t *prot, *payload, *sig;
-	size_t nprot, npayload, nsig, half, o;
-	uint8_t *cose = NULL, *tbs = NULL, want[160];
-	struct cose_rd c;
+	uint8_t *cose = NULL, *tbs = NULL, value[EIF_PCR_SIZE];
+	struct eif_cose_sign1 c;
 	const EVP_MD *md;
-	unsigned int major;
-	uint64_t n;
-	int64_t alg;
+	size_t len, half;
+	uint64_t index;
 	const char *why;
-	size_t len;
 	bool ok = false;
 
 	if (eif_signature_field(sec->data, sec->size, "signature", &cose, &len,
 				&why))
 		return false;
-	c = (struct cose_rd){ cose, cose + len };
-	if (c.p < c.end && *c.p == 0xd2)	/* tag 18, COSE_Sign1 */
-		c.p++;
-	if (cose_head(&c, &major, &n) || major != 4 || n != 4 ||
-	    cose_bstr(&c, &prot, &nprot) || cose_skip(&c, 0) ||
-	    cose_bstr(&c, &payload, &npayload) || cose_bstr(&c, &sig, &nsig) ||
-	    cose_alg(prot, nprot, &alg))
-		goto out;
-	switch (alg) {
-	case -7:
+	if (eif_cose_sign1_decode(cose, len, &c, &why)) {
+		free(cose);
+		return false;
+	}
+	switch (c.alg) {
+	case -7:	/* ES256 */
 		md = EVP_sha256();
 		half = 32;
 		break;
-	case -35:
+	case -35:	/* ES384 */
 		md = EVP_sha384();
 		half = 48;
 		break;
-	case -36:
+	case -36:	/* ES512 */
 		md = EVP_sha512();
 		half = 66;
 		break;
 	default:
 		goto out;
 	}
-	if (nsig != 2 * half || npayload != pcr0_payload(pcr0, want) ||
-	    memcmp(payload, want, npayload))
+	if (c.signature_len != 2 * half ||
+	    eif_cose_pcr_payload(&c, &index, value) || index != 0 ||
+	    memcmp(value, pcr0, EIF_PCR_SIZE))
 		goto out;
-	/* Sig_structure: ["Signature1", protected, h'', payload] */
-	tbs = malloc(32 + nprot + npayload);
-	if (!tbs)
-		goto out;
-	o = cose_put_head(tbs, 4, 4);
-	o += cose_put_head(tbs + o, 3, 10);
-	memcpy(tbs + o, "Signature1", 10);
-	o += 10;
-	o += cose_put_head(tbs + o, 2, nprot);
-	memcpy(tbs + o, prot, nprot);
-	o += nprot;
-	o += cose_put_head(tbs + o, 2, 0);
-	o += cose_put_head(tbs + o, 2, npayload);
-	memcpy(tbs + o, payload, npayload);
-	o += npayload;
-	ok = ecdsa_verify(x, md, sig, nsig, tbs, o);
+	tbs = eif_cose_sig_structure(&c, &len);
+	ok = tbs && ecdsa_verify(x, md, c.signature, c.signature_len, tbs, len);
 out:
 	free(tbs);
+	eif_cose_sign1_free(&c);
 	free(cose);
 	return ok;
 }

@@ -26,6 +26,24 @@ void eif_seal(uint8_t *buf, size_t len);
  */
 int eif_check(const uint8_t *buf, size_t len, struct eif_image *img);
 
+struct cbor_item_t;
+struct json_object;
+
+/*
+ * Bounded CBOR decoding (libcbor) for the signature section and what it
+ * carries. libcbor 0.8 allocates a definite array or map for the count its
+ * head declares and builds and frees nested items recursively, so before
+ * cbor_load() sees the input a pass over its heads rejects: more than
+ * EIF_CBOR_MAX_SIZE bytes, nesting deeper than EIF_CBOR_MAX_DEPTH,
+ * indefinite lengths, and an array or map that declares more items than
+ * bytes remain. Bytes after the first item are ignored. Returns the item
+ * (cbor_decref() it), or NULL with *why set.
+ */
+#define EIF_CBOR_MAX_SIZE	(2 * EIF_SIGNATURE_MAX_SIZE)
+#define EIF_CBOR_MAX_DEPTH	16
+struct cbor_item_t *eif_cbor_load(const uint8_t *data, size_t len,
+				  const char **why);
+
 /*
  * Signature section (CBOR): an array of at least one map; entry 0 holds
  * "signing_certificate" as an array of byte-sized unsigned integers (the
@@ -43,6 +61,42 @@ int eif_signature_certificate(const uint8_t *data, size_t len,
  */
 int eif_signature_field(const uint8_t *data, size_t len, const char *key,
 			uint8_t **out, size_t *out_len, const char **why);
+
+/*
+ * A COSE_Sign1 (RFC 8152), tagged 18 or not: [protected, unprotected,
+ * payload, signature] with the "alg" (label 1) of the protected header.
+ * The pointers point into root, which eif_cose_sign1_free() releases.
+ */
+struct eif_cose_sign1 {
+	struct cbor_item_t *root;
+	const uint8_t *protected_hdr;
+	size_t protected_len;
+	const uint8_t *payload;
+	size_t payload_len;
+	const uint8_t *signature;
+	size_t signature_len;
+	int64_t alg;
+};
+
+/* Returns 0, or -1 with *why set (and nothing to free). */
+int eif_cose_sign1_decode(const uint8_t *data, size_t len,
+			  struct eif_cose_sign1 *c, const char **why);
+void eif_cose_sign1_free(struct eif_cose_sign1 *c);
+
+/*
+ * The Sig_structure a COSE_Sign1 signs, CBOR-encoded:
+ * ["Signature1", protected, h'', payload]. Returns a malloc()ed buffer and
+ * sets *len, or NULL.
+ */
+uint8_t *eif_cose_sig_structure(const struct eif_cose_sign1 *c, size_t *len);
+
+/*
+ * The payload of an EIF signature, {"register_index": i,
+ * "register_value": [48 bytes]}: sets *index and value and returns 0, or
+ * returns -1.
+ */
+int eif_cose_pcr_payload(const struct eif_cose_sign1 *c, uint64_t *index,
+			 uint8_t value[EIF_PCR_SIZE]);
 
 /*
  * PCR8 of a PEM certificate: SHA-384(0^48 || SHA-384(DER)). Returns 0, or
@@ -74,6 +128,18 @@ struct eif_build_params {
  */
 int eif_build(const struct eif_build_params *p, uint8_t **out, size_t *outlen);
 
+/*
+ * Parse one JSON value (json-c, strict, UTF-8 checked, nesting at most
+ * EIF_JSON_MAX_DEPTH) that fills text[0..len) but for white space. Numbers
+ * that are not finite or not written as JSON writes them (json-c accepts
+ * NaN, "1.", "-.5") are rejected too, since nitro-cli could not read them
+ * back. Returns 0 and *obj (NULL for null; json_object_put() it), or -1
+ * with *why set.
+ */
+#define EIF_JSON_MAX_DEPTH	64
+int eif_json_parse(const void *text, size_t len, struct json_object **obj,
+		   const char **why);
+
 /* Fields of the metadata JSON the AWS builder writes (all strings UTF-8). */
 struct eif_metadata {
 	const char *image_name;
@@ -92,8 +158,9 @@ struct eif_metadata {
  * {"ImageName":..,"ImageVersion":..,"BuildMetadata":{"BuildTime":..,
  * "BuildTool":..,"BuildToolVersion":..,"OperatingSystem":..,
  * "KernelVersion":..},"DockerInfo":..,"CustomMetadata":..}.
- * docker_info and custom are inserted verbatim (the caller passes compact,
- * valid JSON). Returns a malloc()ed string or NULL.
+ * docker_info and custom are JSON text, written compact. Returns a
+ * malloc()ed string, or NULL (out of memory, or docker_info or custom is
+ * not JSON).
  */
 char *eif_metadata_json(const struct eif_metadata *m);
 

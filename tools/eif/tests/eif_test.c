@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cbor.h>
+#include <json-c/json.h>
 #include <openssl/evp.h>
 
 #include "eif_file.h"
@@ -890,6 +892,238 @@ static int t_signature_cbor_malformed(void)
 	return f;
 }
 
+/* CBOR that libcbor could decode but eif_cbor_load() refuses first. */
+static int t_cbor_bounds(void)
+{
+	static uint8_t buf[EIF_CBOR_MAX_SIZE + 2];
+	static const struct {
+		const char *what, *bytes;
+		size_t len;
+		const char *why;
+	} bad[] = {
+		{ "array(2^32-1) in 5 bytes", "\x9a\xff\xff\xff\xff\x00", 6,
+		  "CBOR array or map longer than its input" },
+		{ "array(2^64-1)", "\x9b\xff\xff\xff\xff\xff\xff\xff\xff\x00", 10,
+		  "CBOR array or map longer than its input" },
+		{ "map(2) with 3 bytes left", "\xa2\x00\x00\x00", 4,
+		  "CBOR array or map longer than its input" },
+		{ "map(2^63)", "\xbb\x80\x00\x00\x00\x00\x00\x00\x00\x00", 10,
+		  "CBOR array or map longer than its input" },
+		{ "indefinite array", "\x9f\x00\xff", 3,
+		  "CBOR with indefinite lengths" },
+		{ "indefinite byte string", "\x5f\x41\x00\xff", 4,
+		  "CBOR with indefinite lengths" },
+		{ "empty", "", 0, "truncated CBOR" },
+		{ "truncated byte string", "\x45\x00", 2, "truncated CBOR" },
+		{ "reserved additional information", "\x1c", 1,
+		  "malformed CBOR" },
+	};
+	struct cbor_item_t *item;
+	const char *why;
+	size_t i;
+	int f = 0;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		item = eif_cbor_load((const uint8_t *)bad[i].bytes, bad[i].len,
+				     &why);
+		if (item) {
+			diag("%s: accepted", bad[i].what);
+			cbor_decref(&item);
+			f = 1;
+		} else {
+			f |= expect_str(bad[i].what, why, bad[i].why);
+		}
+	}
+
+	/* EIF_CBOR_MAX_DEPTH nested arrays decode, one more does not. */
+	memset(buf, 0x81, EIF_CBOR_MAX_DEPTH);
+	buf[EIF_CBOR_MAX_DEPTH] = 0x00;
+	item = eif_cbor_load(buf, EIF_CBOR_MAX_DEPTH + 1, &why);
+	if (!item) {
+		diag("%u nested arrays rejected: %s", EIF_CBOR_MAX_DEPTH, why);
+		f = 1;
+	} else {
+		cbor_decref(&item);
+	}
+	memset(buf, 0x81, EIF_CBOR_MAX_DEPTH + 1);
+	buf[EIF_CBOR_MAX_DEPTH + 1] = 0x00;
+	why = NULL;
+	item = eif_cbor_load(buf, EIF_CBOR_MAX_DEPTH + 2, &why);
+	if (item)
+		cbor_decref(&item);
+	f |= expect_str("too deep", why, "CBOR nested too deeply");
+
+	/* Tags nest too. */
+	memset(buf, 0xc1, EIF_CBOR_MAX_DEPTH + 1);
+	buf[EIF_CBOR_MAX_DEPTH + 1] = 0x00;
+	why = NULL;
+	item = eif_cbor_load(buf, EIF_CBOR_MAX_DEPTH + 2, &why);
+	if (item)
+		cbor_decref(&item);
+	f |= expect_str("tags too deep", why, "CBOR nested too deeply");
+
+	/* A byte string of EIF_CBOR_MAX_SIZE bytes in all is fine, one more
+	 * byte is not; bytes after the first item are ignored.
+	 */
+	memset(buf, 0, sizeof(buf));
+	buf[0] = 0x5a;
+	eif_put_be32(buf + 1, EIF_CBOR_MAX_SIZE - 5);
+	item = eif_cbor_load(buf, EIF_CBOR_MAX_SIZE, &why);
+	if (!item || cbor_bytestring_length(item) != EIF_CBOR_MAX_SIZE - 5) {
+		diag("byte string of %u bytes in all rejected",
+		     EIF_CBOR_MAX_SIZE);
+		f = 1;
+	}
+	if (item)
+		cbor_decref(&item);
+	why = NULL;
+	item = eif_cbor_load(buf, EIF_CBOR_MAX_SIZE + 1, &why);
+	if (item)
+		cbor_decref(&item);
+	f |= expect_str("oversized", why, "CBOR larger than 64 KiB");
+
+	/* The signature section goes through the same checks. */
+	why = NULL;
+	if (!eif_signature_certificate(buf, EIF_CBOR_MAX_SIZE + 1,
+				       &(uint8_t *){ NULL },
+				       &(size_t){ 0 }, &why)) {
+		diag("oversized signature section accepted");
+		f = 1;
+	}
+	return f | expect_str("oversized section", why,
+			      "CBOR larger than 64 KiB");
+}
+
+/* A COSE_Sign1 as the AWS signer writes it, tagged or not. */
+static size_t cose_sign1(uint8_t *p, bool tagged, const uint8_t *payload,
+			 size_t payload_len)
+{
+	size_t o = 0;
+
+	if (tagged)
+		p[o++] = 0xd2;
+	p[o++] = 0x84;
+	p[o++] = 0x44;				/* protected: {1: -35} */
+	memcpy(p + o, "\xa1\x01\x38\x22", 4);
+	o += 4;
+	p[o++] = 0xa0;				/* unprotected: {} */
+	o += cbor_put_head(p + o, 2, payload_len);
+	memcpy(p + o, payload, payload_len);
+	o += payload_len;
+	o += cbor_put_head(p + o, 2, 96);	/* signature */
+	memset(p + o, 0x5a, 96);
+	return o + 96;
+}
+
+/* {"register_index": index, "register_value": [value...]} */
+static size_t pcr_payload(uint8_t *p, unsigned int index, const uint8_t *value,
+			  size_t n)
+{
+	size_t o = 0;
+
+	p[o++] = 0xa2;
+	o += cbor_put_text(p + o, "register_index");
+	o += cbor_put_head(p + o, 0, index);
+	o += cbor_put_text(p + o, "register_value");
+	o += cbor_put_bytes_array(p + o, (const char *)value, n);
+	return o;
+}
+
+static int t_cose_sign1(void)
+{
+	static const struct {
+		const char *what, *bytes;
+		size_t len;
+	} bad[] = {
+		{ "not an array", "\xa0", 1 },
+		{ "array of 3", "\x83\x40\xa0\x40", 4 },
+		{ "other tag", "\xd3\x84\x40\xa0\x40\x40", 6 },
+		{ "unprotected is not a map", "\x84\x43\xa1\x01\x26\x80\x40\x40", 8 },
+		{ "protected is not a map", "\x84\x41\x80\xa0\x40\x40", 6 },
+		{ "protected without alg", "\x84\x43\xa1\x04\x26\xa0\x40\x40", 8 },
+		{ "alg not an integer", "\x84\x43\xa1\x01\x60\xa0\x40\x40", 8 },
+		{ "protected is truncated CBOR", "\x84\x42\xa1\x01\xa0\x40\x40", 7 },
+		{ "truncated", "\x84\x43\xa1\x01\x26\xa0\x40", 7 },
+	};
+	uint8_t payload[160], value[EIF_PCR_SIZE], got[EIF_PCR_SIZE];
+	uint8_t cose[512], *tbs;
+	struct eif_cose_sign1 c;
+	const char *why;
+	uint64_t index;
+	size_t i, n, len;
+	int f = 0, tagged;
+
+	for (i = 0; i < EIF_PCR_SIZE; i++)
+		value[i] = (uint8_t)(i * 7);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (!eif_cose_sign1_decode((const uint8_t *)bad[i].bytes,
+					   bad[i].len, &c, &why)) {
+			diag("%s: accepted", bad[i].what);
+			eif_cose_sign1_free(&c);
+			f = 1;
+		} else if (!why) {
+			diag("%s: no reason given", bad[i].what);
+			f = 1;
+		}
+	}
+
+	n = pcr_payload(payload, 0, value, EIF_PCR_SIZE);
+	for (tagged = 0; tagged < 2; tagged++) {
+		len = cose_sign1(cose, tagged, payload, n);
+		if (eif_cose_sign1_decode(cose, len, &c, &why)) {
+			diag("%s COSE_Sign1 rejected: %s",
+			     tagged ? "tagged" : "untagged", why);
+			f = 1;
+			continue;
+		}
+		f |= expect_u64("alg", (uint64_t)-c.alg, 35);
+		f |= expect_u64("signature length", c.signature_len, 96);
+		if (eif_cose_pcr_payload(&c, &index, got) || index ||
+		    memcmp(got, value, EIF_PCR_SIZE)) {
+			diag("payload not read back");
+			f = 1;
+		}
+		/* ["Signature1", h'a1013822', h'', payload] */
+		tbs = eif_cose_sig_structure(&c, &len);
+		if (!tbs || len != 1 + 11 + 5 + 1 + 2 + n ||
+		    memcmp(tbs, "\x84\x6aSignature1\x44\xa1\x01\x38\x22\x40\x58",
+			   19) || tbs[19] != n || memcmp(tbs + 20, payload, n)) {
+			diag("Sig_structure differs (%zu bytes)", tbs ? len : 0);
+			f = 1;
+		}
+		free(tbs);
+		eif_cose_sign1_free(&c);
+	}
+
+	/* Payloads that name no PCR value. */
+	for (i = 0; i < 3; i++) {
+		uint8_t v[EIF_PCR_SIZE + 1];
+
+		memcpy(v, value, EIF_PCR_SIZE);
+		v[EIF_PCR_SIZE] = 0;
+		if (i == 0)
+			n = pcr_payload(payload, 0, v, EIF_PCR_SIZE - 1);
+		else if (i == 1)
+			n = pcr_payload(payload, 0, v, EIF_PCR_SIZE + 1);
+		else
+			n = cbor_put_text(payload, "register_index");
+		len = cose_sign1(cose, true, payload, n);
+		if (eif_cose_sign1_decode(cose, len, &c, &why)) {
+			diag("payload case %zu: COSE_Sign1 rejected: %s", i, why);
+			f = 1;
+			continue;
+		}
+		if (!eif_cose_pcr_payload(&c, &index, got)) {
+			diag("payload case %zu accepted", i);
+			f = 1;
+		}
+		eif_cose_sign1_free(&c);
+	}
+	return f;
+}
+
 static int t_certificate_pcr8(void)
 {
 	uint8_t pcr[EIF_PCR_SIZE];
@@ -1115,6 +1349,103 @@ static int t_metadata_escaping(void)
 	if (f)
 		diag("got %s", s ? s : "(null)");
 	free(s);
+	return f;
+}
+
+static int t_json_parse(void)
+{
+	static const char *const bad[] = {
+		"", " ", "{\"a\": [1, 2,]}", "{\"a\":1} x", "'a'", "NaN",
+		"[Infinity]", "[1.]", "[-.5]", "[1e400]", "{\"a\":\"\xff\"}",
+		"/* comment */ {}", "[1] [2]", "{\"a\" 1}", "\"unterminated",
+	};
+	static const struct {
+		const char *in, *out;
+	} good[] = {
+		{ " { \"a\" : [ 1, 2.5e3, -0.5E-2, true, null ] }\n",
+		  "{\"a\":[1,2.5e3,-0.5E-2,true,null]}" },
+		{ "\"x/y\\u0001\"", "\"x/y\\u0001\"" },
+		{ "42", "42" },
+		{ "[]", "[]" },
+	};
+	char deep[2 * EIF_JSON_MAX_DEPTH + 8];
+	struct json_object *o;
+	const char *why;
+	size_t i;
+	int f = 0;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (!eif_json_parse(bad[i], strlen(bad[i]), &o, &why)) {
+			diag("\"%s\": accepted", bad[i]);
+			json_object_put(o);
+			f = 1;
+		} else if (!why) {
+			diag("\"%s\": no reason given", bad[i]);
+			f = 1;
+		}
+	}
+	why = NULL;
+	if (!eif_json_parse("{}\0{}", 5, &o, &why)) {
+		diag("NUL byte accepted");
+		json_object_put(o);
+		f = 1;
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (eif_json_parse(good[i].in, strlen(good[i].in), &o, &why)) {
+			diag("\"%s\": rejected: %s", good[i].in, why);
+			f = 1;
+			continue;
+		}
+		f |= expect_str(good[i].in, json_object_to_json_string_ext(o,
+				JSON_C_TO_STRING_PLAIN |
+				JSON_C_TO_STRING_NOSLASHESCAPE), good[i].out);
+		json_object_put(o);
+	}
+	o = (struct json_object *)1;
+	if (eif_json_parse("null", 4, &o, &why) || o) {
+		diag("null is not read as NULL");
+		f = 1;
+	}
+
+	/* EIF_JSON_MAX_DEPTH nested arrays are fine, one more is not. */
+	for (i = 0; i < EIF_JSON_MAX_DEPTH; i++) {
+		deep[i] = '[';
+		deep[EIF_JSON_MAX_DEPTH + i] = ']';
+	}
+	if (eif_json_parse(deep, 2 * EIF_JSON_MAX_DEPTH, &o, &why)) {
+		diag("%d nested arrays rejected: %s", EIF_JSON_MAX_DEPTH, why);
+		f = 1;
+	} else {
+		json_object_put(o);
+	}
+	memmove(deep + 1, deep, 2 * EIF_JSON_MAX_DEPTH);
+	deep[0] = '[';
+	deep[2 * EIF_JSON_MAX_DEPTH + 1] = ']';
+	if (!eif_json_parse(deep, 2 * EIF_JSON_MAX_DEPTH + 2, &o, &why)) {
+		diag("%d nested arrays accepted", EIF_JSON_MAX_DEPTH + 1);
+		json_object_put(o);
+		f = 1;
+	}
+	return f;
+}
+
+/* A metadata section that is not JSON is a warning, as a missing key is. */
+static int t_metadata_not_json(void)
+{
+	const struct eif_build_section s[] = {
+		SEC(EIF_SEC_KERNEL, TOY_KERNEL),
+		SEC(EIF_SEC_CMDLINE, TOY_CMDLINE),
+		SEC(EIF_SEC_METADATA, "{\"ImageName\": [1,]}"),
+		SEC(EIF_SEC_RAMDISK, TOY_RAMDISK0),
+	};
+	int f = build_check("metadata that is not JSON", 4, s, 4, 0);
+
+	f |= expect_u64("warnings", chk.nwarn, 1);
+	if (chk.nwarn && !strstr(chk.warn[0], "metadata is not JSON")) {
+		diag("warning: %s", chk.warn[0]);
+		f = 1;
+	}
 	return f;
 }
 
@@ -1581,19 +1912,25 @@ static int t_cli_custom_metadata(void)
 
 static int t_cli_bad_metadata(void)
 {
-	static const char md[] = "{\"a\": [1, 2,]}";
+	static const char *const md[] = {
+		"{\"a\": [1, 2,]}", "{\"a\": NaN}", "{\"a\": 1.}",
+		"{\"a\": \"\xff\"}", "{} {}",
+	};
 	char path[256];
-	int f;
+	unsigned int i;
+	int f = 0;
 
-	if (write_tmp("bad.json", md, sizeof(md) - 1))
-		return diag("cannot write bad.json"), 1;
-	f = expect_exit("build with invalid JSON",
-			run("build --kernel k --cmdline x --ramdisk r0 --metadata bad.json -o n.eif"),
-			1);
 	snprintf(path, sizeof(path), "%s/n.eif", tmpdir);
-	if (access(path, F_OK) == 0) {
-		diag("n.eif was written");
-		f |= 1;
+	for (i = 0; i < sizeof(md) / sizeof(md[0]); i++) {
+		if (write_tmp("bad.json", md[i], strlen(md[i])))
+			return diag("cannot write bad.json"), 1;
+		f |= expect_exit(md[i],
+				 run("build --kernel k --cmdline x --ramdisk r0 --metadata bad.json -o n.eif"),
+				 1);
+		if (access(path, F_OK) == 0) {
+			diag("%s: n.eif was written", md[i]);
+			f |= 1;
+		}
 	}
 	return f;
 }
@@ -1665,6 +2002,8 @@ static const struct test tests[] = {
 	{ "section count/order rules (ramdisk, kernel, cmdline)", t_section_set, false },
 	{ "spec CBOR vector: signature section prefix and decoding", t_spec_signature_cbor, false },
 	{ "malformed signature CBOR is rejected with a reason", t_signature_cbor_malformed, false },
+	{ "CBOR: oversized, deep, indefinite or over-long input refused before libcbor", t_cbor_bounds, false },
+	{ "COSE_Sign1: decoding, malformed input, Sig_structure, PCR payload", t_cose_sign1, false },
 	{ "PCR8 of a certificate = SHA-384(0^48 || SHA-384(DER))", t_certificate_pcr8, false },
 	{ "signed image: PCR0..2 unchanged, PCR8, bad signatures rejected", t_signed_image, false },
 	{ "signature section rules (version, count, size)", t_signature, false },
@@ -1677,6 +2016,8 @@ static const struct test tests[] = {
 	{ "aarch64 flag is accepted and not measured", t_aarch64, false },
 	{ "eif_build rejects 0 and 33 sections", t_build_limits, false },
 	{ "metadata JSON string escaping", t_metadata_escaping, false },
+	{ "JSON: malformed, lenient-json-c and too deep input rejected", t_json_parse, false },
+	{ "metadata section that is not JSON gives a warning", t_metadata_not_json, false },
 	{ "reader: an image in larger memory is valid, ends at its last section", t_reader_open_image, false },
 	{ "reader: a read failing at any byte is a read error, never valid", t_reader_failures, false },
 	{ "reader: section reads and lookups are bounded", t_section_read, false },
