@@ -30,11 +30,14 @@
  *
  *   ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...]
  *            [--parallel-mib MIB] [--no-legacy] [--parallel-only]
- *   ne_bench --check [--sizes MIB,...]
+ *   ne_bench --check [--pool-as-is] [--sizes MIB,...]
  *   ne_bench --kmem
  *
  * --check prints TAP: a launch in every style and pool order must send no
- * more SLOT_ADD_MEM commands than the memory has extents.
+ * more SLOT_ADD_MEM commands than the memory has extents. With
+ * --pool-as-is it runs one nitro-cli-style launch per size on the pool
+ * in the order the kernel hands it out (not sorted by the bench): what a
+ * launcher gets after, e.g., nitro-enclaves-allocator ordered the pool.
  *
  * --kmem prints the kernel memory a driver keeps per GiB of enclave
  * memory once it is registered, with 2 MiB and with 1 GiB pages: the net
@@ -111,7 +114,7 @@ enum order { ORDER_ANY, ORDER_ASC, ORDER_DESC };
 enum phase { PH_CREATE, PH_MEM, PH_VCPU, PH_START, PH_CLOSE, NR_PHASES };
 
 static const char *const style_name[] = { "nitro-cli", "one-region", "1g-pages" };
-static const char *const order_name[] = { "-", "asc", "desc" };
+static const char *const order_name[] = { "as-is", "asc", "desc" };
 static const char *const phase_name[] = { "create", "memory", "vcpus", "start", "close" };
 
 struct bench_case {
@@ -1233,13 +1236,14 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: ne_bench [--sizes MIB,...] [--reps N] [--parallel N,...] [--parallel-mib MIB] [--no-legacy] [--parallel-only]\n"
-		"       ne_bench --check [--sizes MIB,...]\n"
+		"       ne_bench --check [--pool-as-is] [--sizes MIB,...]\n"
 		"       ne_bench --kmem\n"
 		"       ne_bench --compare BASE.ko,THIS.ko --cpus LIST [--check] [--sizes MIB,...] [--reps N]\n");
 	exit(2);
 }
 
-static int check_mode(const unsigned long *sizes, int nsizes, int dev)
+static int check_mode(const unsigned long *sizes, int nsizes, int dev,
+		      bool as_is)
 {
 	static const struct bench_case styles[] = {
 		{ STYLE_NITRO_CLI, ORDER_DESC, 0, false },
@@ -1247,12 +1251,17 @@ static int check_mode(const unsigned long *sizes, int nsizes, int dev)
 		{ STYLE_ONE_REGION, ORDER_DESC, 0, false },
 		{ STYLE_ONE_REGION, ORDER_ASC, 0, false },
 	};
+	static const struct bench_case pool_as_is[] = {
+		{ STYLE_NITRO_CLI, ORDER_ANY, 0, false },
+	};
+	const struct bench_case *cases = as_is ? pool_as_is : styles;
+	int ncases = as_is ? ARRAY_SIZE(pool_as_is) : ARRAY_SIZE(styles);
 	int n = 0, failed = 0, s, i;
 
-	printf("TAP version 13\n1..%d\n", (int)(nsizes * ARRAY_SIZE(styles)));
+	printf("TAP version 13\n1..%d\n", nsizes * ncases);
 	for (i = 0; i < nsizes; i++) {
-		for (s = 0; s < (int)ARRAY_SIZE(styles); s++) {
-			struct bench_case c = styles[s];
+		for (s = 0; s < ncases; s++) {
+			struct bench_case c = cases[s];
 
 			c.mib = sizes[i];
 			failed += run_group(&c, 1, 1, dev, true, &n);
@@ -1271,6 +1280,7 @@ int main(int argc, char **argv)
 		{ "no-legacy", no_argument, NULL, 'L' },
 		{ "parallel-only", no_argument, NULL, 'P' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "pool-as-is", no_argument, NULL, 'A' },
 		{ "kmem", no_argument, NULL, 'k' },
 		{ "compare", required_argument, NULL, 'C' },
 		{ "cpus", required_argument, NULL, 'u' },
@@ -1281,6 +1291,7 @@ int main(int argc, char **argv)
 	unsigned long par_mib = 512;
 	int nsizes = 2, npar = 3, reps = 3;
 	bool legacy = true, check = false, cases = true, kmem = false;
+	bool as_is = false;
 	const char *drivers[NR_DRIVERS] = { NULL, NULL }, *cpus = NULL;
 	char *comma;
 	int dev, opt, i, j, rc = 0;
@@ -1313,6 +1324,9 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			check = true;
+			break;
+		case 'A':
+			as_is = true;
 			break;
 		case 'k':
 			kmem = true;
@@ -1350,7 +1364,7 @@ int main(int argc, char **argv)
 	have_tb = ne_tb_open(&tb) == 0;
 
 	if (check)
-		return check_mode(sizes, nsizes, dev);
+		return check_mode(sizes, nsizes, dev, as_is);
 	if (kmem)
 		return kmem_mode(dev);
 
