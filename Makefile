@@ -21,7 +21,7 @@ SAMPLE_DIR := samples/nitro_enclaves
 need = @test -e $(1) || { echo "make $@: $(1) does not exist (not written yet)" >&2; exit 1; }
 
 .PHONY: all deps qemu modules static-checks conformance selftests sample \
-	check bench bench-linux demo clean help install dkms-source dkms-install dkms-uninstall \
+	check bench bench-linux demo clean help install dkms-source dkms-install dkms-uninstall deb \
 	debug-kernel check-debug check-quick fuzz
 
 all: modules conformance selftests sample
@@ -52,6 +52,7 @@ help:
 	@echo "  dkms-source     lay the DKMS source tree out in DKMS_SOURCE_TREE"
 	@echo "  dkms-install    dkms add + install for the running kernel"
 	@echo "  dkms-uninstall  dkms remove --all, and the source tree"
+	@echo "  deb             the Debian packages (debian/) into NE_BUILD/deb"
 	@echo "  clean           what the build made (the cache NE_CACHE stays)"
 	@echo "  help            this list"
 
@@ -98,7 +99,9 @@ install: modules
 	kver=$$(modinfo -F vermagic $(DRIVER_DIR)/nitro_enclaves.ko | cut -d' ' -f1) && \
 		depmod -b $(or $(abspath $(INSTALL_MOD_PATH)),/) $$kver
 
-# DKMS (see dkms.conf): the sources go to $(DKMS_SOURCE_TREE)/nitro_enclaves-<version>.
+# DKMS (see dkms.conf): the sources go to $(DKMS_SOURCE_TREE)/nitro_enclaves-<version>
+# (also the nitro-enclaves-dkms package's contents), with a Kbuild file at
+# their root, so that make M=<root>, dkms' default clean included, works.
 DKMS_SOURCE_TREE ?= $(DESTDIR)/usr/src
 DKMS_SRC := $(DKMS_SOURCE_TREE)/nitro_enclaves-$(NE_VERSION)
 
@@ -106,6 +109,8 @@ dkms-source:
 	rm -rf $(DKMS_SRC)
 	install -d $(DKMS_SRC)/drivers/virt/nitro_enclaves $(DKMS_SRC)/include/uapi/linux
 	install -m 644 dkms.conf $(DKMS_SRC)/
+	printf '# SPDX-License-Identifier: GPL-2.0\n# DKMS build root (make dkms-source)\nobj-m += drivers/virt/nitro_enclaves/\n' \
+		> $(DKMS_SRC)/Kbuild
 	install -m 644 $(addprefix $(DRIVER_DIR)/,Makefile Kconfig) $(wildcard $(DRIVER_DIR)/*.[ch]) \
 		$(DKMS_SRC)/drivers/virt/nitro_enclaves/
 	rm -f $(DKMS_SRC)/drivers/virt/nitro_enclaves/*.mod.c
@@ -120,6 +125,11 @@ dkms-install: dkms-source
 dkms-uninstall:
 	-dkms remove -m nitro_enclaves -v $(NE_VERSION) --all
 	rm -rf $(DKMS_SRC)
+
+# Debian packages (debian/): nitro-enclaves-dkms and nitro-enclaves-utils,
+# built by dpkg-buildpackage in a clean copy of the tree, into $(NE_BUILD)/deb.
+deb:
+	scripts/build-deb.sh $(NE_BUILD)/deb
 
 check:
 	scripts/check.sh

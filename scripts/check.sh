@@ -38,6 +38,7 @@ PLANNING=1	# stages() only lists the stages (PLAN), running none
 PLAN=()		# every stage of this configuration, in order
 SELECTED=()	# the stages this run runs, in order
 STAGE_I=0
+LAST_RC=0	# exit status of the last stage run
 T0=$SECONDS
 # "name secs" of the last run of each stage; written back at the end.
 TIMES_FILE=$NE_CACHE/check-times
@@ -130,6 +131,7 @@ stage() {	# name command...
 	echo "=== $name: exit $rc, ${secs} s"
 	TIMES+=("$(printf '%-20s %7s s  exit %d' "$name" "$secs" "$rc")")
 	count_results "$name" "$log" "$rc"
+	LAST_RC=$rc
 }
 
 # NE_CHECK_STAGES with the presets expanded, into WANTED; exit 2 on a name
@@ -333,6 +335,14 @@ stages() {
 	stage qemu make_target qemu
 	stage modules make_target modules
 	stage dkms scripts/check-dkms.sh
+	# Both packages built, the module from the packaged DKMS sources: the
+	# 6.1 guest's VM stages below load that one when this stage passed.
+	stage packages scripts/check-packages.sh --no-vm
+	if [[ -z $PLANNING && ${NOW[packages]+set} && $LAST_RC -eq 0 &&
+	      -f $NE_BUILD/packages/nitro_enclaves.ko ]]; then
+		export NE_VM_MODULE=$NE_BUILD/packages/nitro_enclaves.ko
+		echo "# the VM stages of the $KVER guest load the DKMS-built $NE_VM_MODULE"
+	fi
 	stage static-checks make_target static-checks
 	stage conformance make_target conformance
 	stage selftests make_target selftests

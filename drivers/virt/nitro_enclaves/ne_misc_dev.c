@@ -268,3 +268,5 @@ module_exit(ne_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Nitro Enclaves Driver");
+/* PACKAGE_VERSION in dkms.conf; scripts/check-version.sh compares them. */
+MODULE_VERSION("1.0.0");
