@@ -33,7 +33,7 @@ TIMES=()
 FAILS=()	# "stage: not ok line", recalled above the summary
 NE_ID=1d0f:e4c1
 WANTED=		# NE_CHECK_STAGES, presets expanded (expand_wanted)
-QUICK="deps check-ux qemu modules static-checks selftests sample vm-tests"
+QUICK="deps check-ux qemu modules static-checks selftests ksft-install sample vm-tests"
 PLANNING=1	# stages() only lists the stages (PLAN), running none
 PLAN=()		# every stage of this configuration, in order
 SELECTED=()	# the stages this run runs, in order
@@ -294,7 +294,7 @@ vm_tests_for() {	# bpo|arm64 run_vm_tests.sh [RUN]...
 	kernel_env "$1" || return 1
 	NE_VM_MODULE=$NE_BUILD/kernels/$NE_K_KVER/nitro_enclaves.ko \
 	NE_VM_OPTS="--kernel $NE_K_IMAGE --modules $NE_K_MODULES" \
-		"${@:2}"
+	NE_MAIN_ADMIN=0 "${@:2}"
 }
 
 # The debug kernel (make debug-kernel: KASAN, lockdep, kmemleak, KUnit),
@@ -306,7 +306,7 @@ vm_tests_debug() {	# run_vm_tests.sh [RUN]...
 	# NE_VM_OPTS is split at spaces: one --append per kernel argument.
 	opts="--kernel $NE_DK_KERNEL --modules $NE_DK_MODULES"
 	for a in $NE_DK_APPEND; do opts+=" --append $a"; done
-	NE_VM_MODULE=$NE_DK_MODULE NE_KUNIT_MODULE=$NE_DK_KUNIT NE_KMEMLEAK=1 \
+	NE_VM_MODULE=$NE_DK_MODULE NE_KUNIT_MODULE=$NE_DK_KUNIT NE_KMEMLEAK=1 NE_MAIN_ADMIN=0 \
 	NE_VM_TIMEOUT_SCALE=$NE_DK_TIMEOUT_SCALE NE_VM_KNOWN_KMSG=$NE_DK_KNOWN_KMSG \
 	NE_VM_OPTS=$opts "$@"
 }
@@ -319,7 +319,7 @@ arm64_tests() {
 vm_tests_arm64() {	# run_vm_tests.sh [RUN]...
 	kernel_env arm64 || return 1
 	NE_VM_ARCH=arm64 NE_VM_BUSYBOX=$NE_K_BUSYBOX \
-	NE_SELFTEST_BIN=$NE_BUILD/arm64/selftests \
+	NE_SELFTEST_BIN=$NE_BUILD/arm64/selftests NE_KSFT_INSTALL= \
 	NE_SAMPLE=$NE_BUILD/arm64/samples/ne_ioctl_sample \
 		vm_tests_for arm64 "$@"
 }
@@ -327,7 +327,8 @@ vm_tests_arm64() {	# run_vm_tests.sh [RUN]...
 # Every stage, in order. Run twice: once to plan (PLANNING set: stage()
 # only records names), once to run; so it must decide the same both times.
 stages() {
-	local run_vm_tests=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves/run_vm_tests.sh
+	local ksft_dir=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves
+	local run_vm_tests=$ksft_dir/run_vm_tests.sh
 	local qmp_hook=$NE_ROOT/tools/testing/ne_pci_conformance/qmp-hook.py
 
 	stage deps scripts/deps.sh
@@ -346,6 +347,15 @@ stages() {
 	stage static-checks make_target static-checks
 	stage conformance make_target conformance
 	stage selftests make_target selftests
+	# The kselftest flow of a kernel tree: the driver and the selftests laid
+	# into linux-source-6.1, built and installed with the standard targets;
+	# the x86 VM runs below run that installed tree with run_kselftest.sh.
+	stage ksft-install "$ksft_dir/ksft_install.sh" "$NE_BUILD/ksft" -j2
+	if [[ -z $PLANNING && ${NOW[ksft-install]+set} && $LAST_RC -eq 0 ]]; then
+		export NE_KSFT_INSTALL=$NE_BUILD/ksft/install
+	fi
+	# Installed programs on this host, which has no driver: all skip (4).
+	stage host-skip "$ksft_dir/host_skip_check.sh" "$NE_BUILD/ksft/install"
 	stage sample make_target sample
 	stage sample-cli make_target -C samples/nitro_enclaves O="$NE_BUILD/samples" test
 	stage eif make_target -C tools/eif O="$NE_BUILD/eif" test

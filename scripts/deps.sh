@@ -19,7 +19,7 @@ PACKAGES=(
 	python3-venv seabios qemu-system-data xz-utils
 	linux-headers-amd64 linux-source-6.1
 	dkms gcc-aarch64-linux-gnu libc6-dev-arm64-cross zstd
-	debhelper dh-dkms lintian
+	debhelper dh-dkms lintian rsync
 	clang openssl libcbor-dev libjson-c-dev
 )
 SRC_TARBALL=/usr/src/linux-source-6.1.tar.xz

@@ -45,4 +45,4 @@ if [[ -n $DEBUG ]]; then
 fi
 echo "fuzz: seed $SEED, $CALLS calls (replay: scripts/fuzz.sh ${DEBUG:+--debug }--calls $CALLS --seed $SEED)"
 exec "$NE_ROOT/scripts/ne-vm" run "${opts[@]}" --add "$NE_BUILD/selftests/ne_fuzz" \
-	--timeout "$TIMEOUT" -- sh -c "insmod nitro_enclaves.ko && ne_fuzz --calls $CALLS --seed $SEED --check-every 50000; rc=\$?; $leak exit \$rc"
+	--timeout "$TIMEOUT" -- sh -c "insmod nitro_enclaves.ko && NE_TEST_POOL=2,3 ne_fuzz --calls $CALLS --seed $SEED --check-every 50000; rc=\$?; $leak exit \$rc"

@@ -429,4 +429,7 @@ TEST_F(corrupt, crashes)
 	NE_EXPECT_BASELINE(&self->env.base, tb);
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	return ne_test_main_needs(argc, argv, NE_NEEDS_TB | NE_NEEDS_VSOCK);
+}

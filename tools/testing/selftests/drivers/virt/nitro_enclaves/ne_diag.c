@@ -57,7 +57,7 @@ FIXTURE_TEARDOWN(diag)
 	if (self->efd2 >= 0)
 		close(self->efd2);
 	ne_kmsg_close(&self->kmsg);
-	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
+	EXPECT_EQ(0, ne_pool_reset());
 	ne_env_teardown(_metadata, &self->env);
 }
 
@@ -88,6 +88,8 @@ TEST_F(diag, create_vm_all_pool_cores_held_272)
 TEST_F(diag, create_vm_without_pool_272)
 {
 	uint64_t uid;
+
+	NE_NEED_POOL_CHANGE();
 
 	close(self->efd);
 	self->efd = -1;
@@ -523,7 +525,7 @@ FIXTURE_TEARDOWN(pool_diag)
 	if (self->offlined >= 0)
 		ne_cpu_set_online(self->offlined, 1);
 	ne_kmsg_close(&self->kmsg);
-	EXPECT_EQ(0, ne_pool_set(ne_pool_default()));
+	EXPECT_EQ(0, ne_pool_reset());
 	ne_env_teardown(_metadata, &self->env);
 }
 
@@ -539,6 +541,8 @@ TEST_F(pool_diag, refused_with_log_line)
 	char list[700], *p = list;
 	bool drop_cap = false;
 	int i;
+
+	NE_NEED_POOL_CHANGE();
 
 	if (variant->list) {
 		snprintf(list, sizeof(list), "%s", variant->list);

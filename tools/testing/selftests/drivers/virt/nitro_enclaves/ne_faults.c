@@ -948,5 +948,5 @@ TEST_F_TIMEOUT(stall, killed_behind_slow_command_other_enclave, 60)
 
 int main(int argc, char **argv)
 {
-	return ne_test_main(argc, argv);
+	return ne_test_main_needs(argc, argv, NE_NEEDS_TB);
 }

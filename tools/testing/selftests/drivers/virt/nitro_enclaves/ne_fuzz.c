@@ -620,6 +620,10 @@ int main(int argc, char **argv)
 	}
 	if (!have_seed)
 		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	if (ne_test_skip_reason(0))
+		ne_test_skip(ne_test_skip_reason(0));
+	if (ne_pool_guard_start(argv[0]))
+		ne_test_skip("cannot record ne_cpus before changing it");
 	rng_state = seed;
 
 	ksft_print_header();
@@ -633,7 +637,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < NE_FUZZ_FDS; i++)
 		f.efd[i] = -1;
 	if (ne_pool_ensure())
-		ksft_exit_fail_msg("cannot set up the CPU pool\n");
+		ksft_exit_fail_msg("cannot set up the CPU pool %s\n",
+				   ne_pool_default());
 	{
 		char pool[512];
 

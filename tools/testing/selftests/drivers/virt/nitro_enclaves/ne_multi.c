@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Several enclaves at once, from several threads. Needs a pool of at least
- * 3 cores: run in a VM with 8 CPUs and NE_POOL=2-7
+ * 3 cores: run in a VM with 8 CPUs and NE_TEST_POOL=2-7
  * (--qemu-arg -smp --qemu-arg 8,sockets=1,cores=4,threads=2).
  */
 #define _GNU_SOURCE
@@ -39,7 +39,7 @@ FIXTURE_TEARDOWN(multi)
 #define NEED_CORES(env, n) do {						\
 	if ((env)->pool_n < 2 * (n))					\
 		SKIP(return, "needs a pool of %d cores (VM with -smp 8, "	\
-		     "NE_POOL=2-7), pool has %d CPUs", (n), (env)->pool_n); \
+		     "NE_TEST_POOL=2-7), pool has %d CPUs", (n), (env)->pool_n); \
 	NE_NEED_HUGEPAGES(SZ_2M, (n) * NE_MIN_MEM / SZ_2M);		\
 } while (0)
 

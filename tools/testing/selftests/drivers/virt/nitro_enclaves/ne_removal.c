@@ -187,5 +187,5 @@ TEST_F_TIMEOUT(removal, remove_then_device_returns, 120)
 
 int main(int argc, char **argv)
 {
-	return ne_test_main(argc, argv);
+	return ne_test_main_needs(argc, argv, NE_NEEDS_TB);
 }

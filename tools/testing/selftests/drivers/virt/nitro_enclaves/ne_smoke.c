@@ -85,6 +85,8 @@ TEST_F(smoke, pool_2_3_offlines_core_1)
 {
 	char buf[64];
 
+	NE_NEED_POOL_CHANGE();
+
 	ASSERT_EQ(0, ne_pool_set("2,3\n"));
 	ASSERT_EQ(0, ne_pool_get(buf, sizeof(buf)));
 	EXPECT_STREQ("2,3", buf);
@@ -339,6 +341,8 @@ TEST_F_TIMEOUT(module, unload_onlines_pool_and_reload_binds, 60)
 	char bdf[64], path[256];
 	int i, fd;
 
+	NE_NEED_POOL_CHANGE();
+
 	fd = open(ne_ko_path(), O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		SKIP(return, "module file %s not found (set NE_KO)", ne_ko_path());
@@ -364,5 +368,5 @@ TEST_F_TIMEOUT(module, unload_onlines_pool_and_reload_binds, 60)
 
 int main(int argc, char **argv)
 {
-	return test_harness_run(argc, argv);
+	return ne_test_main(argc, argv);
 }

@@ -8,7 +8,8 @@
  * teardown compares against, fixture setup and teardown steps, kernel
  * log (/dev/kmsg) checks and the main() of the test binaries.
  *
- * Include after kselftest_harness.h (the EXPECT/ASSERT helpers use it).
+ * Include after kselftest_harness.h (the EXPECT/ASSERT macros use it).
+ * The functions are in ne_test_util.c, linked into every program.
  */
 #ifndef NE_TEST_UTIL_H
 #define NE_TEST_UTIL_H
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +38,8 @@
 #include <linux/nitro_enclaves.h>
 
 #include "ne_test_bar.h"
+
+struct __test_metadata;
 
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT		26
@@ -58,7 +62,6 @@
 #define NE_HP_1G_DIR		"/sys/kernel/mm/hugepages/hugepages-1048576kB"
 #define NE_CPU_ONLINE_PATH	"/sys/devices/system/cpu/online"
 #define NE_SYSFS_DIR		"/sys/class/misc/nitro_enclaves"
-#define NE_DEFAULT_POOL		"2,3"
 
 #define SZ_2M			(2UL << 20)
 #define SZ_1G			(1UL << 30)
@@ -77,54 +80,8 @@
 #define NE_MAX_CPUS		64
 #define NE_MAX_MAPS		600
 
-static inline const char *ne_err_name(long err)
-{
-	static const char *const names[] = {
-		[NE_ERR_VCPU_ALREADY_USED - 256] = "NE_ERR_VCPU_ALREADY_USED",
-		[NE_ERR_VCPU_NOT_IN_CPU_POOL - 256] = "NE_ERR_VCPU_NOT_IN_CPU_POOL",
-		[NE_ERR_VCPU_INVALID_CPU_CORE - 256] = "NE_ERR_VCPU_INVALID_CPU_CORE",
-		[NE_ERR_INVALID_MEM_REGION_SIZE - 256] = "NE_ERR_INVALID_MEM_REGION_SIZE",
-		[NE_ERR_INVALID_MEM_REGION_ADDR - 256] = "NE_ERR_INVALID_MEM_REGION_ADDR",
-		[NE_ERR_UNALIGNED_MEM_REGION_ADDR - 256] = "NE_ERR_UNALIGNED_MEM_REGION_ADDR",
-		[NE_ERR_MEM_REGION_ALREADY_USED - 256] = "NE_ERR_MEM_REGION_ALREADY_USED",
-		[NE_ERR_MEM_NOT_HUGE_PAGE - 256] = "NE_ERR_MEM_NOT_HUGE_PAGE",
-		[NE_ERR_MEM_DIFFERENT_NUMA_NODE - 256] = "NE_ERR_MEM_DIFFERENT_NUMA_NODE",
-		[NE_ERR_MEM_MAX_REGIONS - 256] = "NE_ERR_MEM_MAX_REGIONS",
-		[NE_ERR_NO_MEM_REGIONS_ADDED - 256] = "NE_ERR_NO_MEM_REGIONS_ADDED",
-		[NE_ERR_NO_VCPUS_ADDED - 256] = "NE_ERR_NO_VCPUS_ADDED",
-		[NE_ERR_ENCLAVE_MEM_MIN_SIZE - 256] = "NE_ERR_ENCLAVE_MEM_MIN_SIZE",
-		[NE_ERR_FULL_CORES_NOT_USED - 256] = "NE_ERR_FULL_CORES_NOT_USED",
-		[NE_ERR_NOT_IN_INIT_STATE - 256] = "NE_ERR_NOT_IN_INIT_STATE",
-		[NE_ERR_INVALID_VCPU - 256] = "NE_ERR_INVALID_VCPU",
-		[NE_ERR_NO_CPUS_AVAIL_IN_POOL - 256] = "NE_ERR_NO_CPUS_AVAIL_IN_POOL",
-		[NE_ERR_INVALID_PAGE_SIZE - 256] = "NE_ERR_INVALID_PAGE_SIZE",
-		[NE_ERR_INVALID_FLAG_VALUE - 256] = "NE_ERR_INVALID_FLAG_VALUE",
-		[NE_ERR_INVALID_ENCLAVE_CID - 256] = "NE_ERR_INVALID_ENCLAVE_CID",
-	};
-	static char buf[4][48];
-	static int next;
-	char *b;
-
-	if (err < 0)
-		err = -err;
-	if (err >= 256 && err < 256 + (long)(sizeof(names) / sizeof(names[0])) &&
-	    names[err - 256])
-		return names[err - 256];
-	b = buf[next++ & 3];
-	if (err == 0)
-		snprintf(b, sizeof(buf[0]), "success");
-	else
-		snprintf(b, sizeof(buf[0]), "%s", strerror((int)err));
-	return b;
-}
-
-/* Return: the ioctl's non-negative result, or -errno. */
-static inline long ne_ioctl(int fd, unsigned long cmd, void *arg)
-{
-	long ret = ioctl(fd, cmd, arg);
-
-	return ret < 0 ? -errno : ret;
-}
+const char *ne_err_name(long err);
+long ne_ioctl(int fd, unsigned long cmd, void *arg);
 
 /*
  * EXPECT_ERRNO(expected, call) - @call returns -errno (ne_ioctl style);
@@ -149,20 +106,9 @@ static inline long ne_ioctl(int fd, unsigned long cmd, void *arg)
 
 /* ---- ioctl wrappers: 0/fd on success, -errno on failure ---- */
 
-static inline int ne_create_vm(int dev, uint64_t *uid)
-{
-	return (int)ne_ioctl(dev, NE_CREATE_VM, uid);
-}
-
-static inline int ne_add_vcpu(int efd, uint32_t *id)
-{
-	return (int)ne_ioctl(efd, NE_ADD_VCPU, id);
-}
-
-static inline int ne_add_vcpu_id(int efd, uint32_t id)
-{
-	return ne_add_vcpu(efd, &id);
-}
+int ne_create_vm(int dev, uint64_t *uid);
+int ne_add_vcpu(int efd, uint32_t *id);
+int ne_add_vcpu_id(int efd, uint32_t id);
 
 /* NE_ADD_VCPU of @cpu on @efd in a thread of its own: ne_add_vcpu_thread(). */
 struct ne_vcpu_adder {
@@ -171,73 +117,13 @@ struct ne_vcpu_adder {
 	int ret;		/* ne_add_vcpu_id()'s result once joined */
 };
 
-static inline void *ne_add_vcpu_thread(void *p)
-{
-	struct ne_vcpu_adder *a = p;
-
-	a->ret = ne_add_vcpu_id(a->efd, a->cpu);
-	return NULL;
-}
-
-static inline int ne_image_info(int efd, uint64_t flags, uint64_t *offset)
-{
-	struct ne_image_load_info info = { .flags = flags };
-	int ret = (int)ne_ioctl(efd, NE_GET_IMAGE_LOAD_INFO, &info);
-
-	if (!ret && offset)
-		*offset = info.memory_offset;
-	return ret;
-}
-
-static inline int ne_set_mem(int efd, uint64_t flags, uint64_t addr,
-			     uint64_t size)
-{
-	struct ne_user_memory_region r = {
-		.flags = flags,
-		.memory_size = size,
-		.userspace_addr = addr,
-	};
-
-	return (int)ne_ioctl(efd, NE_SET_USER_MEMORY_REGION, &r);
-}
-
-static inline int ne_add_mem(int efd, void *addr, uint64_t size)
-{
-	return ne_set_mem(efd, NE_DEFAULT_MEMORY_REGION,
-			  (uint64_t)(uintptr_t)addr, size);
-}
-
-static inline int ne_start(int efd, uint64_t flags, uint64_t *cid)
-{
-	struct ne_enclave_start_info si = {
-		.flags = flags,
-		.enclave_cid = cid ? *cid : 0,
-	};
-	int ret = (int)ne_ioctl(efd, NE_START_ENCLAVE, &si);
-
-	if (!ret && cid)
-		*cid = si.enclave_cid;
-	return ret;
-}
-
-/* Return: revents of a poll() on @fd with @timeout_ms, or -errno. */
-static inline int ne_poll(int fd, int timeout_ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLHUP | POLLERR };
-	int ret = poll(&p, 1, timeout_ms);
-
-	if (ret < 0)
-		return -errno;
-	return ret ? p.revents : 0;
-}
-
-static inline uint64_t ne_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+void *ne_add_vcpu_thread(void *p);
+int ne_image_info(int efd, uint64_t flags, uint64_t *offset);
+int ne_set_mem(int efd, uint64_t flags, uint64_t addr, uint64_t size);
+int ne_add_mem(int efd, void *addr, uint64_t size);
+int ne_start(int efd, uint64_t flags, uint64_t *cid);
+int ne_poll(int fd, int timeout_ms);
+uint64_t ne_now_ms(void);
 
 /* How an ne_waiter_thread() waits on its fd. */
 enum ne_wait_how {
@@ -254,364 +140,69 @@ struct ne_waiter {
 	uint64_t ms;		/* how long it took */
 };
 
-/*
- * ne_waiter_thread() - thread function: wait on w->fd as w->how says, then
- * store the result and the time it took in @p (a struct ne_waiter).
- */
-static inline void *ne_waiter_thread(void *p)
-{
-	struct ne_waiter *w = p;
-	uint64_t t0 = ne_now_ms();
-	struct epoll_event ev = { 0 };
-	uint64_t cid = 0;
-	int n;
-
-	switch (w->how) {
-	case NE_WAIT_POLL:
-		w->ret = ne_poll(w->fd, w->timeout_ms);
-		break;
-	case NE_WAIT_EPOLL:
-		n = epoll_wait(w->fd, &ev, 1, w->timeout_ms);
-		w->ret = n == 1 ? (int)ev.events : (n < 0 ? -errno : 0);
-		break;
-	case NE_WAIT_START:
-		w->ret = ne_start(w->fd, 0, &cid);
-		break;
-	}
-	w->ms = ne_now_ms() - t0;
-	return NULL;
-}
+void *ne_waiter_thread(void *p);
 
 /* ---- sysfs ---- */
 
-/* Read a whole small file into @buf. Return: length or -errno. */
-static inline int ne_read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0) {
-		n = -errno;
-		close(fd);
-		return (int)n;
-	}
-	close(fd);
-	buf[n] = '\0';
-	return (int)n;
-}
-
-/* One write(2) of @s (as given, no newline added). Return: 0 or -errno. */
-static inline int ne_write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	if (n < 0) {
-		n = -errno;
-		close(fd);
-		return (int)n;
-	}
-	close(fd);
-	return 0;
-}
-
-static inline long ne_read_long(const char *path)
-{
-	char buf[64];
-
-	if (ne_read_file(path, buf, sizeof(buf)) < 0)
-		return -1;
-	return strtol(buf, NULL, 0);
-}
-
-static inline void ne_chomp(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-		s[--n] = '\0';
-}
-
-/* ne_cpus content without the trailing newline(s). */
-static inline int ne_pool_get(char *buf, size_t len)
-{
-	int ret = ne_read_file(NE_CPUS_PATH, buf, len);
-
-	if (ret >= 0)
-		ne_chomp(buf);
-	return ret < 0 ? ret : 0;
-}
-
-static inline int ne_pool_set(const char *list)
-{
-	return ne_write_file(NE_CPUS_PATH, list);
-}
+int ne_read_file(const char *path, char *buf, size_t len);
+int ne_write_file(const char *path, const char *s);
+long ne_read_long(const char *path);
+void ne_chomp(char *s);
+int ne_pool_get(char *buf, size_t len);
+int ne_pool_set(const char *list);
+int ne_pool_set_without_cap(void *list);
 
 /*
- * For ne_in_child(): drop CAP_SYS_ADMIN, then write the cpu-list @list to
- * ne_cpus. Return: ne_pool_set()'s result, or -ECHILD if the capabilities
- * could not be changed.
+ * ---- the admin's pool and NE_TEST_POOL ----
+ *
+ * By default the tests change neither ne_cpus nor CPU online states: they
+ * use the pool that is configured, and a test that would change it skips
+ * (NE_NEED_POOL_CHANGE()). NE_TEST_POOL=<cpulist> lets the tests set that
+ * pool and change it; then ne_pool_guard_start() records ne_cpus, the
+ * online CPUs and cmd_timeout_ms, and puts them back when the program
+ * ends: at exit, on SIGINT/SIGTERM/SIGHUP (after killing the running
+ * test), and, if the program is killed outright, from a guardian process
+ * that waits for every process of the program to go.
  */
-static inline int ne_pool_set_without_cap(void *list)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
+const char *ne_test_pool(void);
+bool ne_pool_may_change(void);
+const char *ne_pool_default(void);
+int ne_pool_ensure(void);
+int ne_pool_reset(void);
+int ne_pool_guard_start(const char *prog);
+void ne_pool_guard_exit(void);
 
-	if (syscall(SYS_capget, &hdr, data))
-		return -ECHILD;
-	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
-	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
-	if (syscall(SYS_capset, &hdr, data))
-		return -ECHILD;
-	return ne_pool_set((const char *)list);
-}
+#define NE_NEED_POOL_CHANGE() do {					\
+	if (!ne_pool_may_change())					\
+		SKIP(return, "changes ne_cpus or CPU online states: "	\
+		     "set NE_TEST_POOL=<cpulist> to allow it");		\
+} while (0)
 
-/* The pool the tests run with: $NE_POOL or "2,3". */
-static inline const char *ne_pool_default(void)
-{
-	const char *p = getenv("NE_POOL");
-
-	return p && *p ? p : NE_DEFAULT_POOL;
-}
-
-/* Make sure the default pool is configured (no enclave may exist). */
-static inline int ne_pool_ensure(void)
-{
-	char cur[512];
-	int ret = ne_pool_get(cur, sizeof(cur));
-
-	if (ret)
-		return ret;
-	if (!strcmp(cur, ne_pool_default()))
-		return 0;
-	return ne_pool_set(ne_pool_default());
-}
-
-/* Parse a cpu-list ("2,3", "2-7") into @cpus. Return: count or -EINVAL. */
-static inline int ne_parse_cpulist(const char *s, int *cpus, int max)
-{
-	int n = 0;
-
-	while (*s) {
-		char *end;
-		long a, b;
-
-		while (*s == ',' || *s == ' ' || *s == '\n')
-			s++;
-		if (!*s)
-			break;
-		a = strtol(s, &end, 10);
-		if (end == s)
-			return -EINVAL;
-		b = a;
-		s = end;
-		if (*s == '-') {
-			b = strtol(s + 1, &end, 10);
-			if (end == s + 1)
-				return -EINVAL;
-			s = end;
-		}
-		for (; a <= b && n < max; a++)
-			cpus[n++] = (int)a;
-	}
-	return n;
-}
-
-static inline int ne_cpu_is_online(int cpu)
-{
-	char path[96];
-
-	if (cpu == 0)
-		return 1;
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online",
-		 cpu);
-	return ne_read_long(path) == 1;
-}
-
-/* nr_cpu_ids: last possible CPU + 1. */
-static inline int ne_nr_cpu_ids(void)
-{
-	char buf[64];
-	int cpus[NE_MAX_CPUS];
-	int n;
-
-	if (ne_read_file("/sys/devices/system/cpu/possible", buf, sizeof(buf)) < 0)
-		return -1;
-	n = ne_parse_cpulist(buf, cpus, NE_MAX_CPUS);
-	return n > 0 ? cpus[n - 1] + 1 : -1;
-}
-
-static inline long ne_hp_free(unsigned long pagesz)
-{
-	return ne_read_long(pagesz == SZ_1G ? NE_HP_1G_DIR "/free_hugepages" :
-			    NE_HP_2M_DIR "/free_hugepages");
-}
-
-static inline long ne_timeout_get(void)
-{
-	return ne_read_long(NE_TIMEOUT_PATH);
-}
-
-static inline int ne_timeout_set(long ms)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof(buf), "%ld", ms);
-	return ne_write_file(NE_TIMEOUT_PATH, buf);
-}
-
-/* Take CPU @cpu offline (@on 0) or bring it online (@on 1); errors ignored. */
-static inline void ne_cpu_set_online(int cpu, int on)
-{
-	char path[96];
-
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
-	ne_write_file(path, on ? "1" : "0");
-}
+int ne_parse_cpulist(const char *s, int *cpus, int max);
+int ne_cpu_is_online(int cpu);
+int ne_nr_cpu_ids(void);
+long ne_hp_free(unsigned long pagesz);
+long ne_timeout_get(void);
+int ne_timeout_set(long ms);
+void ne_cpu_set_online(int cpu, int on);
 
 /* ---- PCI removal and rescan of the device ---- */
 
-/* Wait up to @ms for @path to (dis)appear. Return: true if it did. */
-static inline bool ne_wait_path(const char *path, bool present, int ms)
-{
-	while (ms > 0) {
-		if ((access(path, F_OK) == 0) == present)
-			return true;
-		usleep(50 * 1000);
-		ms -= 50;
-	}
-	return (access(path, F_OK) == 0) == present;
-}
-
-/* Remove PCI function @bdf through sysfs. Return: 0 or -errno. */
-static inline int ne_pci_remove(const char *bdf)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove", bdf);
-	return ne_write_file(path, "1");
-}
-
-/*
- * Rescan the PCI bus and wait up to @ms for NE_DEV_PATH to come back.
- * Return: 0, the write's -errno, or -ETIMEDOUT.
- */
-static inline int ne_pci_rescan(int ms)
-{
-	int ret = ne_write_file("/sys/bus/pci/rescan", "1");
-
-	if (ret)
-		return ret;
-	return ne_wait_path(NE_DEV_PATH, true, ms) ? 0 : -ETIMEDOUT;
-}
-
-/*
- * Remove and rediscover the device at @bdf: the driver's probe resets it.
- * NE_DEV_PATH must go within @gone_ms (else -EBUSY) and come back within
- * 10 s. Return: 0 or -errno.
- */
-static inline int ne_reset_device(const char *bdf, int gone_ms)
-{
-	int ret = ne_pci_remove(bdf);
-
-	if (ret)
-		return ret;
-	if (!ne_wait_path(NE_DEV_PATH, false, gone_ms))
-		return -EBUSY;
-	return ne_pci_rescan(10000);
-}
+bool ne_wait_path(const char *path, bool present, int ms);
+int ne_pci_remove(const char *bdf);
+int ne_pci_rescan(int ms);
+int ne_reset_device(const char *bdf, int gone_ms);
 
 /* ---- passing file descriptors over a unix socket ---- */
 
-/* Send @fd over @sock (SCM_RIGHTS). Return: 0 or -errno. */
-static inline int ne_send_fd(int sock, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 'x';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
-}
-
-/* Receive a file descriptor from @sock. Return: it, or -errno. */
-static inline int ne_recv_fd(int sock)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *c;
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1)
-		return -errno;
-	c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -EBADMSG;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
+int ne_send_fd(int sock, int fd);
+int ne_recv_fd(int sock);
 
 /* ---- status attributes of the misc device (NE_SYSFS_DIR) ---- */
 
-/* Read attribute @name, trailing newline removed. Return: 0 or -errno. */
-static inline int ne_attr_get(const char *name, char *buf, size_t len)
-{
-	char path[128];
-	int ret;
-
-	snprintf(path, sizeof(path), NE_SYSFS_DIR "/%s", name);
-	ret = ne_read_file(path, buf, len);
-	if (ret < 0)
-		return ret;
-	ne_chomp(buf);
-	return 0;
-}
-
-/* Attribute @name as a number; LONG_MIN if it cannot be read. */
-static inline long ne_attr_long(const char *name)
-{
-	char buf[64], *end;
-	long v;
-
-	if (ne_attr_get(name, buf, sizeof(buf)) || !buf[0])
-		return LONG_MIN;
-	v = strtol(buf, &end, 10);
-	return *end ? LONG_MIN : v;
-}
-
-/* Wait up to @ms for attribute @name to read @val. Return: whether it did. */
-static inline bool ne_wait_attr(const char *name, long val, int ms)
-{
-	uint64_t t0 = ne_now_ms();
-
-	while (ne_attr_long(name) != val) {
-		if (ne_now_ms() - t0 >= (uint64_t)ms)
-			return false;
-		usleep(20 * 1000);
-	}
-	return true;
-}
+int ne_attr_get(const char *name, char *buf, size_t len);
+long ne_attr_long(const char *name);
+bool ne_wait_attr(const char *name, long val, int ms);
 
 /* ---- resource baseline ---- */
 
@@ -625,20 +216,7 @@ struct ne_baseline {
 	struct ne_tb_counters tb;
 };
 
-static inline void ne_baseline_take(struct ne_baseline *b,
-				    struct ne_test_bar *tb)
-{
-	memset(b, 0, sizeof(*b));
-	b->hp2m_free = ne_hp_free(SZ_2M);
-	b->hp1g_free = ne_hp_free(SZ_1G);
-	b->free_cores = ne_attr_long("pool_free_cores");
-	ne_read_file(NE_CPU_ONLINE_PATH, b->online, sizeof(b->online));
-	ne_chomp(b->online);
-	ne_pool_get(b->pool, sizeof(b->pool));
-	b->have_tb = tb && tb->regs;
-	if (b->have_tb)
-		ne_tb_counters(tb, &b->tb);
-}
+void ne_baseline_take(struct ne_baseline *b, struct ne_test_bar *tb);
 
 /*
  * Everything a test may take must be back: hugepages of both sizes, the
@@ -692,34 +270,9 @@ struct ne_maps {
 	size_t len[NE_MAX_MAPS];
 };
 
-static inline void *ne_map_flags(struct ne_maps *m, size_t len, int flags)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	if (m->n < NE_MAX_MAPS) {
-		m->addr[m->n] = p;
-		m->len[m->n++] = len;
-	}
-	return p;
-}
-
-/* @len bytes of hugetlb memory with @pagesz pages (SZ_2M or SZ_1G). */
-static inline void *ne_map_huge(struct ne_maps *m, size_t len, size_t pagesz)
-{
-	return ne_map_flags(m, len, MAP_HUGETLB |
-			    (pagesz == SZ_1G ? MAP_HUGE_1GB : MAP_HUGE_2MB));
-}
-
-static inline void ne_unmap_all(struct ne_maps *m)
-{
-	while (m->n > 0) {
-		m->n--;
-		munmap(m->addr[m->n], m->len[m->n]);
-	}
-}
+void *ne_map_flags(struct ne_maps *m, size_t len, int flags);
+void *ne_map_huge(struct ne_maps *m, size_t len, size_t pagesz);
+void ne_unmap_all(struct ne_maps *m);
 
 /* ---- per-test environment ---- */
 
@@ -735,58 +288,105 @@ struct ne_env {
 	struct ne_maps maps;
 };
 
+int ne_env_setup(struct ne_env *env);
+void ne_env_release(struct ne_env *env);
+void ne_env_close_tb(struct ne_env *env);
+void ne_env_reopen_tb(struct ne_env *env);
+
+/* Tests that drive the device through the test BAR call this first. */
+#define NE_NEED_TB(env) do {						\
+	if (!(env)->have_tb)						\
+		SKIP(return, "no NE test-control BAR (real device or "	\
+		     "test-hooks=off)");				\
+} while (0)
+
+#define NE_NEED_HUGEPAGES(pagesz, n) do {				\
+	long __free = ne_hp_free(pagesz);				\
+	if (__free < (long)(n))						\
+		SKIP(return, "needs %ld free %s hugepages, %ld free",	\
+		     (long)(n), (pagesz) == SZ_1G ? "1G" : "2M", __free); \
+} while (0)
+
+int ne_env_timeout(struct ne_env *env, long ms);
+int ne_make_ready(struct ne_env *env, int efd, size_t mem, int nr_vcpus);
+int ne_in_child(int (*fn)(void *), void *arg);
+
+/* Arguments of the ne_child_*() calls that ne_in_child() runs. */
+struct ne_child_args {
+	int efd;		/* enclave fd, inherited from the parent */
+	int sock;		/* socket for SCM_RIGHTS, if any */
+	void *mem;		/* a 2 MiB hugetlb page */
+	uint32_t vcpu;		/* vCPU id */
+};
+
+int ne_child_add_vcpu(void *p);
+int ne_child_add_mem(void *p);
+
+/* ---- kernel log ---- */
+
 /*
- * ne_env_setup() - pool configured, device opened, test BAR mapped if it
- * exists, baseline taken. Return: 0 or -errno (the step that failed).
+ * The driver logs each error a user can get with dev_err_ratelimited() or
+ * pr_err_ratelimited(): at most 10 lines per 5 s per call site. A test
+ * that looks for a line may find its call site in a suppressed burst
+ * (left by earlier tests that hit it many times); waiting this long
+ * starts a new interval, in which the next line is printed.
  */
-static inline int ne_env_setup(struct ne_env *env)
-{
-	char pool[512];
-	int ret;
+#define NE_RATELIMIT_WAIT_US	(5500 * 1000)
 
-	env->dev = -1;
-	env->timeout_saved = -1;
-	env->maps.n = 0;
-	env->have_tb = ne_tb_open(&env->tb) == 0;
-	ret = ne_pool_ensure();
-	if (ret)
-		return ret;
-	if (ne_pool_get(pool, sizeof(pool)))
-		return -EIO;
-	env->pool_n = ne_parse_cpulist(pool, env->pool, NE_MAX_CPUS);
-	env->nr_cpu_ids = ne_nr_cpu_ids();
-	env->dev = open(NE_DEV_PATH, O_RDWR | O_CLOEXEC);
-	if (env->dev < 0)
-		return -errno;
-	ne_baseline_take(&env->base, env->have_tb ? &env->tb : NULL);
-	return 0;
-}
+struct ne_kmsg {
+	int fd;
+};
 
-/* Undo ne_env_setup() except the baseline check (done by the caller). */
-static inline void ne_env_release(struct ne_env *env)
-{
-	ne_unmap_all(&env->maps);
-	if (env->timeout_saved >= 0)
-		ne_timeout_set(env->timeout_saved);
-	env->timeout_saved = -1;
-	if (env->dev >= 0)
-		close(env->dev);
-	env->dev = -1;
-}
+int ne_kmsg_open(struct ne_kmsg *k);
+void ne_kmsg_close(struct ne_kmsg *k);
+void ne_kmsg_mark(struct ne_kmsg *k);
+int ne_kmsg_find(struct ne_kmsg *k, const char *needle, char *line, size_t len);
 
-static inline void ne_env_close_tb(struct ne_env *env)
-{
-	if (env->have_tb)
-		ne_tb_close(&env->tb);
-	env->have_tb = false;
-}
+/*
+ * NE_EXPECT_LOG(kmsg, expected, call, needle) - @call (which returns
+ * -errno, like ne_ioctl()) fails with -@expected and the kernel logs a
+ * line containing @needle meanwhile. If the line is missing, its call site
+ * may be rate limited: wait NE_RATELIMIT_WAIT_US and try once more, so
+ * @call must give the same result when repeated. The line found is
+ * printed as a diagnostic.
+ */
+#define NE_EXPECT_LOG(kmsg, expected, call, needle) do {		\
+	char __ne_line[1024] = "";					\
+	int __ne_found = 0, __ne_try;					\
+	for (__ne_try = 0; __ne_try < 2 && __ne_found != 1; __ne_try++) { \
+		if (__ne_try)						\
+			usleep(NE_RATELIMIT_WAIT_US);			\
+		ne_kmsg_mark(kmsg);					\
+		EXPECT_ERRNO(expected, call);				\
+		__ne_found = ne_kmsg_find(kmsg, needle, __ne_line,	\
+					  sizeof(__ne_line));		\
+	}								\
+	if (__ne_found == 1)						\
+		TH_LOG("log: %s", __ne_line);				\
+	else								\
+		TH_LOG("%s: no kernel log line containing \"%s\"",	\
+		       #call, (needle));				\
+	EXPECT_EQ(1, __ne_found);					\
+} while (0)
 
-/* Unmap the test BAR and map it again (the device went and came back). */
-static inline void ne_env_reopen_tb(struct ne_env *env)
-{
-	ne_env_close_tb(env);
-	env->have_tb = ne_tb_open(&env->tb) == 0;
-}
+/* ---- main ---- */
+
+bool ne_test_listed(const char *only, const char *name);
+
+/* What ne_test_skip_reason() checks besides device, driver, pool, memory. */
+#define NE_NEEDS_TB		0x1	/* the test-control BAR */
+#define NE_NEEDS_VSOCK		0x2	/* AF_VSOCK sockets */
+
+const char *ne_test_skip_reason(unsigned int needs);
+
+/*
+ * ---- in the program itself ----
+ *
+ * These assert through the harness on the running test, or walk its
+ * list of tests. kselftest_harness.h of Linux 6.1 defines global symbols,
+ * so only the program (not the library) may include it: these stay here.
+ */
+#ifdef __KSELFTEST_HARNESS_H
 
 /*
  * ne_env_check_baseline() - NE_EXPECT_BASELINE() against the baseline of
@@ -836,53 +436,6 @@ static inline void ne_env_reopen(struct __test_metadata *_metadata,
 	ASSERT_LE(0, env->dev);
 }
 
-/* Tests that drive the device through the test BAR call this first. */
-#define NE_NEED_TB(env) do {						\
-	if (!(env)->have_tb)						\
-		SKIP(return, "no NE test-control BAR (real device or "	\
-		     "test-hooks=off)");				\
-} while (0)
-
-#define NE_NEED_HUGEPAGES(pagesz, n) do {				\
-	long __free = ne_hp_free(pagesz);				\
-	if (__free < (long)(n))						\
-		SKIP(return, "needs %ld free %s hugepages, %ld free",	\
-		     (long)(n), (pagesz) == SZ_1G ? "1G" : "2M", __free); \
-} while (0)
-
-/* Lowering the device timeout for the rest of the test. */
-static inline int ne_env_timeout(struct ne_env *env, long ms)
-{
-	if (env->timeout_saved < 0)
-		env->timeout_saved = ne_timeout_get();
-	return ne_timeout_set(ms);
-}
-
-/*
- * ne_make_ready() - give @efd @mem bytes of 2 MiB hugepages (one region)
- * and @nr_vcpus auto-picked vCPUs. Return: 0 or the first -errno.
- */
-static inline int ne_make_ready(struct ne_env *env, int efd, size_t mem,
-				int nr_vcpus)
-{
-	void *p = ne_map_huge(&env->maps, mem, SZ_2M);
-	int ret, i;
-
-	if (!p)
-		return -ENOMEM;
-	ret = ne_add_mem(efd, p, mem);
-	if (ret)
-		return ret;
-	for (i = 0; i < nr_vcpus; i++) {
-		uint32_t id = 0;
-
-		ret = ne_add_vcpu(efd, &id);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
 /*
  * ne_create_ready() - create an enclave in *@efd (set before anything is
  * asserted, so that the teardown can close it) and make it ready with
@@ -894,182 +447,6 @@ static inline void ne_create_ready(struct __test_metadata *_metadata,
 	*efd = ne_create_vm(env->dev, uid);
 	ASSERT_LE(0, *efd);
 	ASSERT_OK(ne_make_ready(env, *efd, NE_MIN_MEM, 2));
-}
-
-/*
- * ne_in_child() - run @fn in a forked child (another mm).
- * Return: what @fn returned there, or -ECHILD if the child died.
- */
-static inline int ne_in_child(int (*fn)(void *), void *arg)
-{
-	int *res = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int status, ret;
-	pid_t pid;
-
-	if (res == MAP_FAILED)
-		return -errno;
-	*res = -ECHILD;
-	pid = fork();
-	if (pid < 0) {
-		munmap(res, sizeof(int));
-		return -errno;
-	}
-	if (pid == 0) {
-		*res = fn(arg);
-		_exit(0);
-	}
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
-		*res = -ECHILD;
-	ret = *res;
-	munmap(res, sizeof(int));
-	return ret;
-}
-
-/* Arguments of the ne_child_*() calls that ne_in_child() runs. */
-struct ne_child_args {
-	int efd;		/* enclave fd, inherited from the parent */
-	int sock;		/* socket for SCM_RIGHTS, if any */
-	void *mem;		/* a 2 MiB hugetlb page */
-	uint32_t vcpu;		/* vCPU id */
-};
-
-/* For ne_in_child(): add vCPU a->vcpu to enclave a->efd. */
-static inline int ne_child_add_vcpu(void *p)
-{
-	struct ne_child_args *a = p;
-
-	return ne_add_vcpu_id(a->efd, a->vcpu);
-}
-
-/* For ne_in_child(): add the 2 MiB page at a->mem to enclave a->efd. */
-static inline int ne_child_add_mem(void *p)
-{
-	struct ne_child_args *a = p;
-
-	return ne_add_mem(a->efd, a->mem, SZ_2M);
-}
-
-/* ---- kernel log ---- */
-
-/*
- * The driver logs each error a user can get with dev_err_ratelimited() or
- * pr_err_ratelimited(): at most 10 lines per 5 s per call site. A test
- * that looks for a line may find its call site in a suppressed burst
- * (left by earlier tests that hit it many times); waiting this long
- * starts a new interval, in which the next line is printed.
- */
-#define NE_RATELIMIT_WAIT_US	(5500 * 1000)
-
-struct ne_kmsg {
-	int fd;
-};
-
-/* Open /dev/kmsg for non-blocking reads from the end. Return: 0 or -errno. */
-static inline int ne_kmsg_open(struct ne_kmsg *k)
-{
-	k->fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (k->fd < 0)
-		return -errno;
-	lseek(k->fd, 0, SEEK_END);
-	return 0;
-}
-
-static inline void ne_kmsg_close(struct ne_kmsg *k)
-{
-	if (k->fd >= 0)
-		close(k->fd);
-	k->fd = -1;
-}
-
-/* Forget everything logged so far: later reads see only new records. */
-static inline void ne_kmsg_mark(struct ne_kmsg *k)
-{
-	lseek(k->fd, 0, SEEK_END);
-}
-
-/*
- * ne_kmsg_find() - Read every record logged since the mark (or the last
- * read) and look for one whose text contains @needle; the first match is
- * copied to @line. Return: 1 if found, 0 if not, -errno.
- */
-static inline int ne_kmsg_find(struct ne_kmsg *k, const char *needle,
-			       char *line, size_t len)
-{
-	char rec[2048], *msg, *nl;
-	int found = 0;
-	ssize_t n;
-
-	for (;;) {
-		n = read(k->fd, rec, sizeof(rec) - 1);
-		if (n < 0) {
-			if (errno == EAGAIN)
-				break;
-			if (errno == EPIPE || errno == EINTR)
-				continue;	/* overwritten records; go on */
-			return -errno;
-		}
-		rec[n] = '\0';
-		/* "prio,seq,usec,flags;text\n" then " KEY=value" lines */
-		msg = strchr(rec, ';');
-		msg = msg ? msg + 1 : rec;
-		nl = strchr(msg, '\n');
-		if (nl)
-			*nl = '\0';
-		if (!found && strstr(msg, needle)) {
-			size_t l = strlen(msg);
-
-			found = 1;
-			if (l >= len)
-				l = len - 1;
-			memcpy(line, msg, l);
-			line[l] = '\0';
-		}
-	}
-	return found;
-}
-
-/*
- * NE_EXPECT_LOG(kmsg, expected, call, needle) - @call (which returns
- * -errno, like ne_ioctl()) fails with -@expected and the kernel logs a
- * line containing @needle meanwhile. If the line is missing, its call site
- * may be rate limited: wait NE_RATELIMIT_WAIT_US and try once more, so
- * @call must give the same result when repeated. The line found is
- * printed as a diagnostic.
- */
-#define NE_EXPECT_LOG(kmsg, expected, call, needle) do {		\
-	char __ne_line[1024] = "";					\
-	int __ne_found = 0, __ne_try;					\
-	for (__ne_try = 0; __ne_try < 2 && __ne_found != 1; __ne_try++) { \
-		if (__ne_try)						\
-			usleep(NE_RATELIMIT_WAIT_US);			\
-		ne_kmsg_mark(kmsg);					\
-		EXPECT_ERRNO(expected, call);				\
-		__ne_found = ne_kmsg_find(kmsg, needle, __ne_line,	\
-					  sizeof(__ne_line));		\
-	}								\
-	if (__ne_found == 1)						\
-		TH_LOG("log: %s", __ne_line);				\
-	else								\
-		TH_LOG("%s: no kernel log line containing \"%s\"",	\
-		       #call, (needle));				\
-	EXPECT_EQ(1, __ne_found);					\
-} while (0)
-
-/* ---- main ---- */
-
-/* Whether "fixture[.variant].test" is a word of the list @only. */
-static inline bool ne_test_listed(const char *only, const char *name)
-{
-	size_t len = strlen(name);
-	const char *p = only;
-
-	while ((p = strstr(p, name))) {
-		if ((p == only || p[-1] == ' ') && (!p[len] || p[len] == ' '))
-			return true;
-		p += len;
-	}
-	return false;
 }
 
 /*
@@ -1129,18 +506,66 @@ static inline int ne_test_run_only(const char *only)
  * NE_DEV_PATH is missing, else run every test of the harness, or those
  * that the environment variable NE_TEST_ONLY names.
  */
-static inline int ne_test_main(int argc, char **argv)
+/* SIGINT/SIGTERM/SIGHUP: end the running test, put the state back, die. */
+static inline void ne_test_on_signal(int sig)
+{
+	struct __test_metadata *t = __active_test;
+
+	if (t && t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+	}
+	ne_pool_guard_exit();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * ne_test_skip() - the program's plan "1..0 # SKIP @why", exit 4. For
+ * programs not on the harness too.
+ */
+static inline void ne_test_skip(const char *why)
+{
+	ksft_print_header();
+	ksft_exit_skip("%s\n", why);
+}
+
+/*
+ * ne_test_main_needs() - the main() of a test binary: skip it (exit 4)
+ * when ne_test_skip_reason(@needs) names what is missing; with
+ * NE_TEST_POOL, start the guard that puts the pool back; run every test
+ * of the harness, or those that NE_TEST_ONLY names.
+ */
+static inline int ne_test_main_needs(int argc, char **argv,
+				     unsigned int needs)
 {
 	const char *only = getenv("NE_TEST_ONLY");
+	const char *why = ne_test_skip_reason(needs);
+	int ret;
 
-	if (access(NE_DEV_PATH, F_OK)) {
+	if (why)
+		ne_test_skip(why);
+	ret = ne_pool_guard_start(argv[0]);
+	if (ret) {
 		ksft_print_header();
-		ksft_exit_skip("%s not present (nitro_enclaves not loaded or no NE device)\n",
-			       NE_DEV_PATH);
+		ksft_exit_fail_msg("cannot record ne_cpus before changing it: %s\n",
+				   strerror(-ret));
+	}
+	if (ne_pool_may_change()) {
+		signal(SIGINT, ne_test_on_signal);
+		signal(SIGTERM, ne_test_on_signal);
+		signal(SIGHUP, ne_test_on_signal);
 	}
 	if (only && *only)
 		return ne_test_run_only(only);
 	return test_harness_run(argc, argv);
 }
+
+static inline int ne_test_main(int argc, char **argv)
+{
+	return ne_test_main_needs(argc, argv, 0);
+}
+
+#endif /* __KSELFTEST_HARNESS_H */
 
 #endif /* NE_TEST_UTIL_H */

@@ -13,6 +13,19 @@
 # Environment:
 #   NE_SELFTEST_BIN  directory with the test binaries ($NE_BUILD/selftests;
 #                    built there with this directory's Makefile if missing)
+#   NE_KSFT_INSTALL  the installed kselftest tree that the main run runs
+#                    with run_kselftest.sh (ksft_install.sh DIR makes one in
+#                    DIR/install; default: made under $NE_BUILD/ksft, or
+#                    $NE_BUILD/ksft-arm64 with NE_VM_ARCH=arm64)
+#   NE_MAIN_ADMIN=0  leave out the first pass of the main run (the admin's
+#                    pool without NE_TEST_POOL), e.g. on slow kernels
+#
+# The main run boots with 6 CPUs (3 cores of 2 threads) and runs the
+# installed tree twice: first as on an admin's parent instance (ne_cpus=4,5
+# configured, hugepages reserved, no NE_TEST_POOL), checking afterwards that
+# ne_cpus, nr_hugepages of both sizes and the online CPUs are unchanged;
+# then with NE_TEST_POOL=2,3, which lets the pool tests run, and checks
+# the admin's state again (every program puts it back).
 #   NE_SAMPLE        the static sample launcher ($NE_BUILD/samples/ne_ioctl_sample,
 #                    else samples/nitro_enclaves/ne_ioctl_sample)
 #   NE_VM            the VM runner (scripts/ne-vm)
@@ -73,6 +86,25 @@ find_sample() {
 	return 1
 }
 
+# The installed kselftest tree for the main run, as a tarball for ne-vm.
+ksft_tarball() {
+	local inst=${NE_KSFT_INSTALL:-} dest=$NE_BUILD/ksft cross=()
+	if [[ ${NE_VM_ARCH:-x86_64} == arm64 ]]; then
+		dest=$NE_BUILD/ksft-arm64
+		cross=(CROSS_COMPILE=aarch64-linux-gnu-)
+	fi
+	if [[ -z $inst ]]; then
+		say "installing the kselftests through a kernel tree into $dest"
+		"$HERE/ksft_install.sh" "$dest" -j2 "${cross[@]}" > "$TMP/ksft.log" 2>&1 || {
+			sed 's/^/# /' "$TMP/ksft.log" | tail -40
+			return 1
+		}
+		inst=$dest/install
+	fi
+	[[ -x $inst/run_kselftest.sh ]] || { say "no run_kselftest.sh in $inst"; return 1; }
+	tar -C "$inst" -cf "$TMP/ksft.tar" .
+}
+
 build_tests() {
 	local p missing=
 	for p in $(make -s -C "$HERE" print-progs); do
@@ -101,6 +133,65 @@ ne_tap1() {	# ne_tap1 NAME CMD...: one TAP result for CMD
 }
 insmod_ne() { ne_tap1 "insmod nitro_enclaves.ko" insmod /opt/ne/nitro_enclaves.ko; }
 rmmod_ne() { ne_tap1 "rmmod nitro_enclaves (pool CPUs back online)" sh -c "rmmod nitro_enclaves && grep -qx \"\$(cat /sys/devices/system/cpu/possible)\" /sys/devices/system/cpu/online"; }
+# The installed kselftest tree: run_kselftest.sh with its arguments.
+# busybox timeout has no --foreground, which kselftest/runner.sh passes;
+# runner.sh writes the output of the programs to /dev/stdout, which devtmpfs
+# lacks.
+ksft_setup() {
+	mkdir -p /opt/ne/ksft && tar -xf /opt/ne/ksft.tar -C /opt/ne/ksft || return 1
+	[ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout
+	rm -f /usr/bin/timeout
+	printf "#!/bin/sh\n[ \"\$1\" = --foreground ] && shift\nbusybox timeout \"\$@\"; rc=\$?\n[ \$rc = 143 ] && rc=124\nexit \$rc\n" > /usr/bin/timeout
+	chmod 755 /usr/bin/timeout
+}
+ne_ksft() {	# ne_ksft PART ARGS...: one run of run_kselftest.sh
+	part=$1; shift
+	echo "NE-KSFT-BEGIN $part"
+	(cd /opt/ne/ksft && ./run_kselftest.sh "$@")
+	echo "NE-KSFT-END $part rc=$?"
+}
+# skip_reason DESC WORDS: ne_smoke skips (exit 4) with a reason naming WORDS.
+skip_reason() {
+	echo "1..1"
+	(cd /opt/ne/ksft/drivers/virt/nitro_enclaves && ./ne_smoke) > /tmp/out 2>&1; rc=$?
+	sed "s/^/# /" /tmp/out
+	if [ $rc = 4 ] && grep -q "SKIP.*$2" /tmp/out; then echo "ok 1 $1"; else echo "not ok 1 $1 (exit $rc)"; fi
+}
+# With no free 2 MiB hugepages (and a pool to use) the programs skip;
+# the reservation is put back.
+hp_skip_reason() {
+	h=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+	n=$(cat $h)
+	echo 0 > $h
+	export NE_TEST_POOL=2,3
+	skip_reason "without free 2 MiB hugepages the programs skip" "free 2 MiB hugepages"
+	unset NE_TEST_POOL
+	echo "$n" > $h
+	[ "$(cat $h)" = "$n" ] || echo "# nr_hugepages $(cat $h), not $n again"
+}
+# What an admin configures: a pool on other CPUs than the tests default
+# (2,3), 2 MiB pages reserved at run time (1 GiB at boot).
+admin_pool() {
+	ne_tap1 "admin: ne_cpus=4,5 and 700 2M hugepages" sh -c "echo 4,5 > /sys/module/nitro_enclaves/parameters/ne_cpus && echo 700 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+	admin_state > /tmp/admin.state
+	sed "s/^/# /" /tmp/admin.state
+}
+admin_state() {
+	echo "ne_cpus=$(cat /sys/module/nitro_enclaves/parameters/ne_cpus)"
+	echo "online=$(cat /sys/devices/system/cpu/online)"
+	for h in /sys/kernel/mm/hugepages/hugepages-*; do
+		echo "${h##*/}=$(cat $h/nr_hugepages) free=$(cat $h/free_hugepages)"
+	done
+}
+admin_check() {	# admin_check WHEN
+	admin_state > /tmp/admin.now
+	if cmp -s /tmp/admin.state /tmp/admin.now; then
+		echo "1..1"; echo "ok 1 admin state unchanged $1"
+	else
+		echo "1..1"; diff /tmp/admin.state /tmp/admin.now | sed "s/^/# /"
+		echo "not ok 1 admin state unchanged $1"
+	fi
+}
 # KUnit suites of nitro_enclaves_kunit.ko, one TAP line per case.
 kunit_run() {
 	if ! [ -f /opt/ne/nitro_enclaves_kunit.ko ]; then
@@ -142,7 +233,7 @@ kmemleak_check() {
 	fi
 }
 sample_check() {
-	echo "1..1"
+	echo "1..2"
 	head -c 3000000 /dev/urandom > /tmp/dummy.eif
 	echo 2,3 > /sys/module/nitro_enclaves/parameters/ne_cpus
 	before=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
@@ -166,6 +257,23 @@ sample_check() {
 	# The error table: a start with no memory names the NE_ERR code.
 	echo "# --- expected failure: 1 vCPU of a 2-thread core ---"
 	ne_ioctl_sample --no-heartbeat --memory 64 --vcpus 1 --time 0 /tmp/dummy.eif 2>&1 | sed "s/^/# /"
+	# --json: nitro-cli run-enclave'"'"'s object on stdout, steps on stderr.
+	ne_ioctl_sample --json --no-heartbeat --memory 64 --cpu-ids 2,3 --cid 77 \
+		--name t1 --time 0 /tmp/dummy.eif > /tmp/json 2> /tmp/err
+	rc=$?
+	sed "s/^/# /" /tmp/json
+	ok=1
+	[ $rc = 0 ] || { echo "# sample --json exited $rc"; ok=0; }
+	grep -q "^Enclave started, CID 77" /tmp/err || { echo "# no start line on stderr"; ok=0; }
+	for re in '"'"'^{$'"'"' '"'"'^  "EnclaveName": "t1",$'"'"' \
+		'"'"'^  "EnclaveID": "i-[0-9a-f]*-enc[0-9a-f]*",$'"'"' '"'"'^  "ProcessID": [0-9][0-9]*,$'"'"' \
+		'"'"'^  "EnclaveCID": 77,$'"'"' '"'"'^  "NumberOfCPUs": 2,$'"'"' '"'"'^  "CPUIDs": \[$'"'"' \
+		'"'"'^    2,$'"'"' '"'"'^    3$'"'"' '"'"'^  \],$'"'"' '"'"'^  "MemoryMiB": 64$'"'"' '"'"'^}$'"'"'; do
+		grep -q "$re" /tmp/json || { echo "# no line $re"; ok=0; }
+	done
+	[ "$(wc -l < /tmp/json)" = 12 ] || { echo "# not 12 lines"; ok=0; }
+	if [ $ok = 1 ]; then echo "ok 2 ne_ioctl_sample --json prints run-enclave'"'"'s object"
+	else echo "not ok 2 ne_ioctl_sample --json prints run-enclave'"'"'s object"; fi
 }
 '
 
@@ -191,12 +299,89 @@ $script" > "$log" 2> "$TMP/$name.err"
 	fi
 }
 
+# run_kselftest.sh's TAP: an outer line per program ("ok N selftests:
+# DIR: PROG"), the program's own TAP before it, prefixed with "# ".
+# State in the caller's locals: ksft (the part), prog, pplan, pseen, pbad,
+# pskip, oplan, oseen.
+ksft_prog_end() {	# ksft_prog_end ok|not-ok REST-OF-OUTER-LINE
+	local label="$name-$ksft" why=${2#*# }
+	[[ $2 == *"# "* ]] || why=''
+	if [[ -n $pskip ]]; then
+		result ok "$label/$prog # SKIP $pskip"
+	elif [[ $pseen -lt $pplan ]]; then
+		result not-ok "$label/$prog: only $pseen of $pplan results ($why${test:+, last started: $test})"
+	elif [[ $1 == not-ok && $pbad -eq 0 ]]; then
+		result not-ok "$label/$prog: $why"
+	elif [[ $1 == ok && $pplan -eq 0 && $pseen -eq 0 ]]; then
+		result ok "$label/$prog${why:+ # $why}"
+	fi
+	prog=''; pplan=0; pseen=0; pbad=0; pskip=''; test=''
+}
+
+ksft_line() {	# ksft_line LINE: one line inside an NE-KSFT block
+	local l=$1 rest
+	local re_outer='^(not )?ok [0-9]+ selftests: [^:]+: [^ ]+ ?(.*)$'
+	if [[ $l =~ ^#\ selftests:\ [^:]+:\ (.+)$ ]]; then
+		prog=${BASH_REMATCH[1]}; pplan=0; pseen=0; pbad=0; pskip=''; test=''
+		echo "# [$ksft] $l"
+	elif [[ $l =~ ^1\.\.([0-9]+) ]]; then
+		oplan=${BASH_REMATCH[1]}
+		echo "# [$ksft] $l"
+	elif [[ -n $prog && $l =~ $re_outer ]]; then
+		oseen=$((oseen + 1))
+		if [[ -n ${BASH_REMATCH[1]} ]]; then
+			ksft_prog_end not-ok "${BASH_REMATCH[2]}"
+		else
+			ksft_prog_end ok "${BASH_REMATCH[2]}"
+		fi
+	elif [[ -z $prog ]]; then
+		echo "# [$ksft] $l"
+	elif [[ $l =~ ^#\ 1\.\.0\ *#\ *[Ss][Kk][Ii][Pp]\ *(.*)$ ]]; then
+		pskip=${BASH_REMATCH[1]:-skipped}
+		echo "# [$ksft/$prog] $l"
+	elif [[ $l =~ ^#\ 1\.\.([0-9]+) ]]; then
+		pplan=${BASH_REMATCH[1]}
+		echo "# [$ksft/$prog] $l"
+	elif [[ $l =~ ^#\ #\ +RUN\ +([^ ]+) ]]; then
+		test=${BASH_REMATCH[1]}
+		echo "# [$ksft/$prog] $l"
+	elif [[ $l =~ ^#\ (not\ )?ok\ [0-9]+\ ?(.*)$ ]]; then
+		pseen=$((pseen + 1))
+		rest=${BASH_REMATCH[2]}
+		rest=${rest#- }
+		[[ $rest == "# "* && -n $test ]] && rest="$test $rest"
+		if [[ -n ${BASH_REMATCH[1]} ]]; then
+			pbad=$((pbad + 1))
+			result not-ok "$name-$ksft/$prog: $rest"
+		else
+			result ok "$name-$ksft/$prog: $rest"
+		fi
+	else
+		echo "# [$ksft/$prog] $l"
+	fi
+}
+
 # Renumber the TAP of each item in the console log; check plans.
 parse_log() {
 	local name=$1 log=$2 line item='' plan=0 seen=0 bad=0 test='' rest
+	local ksft='' prog='' pplan=0 pseen=0 pbad=0 pskip='' oplan=0 oseen=0
 	while IFS= read -r line; do
 		line=${line%$'\r'}
+		if [[ -n $ksft ]]; then
+			if [[ $line == "NE-KSFT-END $ksft "* ]]; then
+				[[ -n $prog ]] && ksft_prog_end not-ok "# no result line (guest output cut?)"
+				[[ $oseen -lt $oplan || $oplan -eq 0 ]] &&
+					result not-ok "$name-$ksft: run_kselftest.sh gave $oseen of $oplan results (${line##* })"
+				ksft=''
+			else
+				ksft_line "$line"
+			fi
+			continue
+		fi
 		case $line in
+		NE-KSFT-BEGIN\ *)
+			ksft=${line#NE-KSFT-BEGIN }; prog=''; oplan=0; oseen=0
+			continue ;;
 		NE-TAP-BEGIN\ *)
 			# A marker lost in garbled output loses no result silently.
 			[[ -n $item ]] && result not-ok "$name/$item: no end marker before the next item"
@@ -242,37 +427,61 @@ parse_log() {
 			echo "# [$item] $line"
 		fi
 	done < "$log"
+	if [[ -n $ksft ]]; then
+		result not-ok "$name-$ksft: no end marker (guest crashed or timed out${prog:+ in $prog}${test:+, last started: $test})"
+	fi
 	if [[ -n $item ]]; then
 		result not-ok "$name/$item: no end marker (guest crashed or timed out after $seen of $plan results${test:+, last started: $test})"
 	fi
 }
 
+# The tests of the main run, from the installed tree (kselftest-list.txt).
+MAIN_TESTS="ne_abi_test ne_smoke ne_ioctl ne_sysfs ne_diag"
+
 run_main() {
-	local adds=() p s=''
+	local adds=() s='' t sel=''
 	if [[ -n ${NE_KUNIT_MODULE:-} ]]; then
 		[[ -f $NE_KUNIT_MODULE ]] && adds+=(--add "$NE_KUNIT_MODULE")
 		s+="ne_item kunit_run
 "
 	fi
-	for p in ne_abi_test ne_smoke ne_ioctl ne_sysfs ne_diag; do
-		[[ -x $BIN/$p ]] && adds+=(--add "$BIN/$p") && s+="ne_item $p
-"
+	if ! ksft_tarball; then
+		result not-ok "main: the installed kselftest tree (ksft_install.sh) failed"
+		return
+	fi
+	adds+=(--add "$TMP/ksft.tar")
+	for t in $MAIN_TESTS; do
+		sel+=" -t drivers/virt/nitro_enclaves:$t"
 	done
+	local admin="ne_item admin_pool
+ne_ksft admin $sel
+ne_item admin_check 'after the suite without NE_TEST_POOL'
+"
+	[[ ${NE_MAIN_ADMIN:-1} == 0 ]] && admin="ne_item admin_pool
+"
 	if find_sample; then
 		adds+=(--add "$SAMPLE")
-		s+="ne_item sample_check
-"
 	else
 		result ok "main/sample: ne_ioctl_sample # SKIP not built"
 	fi
-	run_vm main "ne_item insmod_ne
+	run_vm main "ksft_setup
+ne_item skip_reason 'without the driver the programs skip' 'driver is not loaded'
+ne_item insmod_ne
+ne_item skip_reason 'without a pool or NE_TEST_POOL the programs skip' 'no CPU pool'
+ne_item hp_skip_reason
 $s
-ne_item rmmod_ne" "${adds[@]}" --timeout 300
+${admin}export NE_TEST_POOL=2,3
+ne_ksft pool $sel -t drivers/virt/nitro_enclaves:ne_pool_restore.sh
+unset NE_TEST_POOL
+ne_item admin_check 'after the suite with NE_TEST_POOL=2,3'
+${SAMPLE:+ne_item sample_check
+}ne_item rmmod_ne" "${adds[@]}" --timeout 600 \
+		--qemu-arg -smp --qemu-arg 6,sockets=1,cores=3,threads=2
 }
 
 run_multi() {
 	run_vm multi "ne_item insmod_ne
-export NE_POOL=2-7
+export NE_TEST_POOL=2-7
 ne_item ne_multi
 ne_item rmmod_ne" --add "$BIN/ne_multi" --timeout 240 \
 		--qemu-arg -smp --qemu-arg 8,sockets=1,cores=4,threads=2
@@ -282,7 +491,7 @@ run_limits() {
 	# Small device limits, and a second NUMA node (memory only) for
 	# NE_ERR_MEM_DIFFERENT_NUMA_NODE.
 	run_vm limits "ne_item insmod_ne
-export NE_MEM_REGIONS=4 NE_MAX_SLOTS=4
+export NE_MEM_REGIONS=4 NE_MAX_SLOTS=4 NE_TEST_POOL=2,3
 ne_item ne_limits
 ne_item rmmod_ne" --add "$BIN/ne_limits" --timeout 120 \
 		--ne-opts mem-regions=4,max-slots=4 \
@@ -299,8 +508,9 @@ ne_item rmmod_ne" --add "$BIN/ne_limits" --timeout 120 \
 run_faults() {
 	local fuzz=(ne_fuzz --calls "${NE_FUZZ_CALLS:-10000}")
 	[[ -n ${NE_FUZZ_SEED:-} ]] && fuzz+=(--seed "$NE_FUZZ_SEED")
-	run_vm faults "ne_removal_qmp() { NE_REMOVAL_QMP=1 ne_removal; }
-ne_faults() { NE_POOL=2-5 /opt/ne/ne_faults; }
+	run_vm faults "export NE_TEST_POOL=2,3
+ne_removal_qmp() { NE_REMOVAL_QMP=1 ne_removal; }
+ne_faults() { NE_TEST_POOL=2-5 /opt/ne/ne_faults; }
 ne_item insmod_ne
 ne_item ne_faults
 ne_item ne_removal
@@ -355,6 +565,7 @@ run_boot() {
 	if [ $rc != 0 ] && grep -q "crashed before its heartbeat" /tmp/out; then echo "ok 2 sample: corrupted image reported as a crash"; else echo "not ok 2 sample: corrupted image reported as a crash (exit $rc)"; fi
 }
 modprobe virtio_pci; modprobe vmw_vsock_virtio_transport
+export NE_TEST_POOL=2,3
 ne_item insmod_ne
 ne_item ne_boot
 ne_item sample_boot
