@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Write the seed corpora of the fuzz harnesses (eif/corpus, ne_vsock/corpus).
+"""Write the seed corpora of the fuzz harnesses (eif, ne_vsock, ne_dev).
 
 The seeds are checked in; this script says how they were made and remakes
 them (python3 make_seeds.py). The EIF seeds are small valid images of
 each kind the format allows; the ne-vsock seeds are event lists (see
-ne_vsock/fuzz_ne_vsock.c) that walk a connection through its states.
+ne_vsock/fuzz_ne_vsock.c) that walk a connection through its states; the
+ne_dev seeds are command lists (see ne_dev/fuzz_ne_dev.c): a full launch,
+the error of every rule, the hooks, and full tables.
 """
 import os
 import struct
@@ -167,6 +169,95 @@ def vsock_seeds():
     }
 
 
+# ne_dev: command types and steps of ne_dev/fuzz_ne_dev.c
+(START, GET_SLOT, STOP, ALLOC, FREE, ADD_MEM, ADD_VCPU, COUNT, NEXT, INFO,
+ BULK) = range(1, 12)
+MIB = 1 << 20
+
+
+def cmd(t, a=0, b=0, c=0):
+    """Command type t (0..15) with a 24-byte request of three u64."""
+    return bytes([t]) + struct.pack("<QQQ", a, b, c)
+
+
+def raw_cmd(t, a=0, b=0, c=0):
+    return b"\x80" + struct.pack("<IQQQ", t, a, b, c)
+
+
+def aimed(t, b0=0, b8=0, b16=0):
+    req = bytearray(24)
+    req[0], req[8], req[16] = b0, b8, b16
+    return bytes([0x10 | t]) + bytes(req)
+
+
+def exit_hook(sel):
+    return bytes([0xa0, sel])
+
+
+ENABLE, DISABLE, FLIP_UID_ZERO = b"\xc0", b"\xc1", b"\xc2"
+
+
+def fail_next(t, rc):
+    return b"\xc3" + bytes([t]) + struct.pack("<i", rc)
+
+
+def machine(cpus=4, slots=4, regions=4, off=False, uid_zero=False):
+    return bytes([cpus - 1, slots - 1, regions - 1,
+                  (1 if off else 0) | (2 if uid_zero else 0)])
+
+
+def launch(uid, paddr, cpu):
+    return (cmd(ALLOC) + cmd(ADD_MEM, uid, paddr, 16 * MIB) +
+            cmd(ADD_VCPU, uid, cpu) + cmd(BULK, uid, 1) + cmd(START, uid))
+
+
+def ne_dev_seeds():
+    return {
+        "launch.bin": machine() + launch(1, 0, 0) + cmd(GET_SLOT, 4) +
+        cmd(INFO, 1) + cmd(COUNT) + cmd(NEXT, 0) + cmd(NEXT, 1) +
+        cmd(STOP, 1) + cmd(FREE, 1) + cmd(COUNT),
+        "two-enclaves.bin": machine() + launch(1, 0, 0) +
+        launch(2, 4096 * MIB, 1) + cmd(START, 1) + exit_hook(1) +
+        exit_hook(1) + cmd(FREE, 2) + cmd(FREE, 1) + cmd(STOP, 1),
+        "dup-mem.bin": machine() + cmd(ALLOC) + cmd(ALLOC) +
+        cmd(ADD_MEM, 1, 0, 4 * MIB) + cmd(ADD_MEM, 2, 2 * MIB, 4 * MIB) +
+        cmd(ADD_MEM, 1, 0, 4 * MIB) + cmd(ADD_MEM, 2, 4 * MIB, 2 * MIB),
+        "mem-errors.bin": machine(regions=2) + cmd(ALLOC) +
+        cmd(ADD_MEM, 9, 0, 2 * MIB) + cmd(ADD_MEM, 1, 0, 0) +
+        cmd(ADD_MEM, 1, MIB, 2 * MIB) + cmd(ADD_MEM, 1, 0, 3 * MIB) +
+        cmd(ADD_MEM, 1, (1 << 64) - 2 * MIB, 4 * MIB) +
+        cmd(ADD_MEM, 1, 1024 * MIB, 2 * MIB) +
+        cmd(ADD_MEM, 1, 510 * MIB, 4 * MIB) +
+        cmd(ADD_MEM, 1, 0, 2 * MIB) + cmd(ADD_MEM, 1, 2 * MIB, 2 * MIB) +
+        cmd(ADD_MEM, 1, 4 * MIB, 2 * MIB),
+        "vcpu-errors.bin": machine(cpus=2) + cmd(ALLOC) + cmd(ALLOC) +
+        cmd(ADD_VCPU, 1, 2) + cmd(ADD_VCPU, 1, 0xffffffff) +
+        cmd(ADD_VCPU, 1, 1) + cmd(ADD_VCPU, 2, 1) + cmd(BULK, 2, 0) +
+        cmd(BULK, 2, 3) + cmd(BULK, 2, 2) + cmd(ADD_VCPU, 7, 0),
+        "start-errors.bin": machine() + cmd(START, 1) + cmd(ALLOC) +
+        cmd(START, 1) + cmd(ADD_MEM, 1, 0, 2 * MIB) + cmd(START, 1) +
+        cmd(ADD_VCPU, 1, 0) + cmd(START, 1, 0, 2) + cmd(START, 1, 3) +
+        cmd(START, 1, 0xffffffff) + launch(2, 16 * MIB, 1) +
+        cmd(START, 1, 4) + cmd(START, 1, 5) + cmd(START, 1) +
+        cmd(ADD_MEM, 1, 64 * MIB, 2 * MIB) + cmd(ADD_VCPU, 1, 2) +
+        cmd(FREE, 1) + cmd(STOP, 3) + cmd(INFO, 3) + cmd(GET_SLOT, 9),
+        "full-table.bin": machine(slots=2) + cmd(ALLOC) + cmd(ALLOC) +
+        cmd(ALLOC) + cmd(NEXT, 2) + cmd(FREE, 1) + cmd(ALLOC) +
+        cmd(NEXT, 0) + cmd(NEXT, 2),
+        "unknown-types.bin": machine() + cmd(0) + cmd(12) + cmd(15) +
+        raw_cmd(0xdeadbeef, 1) + raw_cmd(NEXT, 0) + b"\xe0" + bytes(8),
+        "hooks.bin": machine(off=True) + cmd(ALLOC) + ENABLE +
+        fail_next(ALLOC, -12) + cmd(ALLOC) + cmd(ALLOC) +
+        fail_next(INFO, 0) + cmd(INFO, 1) + FLIP_UID_ZERO +
+        cmd(INFO, 5) + fail_next(FREE, 7) + cmd(FREE, 1) + FLIP_UID_ZERO +
+        cmd(FREE, 5) + DISABLE + cmd(COUNT) + ENABLE + cmd(COUNT),
+        "aimed.bin": machine(cpus=8, slots=8, regions=8) + aimed(ALLOC) +
+        aimed(ADD_MEM, 0, 3, 2) + aimed(ADD_MEM, 0, 0x83, 4) +
+        aimed(ADD_VCPU, 0, 5) + aimed(BULK, 0, 2) + aimed(START, 0, 0) +
+        aimed(GET_SLOT) + aimed(INFO) + aimed(STOP) + aimed(FREE),
+    }
+
+
 def write(subdir, seeds):
     d = os.path.join(HERE, subdir, "corpus")
     os.makedirs(d, exist_ok=True)
@@ -179,3 +270,4 @@ def write(subdir, seeds):
 if __name__ == "__main__":
     write("eif", eif_seeds())
     write("ne_vsock", vsock_seeds())
+    write("ne_dev", ne_dev_seeds())

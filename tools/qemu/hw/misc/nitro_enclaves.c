@@ -7,6 +7,13 @@
  * The protocol is described in Documentation/virt/ne_pci_device.rst of
  * the Nitro Enclaves driver project.
  *
+ * What a command does to the slot table, and its reply, is decided by
+ * nitro_enclaves_core.c, which uses no QEMU device types so that it can be
+ * fuzzed on its own; this file gives it guest RAM, the CPU count and the
+ * slots' boot life through NeCoreOps, and keeps the registers, the reply
+ * queue and its timers, MSI-X, the emulated boot, the test BAR and the QOM
+ * properties.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
@@ -32,8 +39,8 @@
 #include "migration/vmstate.h"
 #include "trace.h"
 #include "eif_format.h"
+#include "nitro_enclaves_core.h"
 
-#define TYPE_NITRO_ENCLAVES_PCI "nitro-enclaves-pci"
 typedef struct NitroEnclavesState NitroEnclavesState;
 DECLARE_INSTANCE_CHECKER(NitroEnclavesState, NITRO_ENCLAVES_PCI,
                          TYPE_NITRO_ENCLAVES_PCI)
@@ -63,63 +70,9 @@ DECLARE_INSTANCE_CHECKER(NitroEnclavesState, NITRO_ENCLAVES_PCI,
 #define NE_EVTCNT_EVENT_SHIFT       16
 #define NE_SEND_DATA                0x010
 #define NE_RECV_DATA                0x100
-#define NE_DATA_SIZE                240
 
 /* Time a write of 0 to NE_ENABLE takes to settle */
 #define NE_DISABLE_SETTLE_NS        (1 * SCALE_MS)
-
-/* Command types */
-enum {
-    NE_CMD_INVALID = 0,
-    NE_CMD_ENCLAVE_START = 1,
-    NE_CMD_ENCLAVE_GET_SLOT = 2,
-    NE_CMD_ENCLAVE_STOP = 3,
-    NE_CMD_SLOT_ALLOC = 4,
-    NE_CMD_SLOT_FREE = 5,
-    NE_CMD_SLOT_ADD_MEM = 6,
-    NE_CMD_SLOT_ADD_VCPU = 7,
-    NE_CMD_SLOT_COUNT = 8,
-    NE_CMD_NEXT_SLOT = 9,
-    NE_CMD_SLOT_INFO = 10,
-    NE_CMD_SLOT_ADD_BULK_VCPUS = 11,
-    NE_CMD_MAX = 12,
-};
-
-/* Reply layout (72 bytes) */
-#define NE_REPLY_RC                 0
-#define NE_REPLY_SLOT_UID           8
-#define NE_REPLY_ENCLAVE_CID        16
-#define NE_REPLY_SLOT_COUNT         24
-#define NE_REPLY_MEM_REGIONS        32
-#define NE_REPLY_MEM_SIZE           40
-#define NE_REPLY_NR_VCPUS           48
-#define NE_REPLY_FLAGS              56
-#define NE_REPLY_STATE              64
-#define NE_REPLY_SIZE               72
-
-/* Slot states */
-#define NE_STATE_INIT               0
-#define NE_STATE_RUNNING            2
-#define NE_STATE_STOPPED            0xffff
-
-/* Guest-visible errno values (Linux numbering, whatever the host) */
-#define NE_ENOENT                   2
-#define NE_EIO                      5
-#define NE_E2BIG                    7
-#define NE_EFAULT                   14
-#define NE_EBUSY                    16
-#define NE_EEXIST                   17
-#define NE_EINVAL                   22
-#define NE_ENOSPC                   28
-#define NE_EOPNOTSUPP               95
-#define NE_EADDRINUSE               98
-
-/* Slot rules */
-#define NE_MEM_ALIGN                (2 * MiB)
-#define NE_CID_FIRST_FREE           4
-#define NE_CID_LIMIT                0xffffffffULL
-#define NE_START_FLAGS_MAX          1
-#define NE_MAX_SLOTS_LIMIT          64
 
 /* BAR 4 test-control registers */
 #define NE_TB_MAGIC                 0x000
@@ -219,15 +172,9 @@ enum {
 #define NE_HEARTBEAT_PORT           9000
 #define NE_HEARTBEAT_VALUE          0xb7
 #define NE_SRC_PORT_FIRST           1024
-#define NE_START_DEBUG              1
 
 /* Replies waiting for their due time */
 #define NE_REPLY_QUEUE_LEN          32
-
-typedef struct NeMemRange {
-    uint64_t paddr;
-    uint64_t size;
-} NeMemRange;
 
 typedef struct NeImage {
     uint32_t status;            /* NE_IMG_* */
@@ -235,18 +182,13 @@ typedef struct NeImage {
     uint8_t pcr[NE_NR_PCRS][NE_PCR_SIZE];
 } NeImage;
 
-typedef struct NeSlot {
+/*
+ * What the device keeps for a slot besides the core's NeSlot: the emulated
+ * boot (eif-check=on). NeSlot.boot points here.
+ */
+typedef struct NeBoot {
     NitroEnclavesState *dev;
-    uint64_t uid;
-    uint64_t cid;               /* 0 until started */
-    uint64_t flags;
-    uint16_t state;
-    GArray *mem;                /* NeMemRange, in the order added */
-    uint64_t mem_size;
-    GArray *vcpu_ids;           /* uint32_t */
-    uint64_t bulk_vcpus;
-
-    /* Emulated boot (eif-check=on) */
+    NeSlot *slot;
     NeImage image;
     uint8_t boot_state;         /* NE_BOOT_* */
     uint8_t crash_reason;       /* NE_CRASH_* */
@@ -259,7 +201,7 @@ typedef struct NeSlot {
     bool hb_got;
     uint8_t hb_byte;
     GString *console;           /* debug mode only */
-} NeSlot;
+} NeBoot;
 
 typedef struct NePendingReply {
     int64_t due_ns;
@@ -276,30 +218,25 @@ struct NitroEnclavesState {
     QEMUTimer reply_timer;
     QEMUTimer settle_timer;
 
-    /* Properties */
-    uint32_t max_slots;
-    uint32_t mem_regions;
+    /* Properties (max-slots and mem-regions are in core) */
     uint32_t reply_latency_us;
     bool test_hooks;
     bool eif_check;
     uint32_t boot_delay_ms;
     uint32_t heartbeat_timeout_ms;
     uint32_t crash_delay_ms;
-    bool err_uid_zero;          /* reset value of tb_err_uid_zero */
+    bool err_uid_zero;          /* reset value of core.tb_err_uid_zero */
 
-    /* BAR 3 */
-    bool enabled;               /* commands run */
+    /* Commands, slot table, limits and the hooks on commands */
+    NeCore core;
+
+    /* BAR 3 (core.enabled: commands run) */
     bool settling;              /* NE_ENABLE reads 1 until the timer fires */
     uint16_t version;
     uint16_t reply_counter;
     uint16_t event_counter;
     uint8_t send_data[NE_DATA_SIZE];
     uint8_t recv_data[NE_DATA_SIZE];
-
-    /* Slot table */
-    NeSlot *slots[NE_MAX_SLOTS_LIMIT];
-    uint32_t nr_slots;
-    uint64_t next_uid;
 
     /* Replies not yet delivered, in no particular order */
     NePendingReply pending[NE_REPLY_QUEUE_LEN];
@@ -309,15 +246,11 @@ struct NitroEnclavesState {
     /* Test-control state (BAR 4 and QOM properties) */
     uint64_t tb_slot;
     int32_t tb_status;
-    uint32_t tb_fail_cmd;
-    int32_t tb_fail_rc;
     uint32_t tb_reply_mode;
     uint32_t tb_reply_cmd;      /* 0: tb_reply_mode hits any command */
     uint32_t tb_delay_ms;
     uint32_t tb_events;
-    uint32_t tb_cmd_count[NE_CMD_MAX];
     uint32_t tb_event_count;
-    uint32_t tb_err_uid_zero;   /* 1: failed replies carry slot uid 0 */
 
     /* The slot started last (QOM pcr0..2, image-status, boot-state) */
     uint64_t last_uid;
@@ -326,26 +259,6 @@ struct NitroEnclavesState {
     uint8_t last_crash_reason;
     uint32_t next_src_port;
 };
-
-static const char *const ne_cmd_names[NE_CMD_MAX] = {
-    [NE_CMD_INVALID] = "INVALID",
-    [NE_CMD_ENCLAVE_START] = "ENCLAVE_START",
-    [NE_CMD_ENCLAVE_GET_SLOT] = "ENCLAVE_GET_SLOT",
-    [NE_CMD_ENCLAVE_STOP] = "ENCLAVE_STOP",
-    [NE_CMD_SLOT_ALLOC] = "SLOT_ALLOC",
-    [NE_CMD_SLOT_FREE] = "SLOT_FREE",
-    [NE_CMD_SLOT_ADD_MEM] = "SLOT_ADD_MEM",
-    [NE_CMD_SLOT_ADD_VCPU] = "SLOT_ADD_VCPU",
-    [NE_CMD_SLOT_COUNT] = "SLOT_COUNT",
-    [NE_CMD_NEXT_SLOT] = "NEXT_SLOT",
-    [NE_CMD_SLOT_INFO] = "SLOT_INFO",
-    [NE_CMD_SLOT_ADD_BULK_VCPUS] = "SLOT_ADD_BULK_VCPUS",
-};
-
-static const char *ne_cmd_name(uint32_t type)
-{
-    return type < NE_CMD_MAX ? ne_cmd_names[type] : "unknown";
-}
 
 /* Interrupts: MSI-X only, and only while the guest has it enabled. */
 
@@ -364,43 +277,6 @@ static void ne_raise_event(NitroEnclavesState *s)
     s->tb_event_count++;
     trace_nitro_enclaves_event(s->event_counter);
     ne_notify(s, NE_VEC_EVENT);
-}
-
-/* Slot table */
-
-static NeSlot *ne_slot_find(NitroEnclavesState *s, uint64_t uid)
-{
-    uint32_t i;
-
-    for (i = 0; i < s->nr_slots; i++) {
-        if (s->slots[i]->uid == uid) {
-            return s->slots[i];
-        }
-    }
-    return NULL;
-}
-
-static NeSlot *ne_slot_find_cid(NitroEnclavesState *s, uint64_t cid)
-{
-    uint32_t i;
-
-    for (i = 0; i < s->nr_slots; i++) {
-        if (s->slots[i]->cid != 0 && s->slots[i]->cid == cid) {
-            return s->slots[i];
-        }
-    }
-    return NULL;
-}
-
-static uint64_t ne_slot_nr_vcpus(NeSlot *slot)
-{
-    return slot->vcpu_ids->len + slot->bulk_vcpus;
-}
-
-static void ne_slot_set_state(NeSlot *slot, uint16_t state)
-{
-    trace_nitro_enclaves_slot_state(slot->uid, slot->state, state);
-    slot->state = state;
 }
 
 /* Enclave image check and measurement (eif-check=on) */
@@ -440,33 +316,33 @@ static const char *const ne_crash_names[NE_CRASH_MAX] = {
 
 /* Debug mode keeps what the enclave would print on its console. */
 G_GNUC_PRINTF(2, 3)
-static void ne_console(NeSlot *slot, const char *fmt, ...)
+static void ne_console(NeBoot *b, const char *fmt, ...)
 {
     va_list ap;
 
-    if (!(slot->flags & NE_START_DEBUG) ||
-        slot->console->len >= NE_TB_CONSOLE_SIZE) {
+    if (!(b->slot->flags & NE_START_DEBUG) ||
+        b->console->len >= NE_TB_CONSOLE_SIZE) {
         return;
     }
     va_start(ap, fmt);
-    g_string_append_vprintf(slot->console, fmt, ap);
+    g_string_append_vprintf(b->console, fmt, ap);
     va_end(ap);
-    g_string_truncate(slot->console,
-                      MIN(slot->console->len, NE_TB_CONSOLE_SIZE));
+    g_string_truncate(b->console,
+                      MIN(b->console->len, NE_TB_CONSOLE_SIZE));
 }
 
 /*
  * Read @len bytes at @off of the slot's memory: its ranges in the order
  * they were added, as one space.
  */
-static bool ne_slot_mem_read(NeSlot *slot, uint64_t off, void *buf,
+static bool ne_slot_mem_read(NeBoot *b, uint64_t off, void *buf,
                              uint64_t len)
 {
     uint8_t *p = buf;
     uint32_t i;
 
-    for (i = 0; i < slot->mem->len && len; i++) {
-        NeMemRange *r = &g_array_index(slot->mem, NeMemRange, i);
+    for (i = 0; i < b->slot->mem->len && len; i++) {
+        NeMemRange *r = &g_array_index(b->slot->mem, NeMemRange, i);
         uint64_t n;
 
         if (off >= r->size) {
@@ -488,13 +364,13 @@ static bool ne_slot_mem_read(NeSlot *slot, uint64_t off, void *buf,
 /* EIF library read callback: @off counts from the image start (8 MiB). */
 static int ne_image_read(void *opaque, uint64_t off, void *buf, size_t len)
 {
-    NeSlot *slot = opaque;
+    NeBoot *b = opaque;
 
-    if (off > slot->mem_size - NE_EIF_OFFSET ||
-        len > slot->mem_size - NE_EIF_OFFSET - off) {
+    if (off > b->slot->mem_size - NE_EIF_OFFSET ||
+        len > b->slot->mem_size - NE_EIF_OFFSET - off) {
         return -1;
     }
-    return ne_slot_mem_read(slot, NE_EIF_OFFSET + off, buf, len) ? 0 : -1;
+    return ne_slot_mem_read(b, NE_EIF_OFFSET + off, buf, len) ? 0 : -1;
 }
 
 /* The image status of the first rule the image broke. */
@@ -526,14 +402,14 @@ static uint32_t ne_image_status(unsigned int eif_error)
 }
 
 /* What the enclave kernel would print first: the image and its cmdline. */
-static void ne_image_console(NeSlot *slot, const struct eif_reader *r,
+static void ne_image_console(NeBoot *b, const struct eif_reader *r,
                              const struct eif_image *eif)
 {
     uint8_t buf[NE_EIF_CMDLINE_SHOWN];
     int i = -1;
     uint64_t j, n;
 
-    ne_console(slot, "eif: version %u, %u sections, %" PRIu64 " bytes\n",
+    ne_console(b, "eif: version %u, %u sections, %" PRIu64 " bytes\n",
                eif->hdr.version, eif->nsec, eif->end);
     while ((i = eif_find_section(eif, EIF_SEC_CMDLINE, i + 1)) >= 0) {
         n = MIN(eif->sec[i].size, sizeof(buf));
@@ -545,7 +421,7 @@ static void ne_image_console(NeSlot *slot, const struct eif_reader *r,
                 buf[j] = '?';
             }
         }
-        ne_console(slot, "Command line: %.*s\n", (int)n, (char *)buf);
+        ne_console(b, "Command line: %.*s\n", (int)n, (char *)buf);
     }
 }
 
@@ -554,91 +430,99 @@ static void ne_image_console(NeSlot *slot, const struct eif_reader *r,
  * PCRs are reported when the section table and the sections are valid
  * (status valid or bad-crc).
  */
-static void ne_image_check(NeSlot *slot, NeImage *img)
+static void ne_image_check(NeBoot *b, NeImage *img)
 {
     struct eif_reader r = {
         .read = ne_image_read,
-        .opaque = slot,
+        .opaque = b,
     };
     struct eif_image *eif;
 
     memset(img, 0, sizeof(*img));
-    if (slot->mem_size < NE_EIF_OFFSET) {
+    if (b->slot->mem_size < NE_EIF_OFFSET) {
         qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
-                      ": memory ends before the image\n", slot->uid);
+                      ": memory ends before the image\n", b->slot->uid);
         img->status = NE_IMG_NO_ROOM;
         return;
     }
-    r.size = slot->mem_size - NE_EIF_OFFSET;
+    r.size = b->slot->mem_size - NE_EIF_OFFSET;
     eif = g_new(struct eif_image, 1);
     eif_verify(&r, 0, eif);
     img->status = ne_image_status(eif->first_error);
     if (img->status != NE_IMG_VALID) {
         qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
-                      ": invalid enclave image: %s\n", slot->uid,
+                      ": invalid enclave image: %s\n", b->slot->uid,
                       eif->nerr ? eif->err[0] : "?");
     }
     if (img->status == NE_IMG_VALID || img->status == NE_IMG_CRC) {
         img->size = eif->end;
         memcpy(img->pcr, eif->pcr, sizeof(img->pcr));
-        ne_image_console(slot, &r, eif);
+        ne_image_console(b, &r, eif);
     }
     g_free(eif);
 }
 
 /* Emulated boot: heartbeat to the parent, crash on failure */
 
-static void ne_boot_set(NeSlot *slot, uint8_t state, uint8_t reason)
+/* The boot of slot @uid, or NULL when there is no such slot */
+static NeBoot *ne_boot_find(NitroEnclavesState *s, uint64_t uid)
 {
-    NitroEnclavesState *s = slot->dev;
+    NeSlot *slot = ne_core_slot_find(&s->core, uid);
 
-    trace_nitro_enclaves_boot_state(slot->uid, slot->boot_state, state,
+    return slot ? slot->boot : NULL;
+}
+
+static void ne_boot_set(NeBoot *b, uint8_t state, uint8_t reason)
+{
+    NitroEnclavesState *s = b->dev;
+
+    trace_nitro_enclaves_boot_state(b->slot->uid, b->boot_state, state,
                                     reason);
-    slot->boot_state = state;
-    slot->crash_reason = reason;
-    if (slot->uid == s->last_uid) {
+    b->boot_state = state;
+    b->crash_reason = reason;
+    if (b->slot->uid == s->last_uid) {
         s->last_boot_state = state;
         s->last_crash_reason = reason;
     }
 }
 
-static void ne_boot_close_conn(NeSlot *slot)
+static void ne_boot_close_conn(NeBoot *b)
 {
-    if (slot->conn) {
-        ne_vsock_close(slot->conn);
-        slot->conn = NULL;
+    if (b->conn) {
+        ne_vsock_close(b->conn);
+        b->conn = NULL;
     }
 }
 
-static void ne_boot_crash(NeSlot *slot, uint8_t reason)
+static void ne_boot_crash(NeBoot *b, uint8_t reason)
 {
-    NitroEnclavesState *s = slot->dev;
+    NitroEnclavesState *s = b->dev;
 
-    ne_boot_close_conn(slot);
+    ne_boot_close_conn(b);
     if (reason == NE_CRASH_IMAGE) {
-        ne_console(slot, "eif: invalid image: %s\n",
-                   ne_img_names[slot->image.status]);
+        ne_console(b, "eif: invalid image: %s\n",
+                   ne_img_names[b->image.status]);
     } else {
-        ne_console(slot, "init: heartbeat failed: %s\n",
+        ne_console(b, "init: heartbeat failed: %s\n",
                    ne_crash_names[reason]);
     }
-    ne_console(slot, "Kernel panic - not syncing: Attempted to kill init!\n");
-    ne_boot_set(slot, NE_BOOT_CRASHING, reason);
-    timer_mod(slot->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+    ne_console(b, "Kernel panic - not syncing: Attempted to kill init!\n");
+    ne_boot_set(b, NE_BOOT_CRASHING, reason);
+    timer_mod(b->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
               (int64_t)s->crash_delay_ms * SCALE_MS);
 }
 
 /* Stop everything the boot has going: ENCLAVE_STOP, exit hook, free. */
-static void ne_boot_cancel(NeSlot *slot)
+static void ne_boot_cancel(NeBoot *b)
 {
-    timer_del(slot->boot_timer);
-    ne_boot_close_conn(slot);
-    switch (slot->boot_state) {
+    timer_del(b->boot_timer);
+    ne_boot_close_conn(b);
+    switch (b->boot_state) {
     case NE_BOOT_WAIT:
     case NE_BOOT_CONNECT:
     case NE_BOOT_ECHO:
     case NE_BOOT_CRASHING:
-        ne_boot_set(slot, NE_BOOT_STOPPED, slot->crash_reason);
+        ne_boot_set(b, NE_BOOT_STOPPED, b->crash_reason);
         break;
     default:
         break;
@@ -646,44 +530,44 @@ static void ne_boot_cancel(NeSlot *slot)
 }
 
 /* vsock callbacks record what happened; the timer acts on it. */
-static void ne_hb_kick(NeSlot *slot)
+static void ne_hb_kick(NeBoot *b)
 {
-    timer_mod(slot->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
+    timer_mod(b->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
 }
 
 static void ne_hb_connected(void *opaque)
 {
-    NeSlot *slot = opaque;
+    NeBoot *b = opaque;
 
-    slot->hb_connected = true;
-    ne_hb_kick(slot);
+    b->hb_connected = true;
+    ne_hb_kick(b);
 }
 
 static void ne_hb_refused(void *opaque)
 {
-    NeSlot *slot = opaque;
+    NeBoot *b = opaque;
 
-    slot->hb_refused = true;
-    ne_hb_kick(slot);
+    b->hb_refused = true;
+    ne_hb_kick(b);
 }
 
 static void ne_hb_recv(void *opaque, const uint8_t *buf, size_t len)
 {
-    NeSlot *slot = opaque;
+    NeBoot *b = opaque;
 
-    if (len && !slot->hb_got) {
-        slot->hb_got = true;
-        slot->hb_byte = buf[0];
+    if (len && !b->hb_got) {
+        b->hb_got = true;
+        b->hb_byte = buf[0];
     }
-    ne_hb_kick(slot);
+    ne_hb_kick(b);
 }
 
 static void ne_hb_closed(void *opaque)
 {
-    NeSlot *slot = opaque;
+    NeBoot *b = opaque;
 
-    slot->hb_closed = true;
-    ne_hb_kick(slot);
+    b->hb_closed = true;
+    ne_hb_kick(b);
 }
 
 static const NEVsockPeerOps ne_hb_ops = {
@@ -694,86 +578,86 @@ static const NEVsockPeerOps ne_hb_ops = {
 };
 
 /* The enclave's init connects to the parent. */
-static void ne_boot_connect(NeSlot *slot, int64_t now)
+static void ne_boot_connect(NeBoot *b, int64_t now)
 {
-    NitroEnclavesState *s = slot->dev;
+    NitroEnclavesState *s = b->dev;
     Error *err = NULL;
     uint32_t port = s->next_src_port++;
 
     if (s->next_src_port < NE_SRC_PORT_FIRST) {
         s->next_src_port = NE_SRC_PORT_FIRST;
     }
-    slot->hb_connected = slot->hb_refused = slot->hb_closed = false;
-    slot->hb_got = false;
-    ne_console(slot, "init: heartbeat to CID %u port %u\n",
+    b->hb_connected = b->hb_refused = b->hb_closed = false;
+    b->hb_got = false;
+    ne_console(b, "init: heartbeat to CID %u port %u\n",
                NE_HEARTBEAT_CID, NE_HEARTBEAT_PORT);
-    slot->conn = ne_vsock_connect(slot->cid, port, NE_HEARTBEAT_PORT,
-                                  &ne_hb_ops, slot, &err);
-    if (!slot->conn) {
+    b->conn = ne_vsock_connect(b->slot->cid, port, NE_HEARTBEAT_PORT,
+                               &ne_hb_ops, b, &err);
+    if (!b->conn) {
         warn_report_err(err);
-        ne_boot_crash(slot, NE_CRASH_NO_VSOCK);
+        ne_boot_crash(b, NE_CRASH_NO_VSOCK);
         return;
     }
-    ne_boot_set(slot, NE_BOOT_CONNECT, NE_CRASH_NONE);
-    slot->deadline_ns = now + (int64_t)s->heartbeat_timeout_ms * SCALE_MS;
-    timer_mod(slot->boot_timer, slot->deadline_ns);
+    ne_boot_set(b, NE_BOOT_CONNECT, NE_CRASH_NONE);
+    b->deadline_ns = now + (int64_t)s->heartbeat_timeout_ms * SCALE_MS;
+    timer_mod(b->boot_timer, b->deadline_ns);
 }
 
 static void ne_boot_timer_cb(void *opaque)
 {
-    NeSlot *slot = opaque;
-    NitroEnclavesState *s = slot->dev;
+    NeBoot *b = opaque;
+    NitroEnclavesState *s = b->dev;
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
-    uint8_t b = NE_HEARTBEAT_VALUE;
+    uint8_t hb = NE_HEARTBEAT_VALUE;
 
-    switch (slot->boot_state) {
+    switch (b->boot_state) {
     case NE_BOOT_WAIT:
-        ne_boot_connect(slot, now);
+        ne_boot_connect(b, now);
         break;
     case NE_BOOT_CONNECT:
-        if (slot->hb_refused || slot->hb_closed) {
-            ne_boot_crash(slot, NE_CRASH_REFUSED);
+        if (b->hb_refused || b->hb_closed) {
+            ne_boot_crash(b, NE_CRASH_REFUSED);
             break;
         }
-        if (!slot->hb_connected) {
-            if (now >= slot->deadline_ns) {
-                ne_boot_crash(slot, NE_CRASH_TIMEOUT);
+        if (!b->hb_connected) {
+            if (now >= b->deadline_ns) {
+                ne_boot_crash(b, NE_CRASH_TIMEOUT);
             } else {
-                timer_mod(slot->boot_timer, slot->deadline_ns);
+                timer_mod(b->boot_timer, b->deadline_ns);
             }
             break;
         }
-        if (ne_vsock_send(slot->conn, &b, 1) < 0) {
-            ne_boot_crash(slot, NE_CRASH_CLOSED);
+        if (ne_vsock_send(b->conn, &hb, 1) < 0) {
+            ne_boot_crash(b, NE_CRASH_CLOSED);
             break;
         }
-        ne_boot_set(slot, NE_BOOT_ECHO, NE_CRASH_NONE);
-        slot->deadline_ns = now + (int64_t)s->heartbeat_timeout_ms * SCALE_MS;
+        ne_boot_set(b, NE_BOOT_ECHO, NE_CRASH_NONE);
+        b->deadline_ns = now + (int64_t)s->heartbeat_timeout_ms * SCALE_MS;
         /* fall through: the echo may be in already */
     case NE_BOOT_ECHO:
-        if (slot->hb_got) {
-            if (slot->hb_byte != NE_HEARTBEAT_VALUE) {
-                ne_boot_crash(slot, NE_CRASH_BAD_ECHO);
+        if (b->hb_got) {
+            if (b->hb_byte != NE_HEARTBEAT_VALUE) {
+                ne_boot_crash(b, NE_CRASH_BAD_ECHO);
                 break;
             }
             /* init closes the socket and goes on: the enclave is up. */
-            ne_boot_close_conn(slot);
-            ne_console(slot, "init: heartbeat acknowledged, enclave "
+            ne_boot_close_conn(b);
+            ne_console(b, "init: heartbeat acknowledged, enclave "
                        "running\n");
-            ne_boot_set(slot, NE_BOOT_UP, NE_CRASH_NONE);
-        } else if (slot->hb_closed || slot->hb_refused) {
-            ne_boot_crash(slot, NE_CRASH_CLOSED);
-        } else if (now >= slot->deadline_ns) {
-            ne_boot_crash(slot, NE_CRASH_TIMEOUT);
+            ne_boot_set(b, NE_BOOT_UP, NE_CRASH_NONE);
+        } else if (b->hb_closed || b->hb_refused) {
+            ne_boot_crash(b, NE_CRASH_CLOSED);
+        } else if (now >= b->deadline_ns) {
+            ne_boot_crash(b, NE_CRASH_TIMEOUT);
         } else {
-            timer_mod(slot->boot_timer, slot->deadline_ns);
+            timer_mod(b->boot_timer, b->deadline_ns);
         }
         break;
     case NE_BOOT_CRASHING:
         /* The enclave exits as the exit hook makes it: STOPPED + event. */
-        ne_boot_set(slot, NE_BOOT_CRASHED, slot->crash_reason);
-        if (slot->state == NE_STATE_RUNNING) {
-            ne_slot_set_state(slot, NE_STATE_STOPPED);
+        ne_boot_set(b, NE_BOOT_CRASHED, b->crash_reason);
+        if (b->slot->state == NE_STATE_RUNNING) {
+            ne_core_slot_set_state(b->slot, NE_STATE_STOPPED);
             ne_raise_event(s);
         }
         break;
@@ -783,8 +667,11 @@ static void ne_boot_timer_cb(void *opaque)
 }
 
 /* ENCLAVE_START succeeded: check the image, then boot or crash. */
-static void ne_boot_begin(NitroEnclavesState *s, NeSlot *slot)
+static void ne_slot_started(void *opaque, NeSlot *slot)
 {
+    NitroEnclavesState *s = opaque;
+    NeBoot *b = slot->boot;
+
     s->last_uid = slot->uid;
     memset(&s->last_image, 0, sizeof(s->last_image));
     s->last_boot_state = NE_BOOT_NONE;
@@ -793,80 +680,52 @@ static void ne_boot_begin(NitroEnclavesState *s, NeSlot *slot)
         return;
     }
 
-    ne_console(slot, "Nitro Enclaves emulated enclave: CID %" PRIu64
+    ne_console(b, "Nitro Enclaves emulated enclave: CID %" PRIu64
                ", %" PRIu64 " vCPUs, %" PRIu64 " MiB\n", slot->cid,
-               ne_slot_nr_vcpus(slot), slot->mem_size / MiB);
-    ne_image_check(slot, &slot->image);
-    s->last_image = slot->image;
-    trace_nitro_enclaves_image(slot->uid, slot->image.status,
-                               slot->image.size);
-    if (slot->image.status != NE_IMG_VALID) {
-        ne_boot_crash(slot, NE_CRASH_IMAGE);
+               ne_core_slot_nr_vcpus(slot), slot->mem_size / MiB);
+    ne_image_check(b, &b->image);
+    s->last_image = b->image;
+    trace_nitro_enclaves_image(slot->uid, b->image.status, b->image.size);
+    if (b->image.status != NE_IMG_VALID) {
+        ne_boot_crash(b, NE_CRASH_IMAGE);
         return;
     }
-    ne_boot_set(slot, NE_BOOT_WAIT, NE_CRASH_NONE);
-    timer_mod(slot->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+    ne_boot_set(b, NE_BOOT_WAIT, NE_CRASH_NONE);
+    timer_mod(b->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
               (int64_t)s->boot_delay_ms * SCALE_MS);
 }
 
-static void ne_slot_free(NitroEnclavesState *s, uint32_t index)
-{
-    NeSlot *slot = s->slots[index];
+/* Slot lifetime, as the core reports it */
 
-    trace_nitro_enclaves_slot_release(slot->uid);
-    ne_boot_cancel(slot);
-    timer_free(slot->boot_timer);
-    g_string_free(slot->console, true);
-    g_array_free(slot->mem, true);
-    g_array_free(slot->vcpu_ids, true);
-    g_free(slot);
-    s->nr_slots--;
-    memmove(&s->slots[index], &s->slots[index + 1],
-            (s->nr_slots - index) * sizeof(s->slots[0]));
-    s->slots[s->nr_slots] = NULL;
+static void ne_slot_new(void *opaque, NeSlot *slot)
+{
+    NeBoot *b = g_new0(NeBoot, 1);
+
+    b->dev = opaque;
+    b->slot = slot;
+    b->boot_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ne_boot_timer_cb, b);
+    b->console = g_string_new(NULL);
+    slot->boot = b;
 }
 
-static void ne_free_all_slots(NitroEnclavesState *s)
+/* ENCLAVE_STOP or the exit hook: the boot stops where it is. */
+static void ne_slot_stopping(void *opaque, NeSlot *slot)
 {
-    while (s->nr_slots) {
-        ne_slot_free(s, s->nr_slots - 1);
-    }
+    ne_boot_cancel(slot->boot);
 }
 
-static uint32_t ne_total_vcpus(NitroEnclavesState *s)
+static void ne_slot_release(void *opaque, NeSlot *slot)
 {
-    uint64_t n = 0;
-    uint32_t i;
+    NeBoot *b = slot->boot;
 
-    for (i = 0; i < s->nr_slots; i++) {
-        n += ne_slot_nr_vcpus(s->slots[i]);
-    }
-    return MIN(n, UINT32_MAX);
+    ne_boot_cancel(b);
+    timer_free(b->boot_timer);
+    g_string_free(b->console, true);
+    g_free(b);
+    slot->boot = NULL;
 }
 
-static uint64_t ne_total_mem_bytes(NitroEnclavesState *s)
-{
-    uint64_t n = 0;
-    uint32_t i;
-
-    for (i = 0; i < s->nr_slots; i++) {
-        n += s->slots[i]->mem_size;
-    }
-    return n;
-}
-
-static uint32_t ne_total_mem_ranges(NitroEnclavesState *s)
-{
-    uint32_t n = 0;
-    uint32_t i;
-
-    for (i = 0; i < s->nr_slots; i++) {
-        n += s->slots[i]->mem->len;
-    }
-    return n;
-}
-
-static unsigned int ne_machine_cpus(void)
+static unsigned int ne_machine_cpus(void *opaque)
 {
     MachineState *ms = MACHINE(qdev_get_machine());
 
@@ -874,7 +733,7 @@ static unsigned int ne_machine_cpus(void)
 }
 
 /* Is [paddr, paddr + size) guest RAM in the system address space? */
-static bool ne_range_is_ram(uint64_t paddr, uint64_t size)
+static bool ne_range_is_ram(void *opaque, uint64_t paddr, uint64_t size)
 {
     while (size) {
         MemoryRegionSection sec = memory_region_find(get_system_memory(),
@@ -904,307 +763,15 @@ static bool ne_range_is_ram(uint64_t paddr, uint64_t size)
     return true;
 }
 
-static bool ne_range_overlaps(NitroEnclavesState *s, uint64_t paddr,
-                              uint64_t size)
-{
-    uint32_t i, j;
 
-    for (i = 0; i < s->nr_slots; i++) {
-        GArray *mem = s->slots[i]->mem;
-
-        for (j = 0; j < mem->len; j++) {
-            NeMemRange *r = &g_array_index(mem, NeMemRange, j);
-
-            /* Neither range wraps, so the ends can be compared. */
-            if (paddr < r->paddr + r->size && r->paddr < paddr + size) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-static bool ne_vcpu_held(NitroEnclavesState *s, uint32_t id)
-{
-    uint32_t i, j;
-
-    for (i = 0; i < s->nr_slots; i++) {
-        GArray *ids = s->slots[i]->vcpu_ids;
-
-        for (j = 0; j < ids->len; j++) {
-            if (g_array_index(ids, uint32_t, j) == id) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-/* Commands: each reads its request from send_data and fills @reply. */
-
-static uint64_t ne_req64(NitroEnclavesState *s, unsigned off)
-{
-    return ldq_le_p(s->send_data + off);
-}
-
-static int ne_cmd_enclave_start(NitroEnclavesState *s, uint8_t *reply)
-{
-    uint64_t uid = ne_req64(s, 0);
-    uint64_t cid = ne_req64(s, 8);
-    uint64_t flags = ne_req64(s, 16);
-    NeSlot *slot = ne_slot_find(s, uid);
-    NeSlot *holder;
-    int rc = 0;
-
-    if (!slot) {
-        rc = -NE_ENOENT;
-    } else if (slot->state != NE_STATE_INIT) {
-        rc = -NE_EBUSY;
-    } else if (slot->mem->len == 0 || ne_slot_nr_vcpus(slot) == 0) {
-        rc = -NE_EINVAL;
-    } else if (flags > NE_START_FLAGS_MAX) {
-        rc = -NE_EINVAL;
-    } else if ((cid != 0 && cid < NE_CID_FIRST_FREE) || cid >= NE_CID_LIMIT) {
-        rc = -NE_EINVAL;
-    } else if (cid != 0) {
-        holder = ne_slot_find_cid(s, cid);
-        if (holder && holder != slot) {
-            rc = -NE_EADDRINUSE;
-        }
-    } else {
-        /* At most 64 slots hold a CID: a free one is always found. */
-        for (cid = NE_CID_FIRST_FREE; ne_slot_find_cid(s, cid); cid++) {
-            continue;
-        }
-    }
-    trace_nitro_enclaves_enclave_start(uid, ne_req64(s, 8), flags, cid, rc);
-    if (rc) {
-        return rc;
-    }
-
-    slot->cid = cid;
-    slot->flags = flags;
-    ne_slot_set_state(slot, NE_STATE_RUNNING);
-    ne_boot_begin(s, slot);
-    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
-    stq_le_p(reply + NE_REPLY_ENCLAVE_CID, cid);
-    return 0;
-}
-
-static int ne_cmd_enclave_get_slot(NitroEnclavesState *s, uint8_t *reply)
-{
-    uint64_t cid = ne_req64(s, 0);
-    NeSlot *slot = ne_slot_find_cid(s, cid);
-
-    trace_nitro_enclaves_enclave_get_slot(cid, slot ? slot->uid : 0);
-    if (!slot) {
-        return -NE_ENOENT;
-    }
-    stq_le_p(reply + NE_REPLY_SLOT_UID, slot->uid);
-    return 0;
-}
-
-static int ne_cmd_enclave_stop(NitroEnclavesState *s, uint8_t *reply)
-{
-    uint64_t uid = ne_req64(s, 0);
-    NeSlot *slot = ne_slot_find(s, uid);
-    int rc = 0;
-
-    if (!slot) {
-        rc = -NE_ENOENT;
-    } else if (slot->state != NE_STATE_RUNNING) {
-        rc = -NE_EINVAL;
-    }
-    trace_nitro_enclaves_enclave_stop(uid, rc);
-    if (rc) {
-        return rc;
-    }
-
-    ne_boot_cancel(slot);
-    ne_slot_set_state(slot, NE_STATE_STOPPED);
-    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
-    return 0;
-}
-
-static int ne_cmd_slot_alloc(NitroEnclavesState *s, uint8_t *reply)
-{
-    NeSlot *slot;
-
-    if (s->nr_slots >= s->max_slots) {
-        trace_nitro_enclaves_slot_alloc(0, -NE_ENOSPC);
-        return -NE_ENOSPC;
-    }
-
-    slot = g_new0(NeSlot, 1);
-    slot->dev = s;
-    slot->uid = s->next_uid++;
-    slot->boot_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ne_boot_timer_cb,
-                                    slot);
-    slot->console = g_string_new(NULL);
-    slot->state = NE_STATE_INIT;
-    slot->mem = g_array_new(false, false, sizeof(NeMemRange));
-    slot->vcpu_ids = g_array_new(false, false, sizeof(uint32_t));
-    s->slots[s->nr_slots++] = slot;
-    trace_nitro_enclaves_slot_alloc(slot->uid, 0);
-
-    stq_le_p(reply + NE_REPLY_SLOT_UID, slot->uid);
-    stq_le_p(reply + NE_REPLY_MEM_REGIONS, s->mem_regions);
-    return 0;
-}
-
-static int ne_cmd_slot_free(NitroEnclavesState *s, uint8_t *reply)
-{
-    uint64_t uid = ne_req64(s, 0);
-    uint32_t i;
-    int rc = -NE_ENOENT;
-
-    for (i = 0; i < s->nr_slots; i++) {
-        if (s->slots[i]->uid == uid) {
-            rc = s->slots[i]->state == NE_STATE_RUNNING ? -NE_EBUSY : 0;
-            break;
-        }
-    }
-    trace_nitro_enclaves_slot_free(uid, rc);
-    if (rc) {
-        return rc;
-    }
-
-    ne_slot_free(s, i);
-    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
-    return 0;
-}
-
-static int ne_cmd_slot_add_mem(NitroEnclavesState *s, uint8_t *reply)
-{
-    uint64_t uid = ne_req64(s, 0);
-    uint64_t paddr = ne_req64(s, 8);
-    uint64_t size = ne_req64(s, 16);
-    NeSlot *slot = ne_slot_find(s, uid);
-    NeMemRange range = { .paddr = paddr, .size = size };
-    int rc = 0;
-
-    if (!slot) {
-        rc = -NE_ENOENT;
-    } else if (slot->state != NE_STATE_INIT) {
-        rc = -NE_EBUSY;
-    } else if (size == 0 || !QEMU_IS_ALIGNED(paddr, NE_MEM_ALIGN) ||
-               !QEMU_IS_ALIGNED(size, NE_MEM_ALIGN)) {
-        rc = -NE_EINVAL;
-    } else if (paddr + size < paddr || !ne_range_is_ram(paddr, size)) {
-        rc = -NE_EFAULT;
-    } else if (ne_range_overlaps(s, paddr, size)) {
-        rc = -NE_EEXIST;
-    } else if (slot->mem->len >= s->mem_regions) {
-        rc = -NE_E2BIG;
-    }
-    trace_nitro_enclaves_slot_add_mem(uid, paddr, size, rc);
-    if (rc) {
-        return rc;
-    }
-
-    g_array_append_val(slot->mem, range);
-    slot->mem_size += size;
-    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
-    return 0;
-}
-
-static int ne_cmd_slot_add_vcpu(NitroEnclavesState *s, uint8_t *reply)
-{
-    uint64_t uid = ne_req64(s, 0);
-    uint32_t id = ldl_le_p(s->send_data + 8);
-    NeSlot *slot = ne_slot_find(s, uid);
-    int rc = 0;
-
-    if (!slot) {
-        rc = -NE_ENOENT;
-    } else if (slot->state != NE_STATE_INIT) {
-        rc = -NE_EBUSY;
-    } else if (id >= ne_machine_cpus()) {
-        rc = -NE_EINVAL;
-    } else if (ne_vcpu_held(s, id)) {
-        rc = -NE_EEXIST;
-    }
-    trace_nitro_enclaves_slot_add_vcpu(uid, id, rc);
-    if (rc) {
-        return rc;
-    }
-
-    g_array_append_val(slot->vcpu_ids, id);
-    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
-    return 0;
-}
-
-static int ne_cmd_slot_count(NitroEnclavesState *s, uint8_t *reply)
-{
-    trace_nitro_enclaves_slot_count(s->nr_slots);
-    stq_le_p(reply + NE_REPLY_SLOT_COUNT, s->nr_slots);
-    return 0;
-}
-
-static int ne_cmd_next_slot(NitroEnclavesState *s, uint8_t *reply)
-{
-    uint64_t uid = ne_req64(s, 0);
-    uint64_t next = 0;
-    uint32_t i;
-
-    for (i = 0; i < s->nr_slots; i++) {
-        uint64_t u = s->slots[i]->uid;
-
-        if (u > uid && (next == 0 || u < next)) {
-            next = u;
-        }
-    }
-    trace_nitro_enclaves_next_slot(uid, next);
-    if (!next) {
-        return -NE_ENOENT;
-    }
-    stq_le_p(reply + NE_REPLY_SLOT_UID, next);
-    return 0;
-}
-
-static int ne_cmd_slot_info(NitroEnclavesState *s, uint8_t *reply)
-{
-    uint64_t uid = ne_req64(s, 0);
-    NeSlot *slot = ne_slot_find(s, uid);
-
-    trace_nitro_enclaves_slot_info(uid, slot ? slot->state : 0,
-                                   slot ? 0 : -NE_ENOENT);
-    if (!slot) {
-        return -NE_ENOENT;
-    }
-    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
-    stq_le_p(reply + NE_REPLY_ENCLAVE_CID, slot->cid);
-    stq_le_p(reply + NE_REPLY_MEM_REGIONS, slot->mem->len);
-    stq_le_p(reply + NE_REPLY_MEM_SIZE, slot->mem_size);
-    stq_le_p(reply + NE_REPLY_NR_VCPUS, ne_slot_nr_vcpus(slot));
-    stq_le_p(reply + NE_REPLY_FLAGS, slot->flags);
-    stw_le_p(reply + NE_REPLY_STATE, slot->state);
-    return 0;
-}
-
-static int ne_cmd_slot_add_bulk_vcpus(NitroEnclavesState *s, uint8_t *reply)
-{
-    uint64_t uid = ne_req64(s, 0);
-    uint64_t nr = ne_req64(s, 8);
-    NeSlot *slot = ne_slot_find(s, uid);
-    int rc = 0;
-
-    if (!slot) {
-        rc = -NE_ENOENT;
-    } else if (slot->state != NE_STATE_INIT) {
-        rc = -NE_EBUSY;
-    } else if (nr == 0 || nr > ne_machine_cpus()) {
-        rc = -NE_EINVAL;
-    }
-    trace_nitro_enclaves_slot_add_bulk_vcpus(uid, nr, rc);
-    if (rc) {
-        return rc;
-    }
-
-    slot->bulk_vcpus += nr;
-    stq_le_p(reply + NE_REPLY_SLOT_UID, uid);
-    return 0;
-}
+static const NeCoreOps ne_core_ops = {
+    .range_is_ram = ne_range_is_ram,
+    .machine_cpus = ne_machine_cpus,
+    .slot_new = ne_slot_new,
+    .slot_started = ne_slot_started,
+    .slot_stopping = ne_slot_stopping,
+    .slot_release = ne_slot_release,
+};
 
 /* Reply queue */
 
@@ -1342,98 +909,12 @@ static void ne_reply_post(NitroEnclavesState *s, uint32_t type,
  * so that a driver can tell its reply from a stray one. NEXT_SLOT's uid is
  * a cursor: its reply names the following slot instead.
  */
-static bool ne_cmd_echoes_uid(uint32_t type)
-{
-    switch (type) {
-    case NE_CMD_ENCLAVE_START:
-    case NE_CMD_ENCLAVE_STOP:
-    case NE_CMD_SLOT_FREE:
-    case NE_CMD_SLOT_ADD_MEM:
-    case NE_CMD_SLOT_ADD_VCPU:
-    case NE_CMD_SLOT_INFO:
-    case NE_CMD_SLOT_ADD_BULK_VCPUS:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* Doorbell: run the command now, queue its reply. */
 static void ne_command(NitroEnclavesState *s, uint32_t type)
 {
-    uint8_t reply[NE_REPLY_SIZE] = { 0 };
-    int rc;
+    uint8_t reply[NE_REPLY_SIZE];
 
-    trace_nitro_enclaves_command(type, ne_cmd_name(type), s->enabled);
-    if (type < NE_CMD_MAX) {
-        s->tb_cmd_count[type]++;
-    }
-
-    if (!s->enabled) {
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "%s: command %u (%s) while the device is off\n",
-                      TYPE_NITRO_ENCLAVES_PCI, type, ne_cmd_name(type));
-        rc = -NE_EIO;
-    } else if (s->tb_fail_cmd != 0 && s->tb_fail_cmd == type) {
-        rc = s->tb_fail_rc;
-        s->tb_fail_cmd = 0;
-        trace_nitro_enclaves_command_failed(type, rc);
-    } else {
-        switch (type) {
-        case NE_CMD_ENCLAVE_START:
-            rc = ne_cmd_enclave_start(s, reply);
-            break;
-        case NE_CMD_ENCLAVE_GET_SLOT:
-            rc = ne_cmd_enclave_get_slot(s, reply);
-            break;
-        case NE_CMD_ENCLAVE_STOP:
-            rc = ne_cmd_enclave_stop(s, reply);
-            break;
-        case NE_CMD_SLOT_ALLOC:
-            rc = ne_cmd_slot_alloc(s, reply);
-            break;
-        case NE_CMD_SLOT_FREE:
-            rc = ne_cmd_slot_free(s, reply);
-            break;
-        case NE_CMD_SLOT_ADD_MEM:
-            rc = ne_cmd_slot_add_mem(s, reply);
-            break;
-        case NE_CMD_SLOT_ADD_VCPU:
-            rc = ne_cmd_slot_add_vcpu(s, reply);
-            break;
-        case NE_CMD_SLOT_COUNT:
-            rc = ne_cmd_slot_count(s, reply);
-            break;
-        case NE_CMD_NEXT_SLOT:
-            rc = ne_cmd_next_slot(s, reply);
-            break;
-        case NE_CMD_SLOT_INFO:
-            rc = ne_cmd_slot_info(s, reply);
-            break;
-        case NE_CMD_SLOT_ADD_BULK_VCPUS:
-            rc = ne_cmd_slot_add_bulk_vcpus(s, reply);
-            break;
-        default:
-            qemu_log_mask(LOG_GUEST_ERROR, "%s: unknown command %u\n",
-                          TYPE_NITRO_ENCLAVES_PCI, type);
-            rc = -NE_EOPNOTSUPP;
-            break;
-        }
-    }
-
-    if (rc) {
-        /* A failed command reports its rc and the uid it was about. */
-        memset(reply, 0, sizeof(reply));
-    }
-    if (ne_cmd_echoes_uid(type)) {
-        stq_le_p(reply + NE_REPLY_SLOT_UID, ne_req64(s, 0));
-    }
-    if (rc < 0 && s->tb_err_uid_zero) {
-        /* Test hook: a device that leaves the uid out of its failures. */
-        trace_nitro_enclaves_reply_uid_zeroed(type, rc);
-        stq_le_p(reply + NE_REPLY_SLOT_UID, 0);
-    }
-    stl_le_p(reply + NE_REPLY_RC, rc);
+    ne_core_command(&s->core, type, s->send_data, reply);
     ne_reply_post(s, type, reply);
 }
 
@@ -1453,14 +934,14 @@ static void ne_write_enable(NitroEnclavesState *s, uint8_t val)
     case NE_ENABLE_ON:
         timer_del(&s->settle_timer);
         s->settling = false;
-        s->enabled = true;
+        s->core.enabled = true;
         trace_nitro_enclaves_enable(1);
         break;
     case NE_ENABLE_OFF:
-        if (s->enabled || s->settling) {
+        if (s->core.enabled || s->settling) {
             /* Stop and free every slot, then report "on" for a while. */
-            ne_free_all_slots(s);
-            s->enabled = false;
+            ne_core_free_all(&s->core);
+            s->core.enabled = false;
             s->settling = true;
             timer_mod(&s->settle_timer,
                       qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
@@ -1491,9 +972,9 @@ static void nitro_enclaves_reset(DeviceState *dev)
     ne_tb_reset_settings(s);
     timer_del(&s->settle_timer);
     timer_del(&s->reply_timer);
-    ne_free_all_slots(s);
+    ne_core_free_all(&s->core);
     s->nr_pending = 0;
-    s->enabled = false;
+    s->core.enabled = false;
     s->settling = false;
     s->version = 0;
     s->reply_counter = 0;
@@ -1531,7 +1012,7 @@ static bool ne_access_hits(hwaddr addr, unsigned size, uint64_t val,
 static uint8_t ne_mmio_read_byte(NitroEnclavesState *s, hwaddr off)
 {
     if (off == NE_ENABLE) {
-        return s->enabled || s->settling ? NE_ENABLE_ON : NE_ENABLE_OFF;
+        return s->core.enabled || s->settling ? NE_ENABLE_ON : NE_ENABLE_OFF;
     }
     if (off >= NE_VERSION && off < NE_VERSION + 2) {
         return s->version >> ((off - NE_VERSION) * 8);
@@ -1638,22 +1119,12 @@ static const MemoryRegionOps ne_mmio_ops = {
 
 static int ne_tb_exit(NitroEnclavesState *s, uint64_t uid)
 {
-    NeSlot *slot = ne_slot_find(s, uid);
-    int rc = 0;
+    int rc = ne_core_exit(&s->core, uid);
 
-    if (!slot) {
-        rc = -NE_ENOENT;
-    } else if (slot->state != NE_STATE_RUNNING) {
-        rc = -NE_EINVAL;
+    if (!rc) {
+        ne_raise_event(s);
     }
-    trace_nitro_enclaves_tb_exit(uid, rc);
-    if (rc) {
-        return rc;
-    }
-    ne_boot_cancel(slot);
-    ne_slot_set_state(slot, NE_STATE_STOPPED);
-    ne_raise_event(s);
-    return 0;
+    return rc;
 }
 
 static int ne_tb_raise_events(NitroEnclavesState *s, uint32_t n)
@@ -1686,7 +1157,7 @@ static void ne_tb_action(NitroEnclavesState *s, uint32_t action)
         }
         break;
     case NE_TB_ACTION_RESET:
-        memset(s->tb_cmd_count, 0, sizeof(s->tb_cmd_count));
+        memset(s->core.tb_cmd_count, 0, sizeof(s->core.tb_cmd_count));
         s->tb_event_count = 0;
         s->tb_status = 0;
         trace_nitro_enclaves_tb_reset_counters();
@@ -1725,7 +1196,7 @@ static bool ne_tb_set_err_uid_zero(NitroEnclavesState *s, uint32_t on)
     if (on > 1) {
         return false;
     }
-    s->tb_err_uid_zero = on;
+    s->core.tb_err_uid_zero = on;
     trace_nitro_enclaves_tb_err_uid_zero(on);
     return true;
 }
@@ -1749,35 +1220,35 @@ static void ne_tb_reset_settings(NitroEnclavesState *s)
 /* The image of the slot in NE_TB_SLOT; 0 names the last started one. */
 static const NeImage *ne_tb_image(NitroEnclavesState *s)
 {
-    NeSlot *slot;
+    NeBoot *b;
 
     if (s->tb_slot == 0) {
         return &s->last_image;
     }
-    slot = ne_slot_find(s, s->tb_slot);
-    return slot ? &slot->image : NULL;
+    b = ne_boot_find(s, s->tb_slot);
+    return b ? &b->image : NULL;
 }
 
 static uint32_t ne_tb_boot_state(NitroEnclavesState *s)
 {
-    NeSlot *slot = ne_slot_find(s, s->tb_slot);
+    NeBoot *b = ne_boot_find(s, s->tb_slot);
 
     if (s->tb_slot == 0) {
         return s->last_boot_state |
                (uint32_t)s->last_crash_reason << NE_TB_BOOT_REASON_SHIFT;
     }
-    if (!slot) {
+    if (!b) {
         return 0;
     }
-    return slot->boot_state |
-           (uint32_t)slot->crash_reason << NE_TB_BOOT_REASON_SHIFT;
+    return b->boot_state |
+           (uint32_t)b->crash_reason << NE_TB_BOOT_REASON_SHIFT;
 }
 
 static GString *ne_tb_console(NitroEnclavesState *s)
 {
-    NeSlot *slot = ne_slot_find(s, s->tb_slot ? s->tb_slot : s->last_uid);
+    NeBoot *b = ne_boot_find(s, s->tb_slot ? s->tb_slot : s->last_uid);
 
-    return slot ? slot->console : NULL;
+    return b ? b->console : NULL;
 }
 
 static uint64_t ne_tb_reg_value(NitroEnclavesState *s, hwaddr reg)
@@ -1786,7 +1257,7 @@ static uint64_t ne_tb_reg_value(NitroEnclavesState *s, hwaddr reg)
     GString *con;
 
     if (reg >= NE_TB_CMD_COUNT && reg < NE_TB_CMD_COUNT + 4 * NE_CMD_MAX) {
-        return s->tb_cmd_count[(reg - NE_TB_CMD_COUNT) / 4];
+        return s->core.tb_cmd_count[(reg - NE_TB_CMD_COUNT) / 4];
     }
     if (reg >= NE_TB_PCRS && reg < NE_TB_PCRS + NE_NR_PCRS * NE_PCR_SIZE) {
         return img ? ldl_le_p(&img->pcr[0][0] + (reg - NE_TB_PCRS)) : 0;
@@ -1817,9 +1288,9 @@ static uint64_t ne_tb_reg_value(NitroEnclavesState *s, hwaddr reg)
     case NE_TB_STATUS:
         return (uint32_t)s->tb_status;
     case NE_TB_FAIL_CMD:
-        return s->tb_fail_cmd;
+        return s->core.tb_fail_cmd;
     case NE_TB_FAIL_RC:
-        return (uint32_t)s->tb_fail_rc;
+        return (uint32_t)s->core.tb_fail_rc;
     case NE_TB_REPLY_MODE:
         return s->tb_reply_mode;
     case NE_TB_DELAY_MS:
@@ -1827,19 +1298,19 @@ static uint64_t ne_tb_reg_value(NitroEnclavesState *s, hwaddr reg)
     case NE_TB_EVENTS:
         return s->tb_events;
     case NE_TB_ERR_UID_ZERO:
-        return s->tb_err_uid_zero;
+        return s->core.tb_err_uid_zero;
     case NE_TB_REPLY_CMD:
         return s->tb_reply_cmd;
     case NE_TB_LIVE_SLOTS:
-        return s->nr_slots;
+        return s->core.nr_slots;
     case NE_TB_VCPUS:
-        return ne_total_vcpus(s);
+        return ne_core_total_vcpus(&s->core);
     case NE_TB_MEM_BYTES:
-        return (uint32_t)ne_total_mem_bytes(s);
+        return (uint32_t)ne_core_total_mem_bytes(&s->core);
     case NE_TB_MEM_BYTES + 4:
-        return ne_total_mem_bytes(s) >> 32;
+        return ne_core_total_mem_bytes(&s->core) >> 32;
     case NE_TB_MEM_RANGES:
-        return ne_total_mem_ranges(s);
+        return ne_core_total_mem_ranges(&s->core);
     case NE_TB_EVENT_COUNT:
         return s->tb_event_count;
     case NE_TB_IMAGE_STATUS:
@@ -1918,15 +1389,16 @@ static void ne_tb_write(void *opaque, hwaddr addr, uint64_t val,
     if (ne_access_hits(addr, size, val, NE_TB_SLOT, 8, &v)) {
         s->tb_slot = v;
     }
-    v = s->tb_fail_rc;
+    v = s->core.tb_fail_rc;
     v = (uint32_t)v;
     if (ne_access_hits(addr, size, val, NE_TB_FAIL_RC, 4, &v)) {
-        s->tb_fail_rc = (int32_t)v;
+        s->core.tb_fail_rc = (int32_t)v;
     }
-    v = s->tb_fail_cmd;
+    v = s->core.tb_fail_cmd;
     if (ne_access_hits(addr, size, val, NE_TB_FAIL_CMD, 4, &v)) {
-        s->tb_fail_cmd = v;
-        trace_nitro_enclaves_tb_fail_cmd(s->tb_fail_cmd, s->tb_fail_rc);
+        s->core.tb_fail_cmd = v;
+        trace_nitro_enclaves_tb_fail_cmd(s->core.tb_fail_cmd,
+                                         s->core.tb_fail_rc);
     }
     v = s->tb_delay_ms;
     if (ne_access_hits(addr, size, val, NE_TB_DELAY_MS, 4, &v)) {
@@ -1952,7 +1424,7 @@ static void ne_tb_write(void *opaque, hwaddr addr, uint64_t val,
     if (ne_access_hits(addr, size, val, NE_TB_EVENTS, 4, &v)) {
         s->tb_events = v;
     }
-    v = s->tb_err_uid_zero;
+    v = s->core.tb_err_uid_zero;
     if (ne_access_hits(addr, size, val, NE_TB_ERR_UID_ZERO, 4, &v)) {
         if (!ne_tb_set_err_uid_zero(s, v)) {
             qemu_log_mask(LOG_GUEST_ERROR,
@@ -2046,10 +1518,10 @@ static void ne_prop_get_reg(Object *obj, Visitor *v, const char *name,
     int32_t rc;
 
     if (reg == NE_TB_MEM_BYTES) {
-        val64 = ne_total_mem_bytes(s);
+        val64 = ne_core_total_mem_bytes(&s->core);
         visit_type_uint64(v, name, &val64, errp);
     } else if (reg == NE_TB_FAIL_RC) {
-        rc = s->tb_fail_rc;
+        rc = s->core.tb_fail_rc;
         visit_type_int32(v, name, &rc, errp);
     } else {
         val32 = ne_tb_reg_value(s, reg);
@@ -2067,7 +1539,7 @@ static void ne_prop_set_reg(Object *obj, Visitor *v, const char *name,
 
     if (reg == NE_TB_FAIL_RC) {
         if (visit_type_int32(v, name, &rc, errp)) {
-            s->tb_fail_rc = rc;
+            s->core.tb_fail_rc = rc;
         }
         return;
     }
@@ -2076,8 +1548,9 @@ static void ne_prop_set_reg(Object *obj, Visitor *v, const char *name,
     }
     switch (reg) {
     case NE_TB_FAIL_CMD:
-        s->tb_fail_cmd = val;
-        trace_nitro_enclaves_tb_fail_cmd(s->tb_fail_cmd, s->tb_fail_rc);
+        s->core.tb_fail_cmd = val;
+        trace_nitro_enclaves_tb_fail_cmd(s->core.tb_fail_cmd,
+                                         s->core.tb_fail_rc);
         break;
     case NE_TB_REPLY_MODE:
         if (!ne_tb_set_reply_mode(s, val)) {
@@ -2161,9 +1634,9 @@ static char *ne_prop_get_boot_state(Object *obj, Error **errp)
 static char *ne_prop_get_console(Object *obj, Error **errp)
 {
     NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
-    NeSlot *slot = ne_slot_find(s, s->last_uid);
+    NeBoot *b = ne_boot_find(s, s->last_uid);
 
-    return g_strdup(slot ? slot->console->str : "");
+    return g_strdup(b ? b->console->str : "");
 }
 
 /* Realize, exit and type registration */
@@ -2172,12 +1645,12 @@ static void nitro_enclaves_realize(PCIDevice *pdev, Error **errp)
 {
     NitroEnclavesState *s = NITRO_ENCLAVES_PCI(pdev);
 
-    if (s->max_slots < 1 || s->max_slots > NE_MAX_SLOTS_LIMIT) {
+    if (s->core.max_slots < 1 || s->core.max_slots > NE_MAX_SLOTS_LIMIT) {
         error_setg(errp, "max-slots must be between 1 and %d",
                    NE_MAX_SLOTS_LIMIT);
         return;
     }
-    if (s->mem_regions < 1) {
+    if (s->core.mem_regions < 1) {
         error_setg(errp, "mem-regions must be at least 1");
         return;
     }
@@ -2197,7 +1670,7 @@ static void nitro_enclaves_realize(PCIDevice *pdev, Error **errp)
     pci_register_bar(pdev, NE_REGS_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY,
                      &s->mmio);
 
-    s->tb_err_uid_zero = s->err_uid_zero;
+    s->core.tb_err_uid_zero = s->err_uid_zero;
 
     if (s->test_hooks) {
         memory_region_init_io(&s->tb_mmio, OBJECT(s), &ne_tb_ops, s,
@@ -2213,7 +1686,7 @@ static void nitro_enclaves_exit(PCIDevice *pdev)
 
     timer_del(&s->settle_timer);
     timer_del(&s->reply_timer);
-    ne_free_all_slots(s);
+    ne_core_free_all(&s->core);
     s->nr_pending = 0;
     msix_unuse_all_vectors(pdev);
     msix_uninit_exclusive_bar(pdev);
@@ -2223,7 +1696,7 @@ static void nitro_enclaves_instance_init(Object *obj)
 {
     NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
 
-    s->next_uid = 1;
+    ne_core_init(&s->core, &ne_core_ops, s);
     s->next_src_port = NE_SRC_PORT_FIRST;
     s->tb_delay_ms = NE_TB_DELAY_MS_DEFAULT;
     object_property_add_uint32_ptr(obj, "delay-ms", &s->tb_delay_ms,
@@ -2236,8 +1709,9 @@ static const VMStateDescription vmstate_nitro_enclaves = {
 };
 
 static Property nitro_enclaves_properties[] = {
-    DEFINE_PROP_UINT32("max-slots", NitroEnclavesState, max_slots, 8),
-    DEFINE_PROP_UINT32("mem-regions", NitroEnclavesState, mem_regions, 256),
+    DEFINE_PROP_UINT32("max-slots", NitroEnclavesState, core.max_slots, 8),
+    DEFINE_PROP_UINT32("mem-regions", NitroEnclavesState,
+                       core.mem_regions, 256),
     DEFINE_PROP_UINT32("reply-latency-us", NitroEnclavesState,
                        reply_latency_us, 0),
     DEFINE_PROP_BOOL("test-hooks", NitroEnclavesState, test_hooks, false),
