@@ -22,7 +22,7 @@ need = @test -e $(1) || { echo "make $@: $(1) does not exist (not written yet)" 
 
 .PHONY: all deps qemu modules static-checks conformance selftests sample \
 	check bench bench-linux demo clean help install dkms-source dkms-install dkms-uninstall deb \
-	debug-kernel check-debug check-quick fuzz
+	debug-kernel check-debug check-quick fuzz kunit
 
 all: modules conformance selftests sample
 
@@ -45,6 +45,7 @@ help:
 	@echo "Test and measure:"
 	@echo "  static-checks   checkpatch, sparse, W=1, kernel-doc, the ABI test"
 	@echo "  fuzz            long libFuzzer runs (FUZZ_SECONDS, FUZZ_RUNS)"
+	@echo "  kunit           the KUnit suites through kunit.py run --arch=x86_64"
 	@echo "  bench           the launch-path benchmark in the test VM"
 	@echo "  bench-linux     the same, beside Linux 6.1's own driver"
 	@echo "Install:"
@@ -149,6 +150,11 @@ fuzz:
 # NE_CACHE by a hash of its inputs), and the driver + KUnit module for it.
 debug-kernel:
 	scripts/build-debug-kernel.sh
+
+# The KUnit suites with kunit.py run --arch=x86_64 on linux-source-6.1 with
+# the driver dropped in (not a make check stage: a first build takes 10+ min).
+kunit:
+	scripts/kunit-run.sh
 
 # Only the debug-kernel stages of make check (KUnit, the suite, kmemleak),
 # with every run of the suite (make check leaves out boot).
