@@ -33,18 +33,8 @@ MOD=nitro_enclaves
 VERSION=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ne-dkms.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-N=0
-FAILED=0
-
-tap() {	# rc description
-	N=$((N + 1))
-	if [[ $1 -eq 0 ]]; then
-		echo "ok $N $2"
-	else
-		echo "not ok $N $2"
-		FAILED=$((FAILED + 1))
-	fi
-}
+# shellcheck source=ne-tap.sh
+source "$NE_ROOT/scripts/ne-tap.sh"
 
 echo "1..8"
 echo "# dkms $(dpkg-query -W -f='${Version}' dkms 2>/dev/null), $MOD $VERSION, kernel $KVER"

@@ -44,18 +44,8 @@ DEBS=$OUT/deb
 KO=$OUT/$MOD.ko
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ne-packages.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-N=0
-FAILED=0
-
-tap() {	# rc description
-	N=$((N + 1))
-	if [[ $1 -eq 0 ]]; then
-		echo "ok $N $2"
-	else
-		echo "not ok $N $2"
-		FAILED=$((FAILED + 1))
-	fi
-}
+# shellcheck source=ne-tap.sh
+source "$NE_ROOT/scripts/ne-tap.sh"
 
 comment() { sed 's/^/# /'; }
 

@@ -17,19 +17,8 @@ cd "$NE_ROOT" || exit 1
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ne-check-ux.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-N=0
-FAILED=0
-
-tap() {	# rc description [file to show on failure]
-	N=$((N + 1))
-	if [[ $1 -eq 0 ]]; then
-		echo "ok $N $2"
-	else
-		echo "not ok $N $2"
-		FAILED=$((FAILED + 1))
-		[[ -n ${3:-} ]] && sed 's/^/# /' "$3"
-	fi
-}
+# shellcheck source=ne-tap.sh
+source "$NE_ROOT/scripts/ne-tap.sh"
 
 # check.sh with its logs in $TMP; stdout+stderr to $TMP/out, rc echoed.
 nested() {	# NE_CHECK_STAGES value
