@@ -7,7 +7,7 @@
 # start with "ok"/"not ok" counts each test once. Everything else from the
 # guest is passed through as "# " diagnostics.
 #
-#   run_vm_tests.sh [RUN]...     RUN: main multi limits faults kunit boot
+#   run_vm_tests.sh [RUN]...     RUN: main skips multi limits faults kunit boot
 #                                (default: all but kunit)
 #
 # Environment:
@@ -153,9 +153,42 @@ ne_ksft() {	# ne_ksft PART ARGS...: one run of run_kselftest.sh
 # skip_reason DESC WORDS: ne_smoke skips (exit 4) with a reason naming WORDS.
 skip_reason() {
 	echo "1..1"
-	(cd /opt/ne/ksft/drivers/virt/nitro_enclaves && ./ne_smoke) > /tmp/out 2>&1; rc=$?
+	skip_expect 1 "$1" "$2" /opt/ne/ksft/drivers/virt/nitro_enclaves/ne_smoke
+}
+# skip_expect N DESC WORDS PROGRAM: TAP line N, ok if PROGRAM (run in its
+# directory) exits 4 with a reason naming WORDS.
+skip_expect() {
+	(cd "${4%/*}" && "$4") > /tmp/out 2>&1; rc=$?
 	sed "s/^/# /" /tmp/out
-	if [ $rc = 4 ] && grep -q "SKIP.*$2" /tmp/out; then echo "ok 1 $1"; else echo "not ok 1 $1 (exit $rc)"; fi
+	if [ $rc = 4 ] && grep -q "SKIP.*$3" /tmp/out; then echo "ok $1 $2"
+	else echo "not ok $1 $2 (exit $rc)"; fi
+}
+# ne_boot needs AF_VSOCK: with vsock neither loaded nor loadable (module
+# autoloading pointed at nothing for the check) it must skip.
+vsock_skip_reason() {
+	if [ -d /sys/module/vsock ]; then
+		echo "1..0 # SKIP vsock is loaded or built in"; return 0
+	fi
+	m=$(cat /proc/sys/kernel/modprobe)
+	echo /nonexistent/modprobe > /proc/sys/kernel/modprobe
+	echo "1..1"
+	export NE_TEST_POOL=2,3
+	skip_expect 1 "without AF_VSOCK ne_boot skips" "no AF_VSOCK" \
+		/opt/ne/ksft/drivers/virt/nitro_enclaves/ne_boot
+	unset NE_TEST_POOL
+	echo "$m" > /proc/sys/kernel/modprobe
+}
+# The device unbound from the driver (no /dev/nitro_enclaves): the programs
+# skip; bound again, the misc device is back.
+unbound_skip_reason() {
+	d=/sys/bus/pci/drivers/nitro_enclaves
+	echo "1..2"
+	bdf=$(ls $d | grep "^0000:" | head -n 1)
+	[ -n "$bdf" ] && echo "$bdf" > $d/unbind
+	skip_expect 1 "with the device unbound the programs skip" "not bound" /opt/ne/ne_smoke
+	[ -n "$bdf" ] && echo "$bdf" > $d/bind
+	if [ -c /dev/nitro_enclaves ]; then echo "ok 2 bound again, /dev/nitro_enclaves is back"
+	else echo "not ok 2 bound again, /dev/nitro_enclaves is back"; fi
 }
 # With no free 2 MiB hugepages (and a pool to use) the programs skip;
 # the reservation is put back.
@@ -497,6 +530,7 @@ ne_item skip_reason 'without the driver the programs skip' 'driver is not loaded
 ne_item insmod_ne
 ne_item skip_reason 'without a pool or NE_TEST_POOL the programs skip' 'no CPU pool'
 ne_item hp_skip_reason
+ne_item vsock_skip_reason
 $s
 ${admin}export NE_TEST_POOL=2,3
 ne_ksft pool $sel -t drivers/virt/nitro_enclaves:ne_pool_restore.sh
@@ -505,6 +539,18 @@ ne_item admin_check 'after the suite with NE_TEST_POOL=2,3'
 ${SAMPLE:+ne_item sample_check
 }ne_item rmmod_ne" "${adds[@]}" --timeout 600 \
 		--qemu-arg -smp --qemu-arg 6,sockets=1,cores=3,threads=2
+}
+
+# Skip reasons no other run reaches: a device without the test-control
+# BAR (test-hooks=off), the driver unbound from the device.
+run_skips() {
+	run_vm skips "export NE_TEST_POOL=2,3
+skip_no_tb() { echo 1..1; skip_expect 1 'without the test-control BAR ne_faults skips' 'no NE test-control BAR' /opt/ne/ne_faults; }
+ne_item insmod_ne
+ne_item skip_no_tb
+ne_item unbound_skip_reason
+ne_item rmmod_ne" --add "$BIN/ne_faults" --add "$BIN/ne_smoke" \
+		--ne-opts test-hooks=off --timeout 180
 }
 
 run_multi() {
@@ -605,7 +651,7 @@ ne_item rmmod_ne
 
 main() {
 	local runs=("$@") r t0
-	[[ ${#runs[@]} -gt 0 ]] || runs=(main multi limits faults boot)
+	[[ ${#runs[@]} -gt 0 ]] || runs=(main skips multi limits faults boot)
 	echo "TAP version 13"
 	t0=$(date +%s)
 	if ! build_tests; then
@@ -613,7 +659,7 @@ main() {
 	fi
 	for r in "${runs[@]}"; do
 		case $r in
-		main|multi|limits|faults|kunit|boot) "run_$r" ;;
+		main|skips|multi|limits|faults|kunit|boot) "run_$r" ;;
 		*) echo "run_vm_tests.sh: unknown run '$r'" >&2; exit 2 ;;
 		esac
 	done
