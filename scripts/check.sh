@@ -382,7 +382,7 @@ stages() {
 		stage vm-bench-linux scripts/bench.sh --compare --check
 	fi
 	# The allocator: its checks, and the pool it leaves merges.
-	stage vm-allocator tools/ne-allocator/vm_test.sh
+	stage vm-allocator tools/ne-allocator/vm_test.sh --numa
 
 	# The same suite on bookworm-backports' 6.12 kernel.
 	stage kernel-6.12 scripts/ne-kernels.sh fetch bpo

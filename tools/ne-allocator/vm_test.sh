@@ -13,8 +13,8 @@
 # 0 = CPUs 0-1 (CPU 0's core), node 1 = CPUs 2-3; the pool and its
 # memory must go to node 1.
 #
-# Environment: NE_ALLOC_FULL=1 (also the 1 GiB-page case: what the
-# kernel gives at run time), NE_ALLOC_TIMING=1 (guest uptime at each
+# make check runs it with --numa (one boot tests both the node choice and
+# the rest). Environment: NE_ALLOC_TIMING=1 (guest uptime at each
 # step), NE_BENCH (an ne_bench with --pool-as-is; default: built
 # from tools/testing/selftests/drivers/virt/nitro_enclaves into
 # $NE_BUILD/ne-allocator), NE_VM_* (see scripts/ne-vm). Exit status: the
@@ -28,7 +28,7 @@ SRC=$NE_ROOT/tools/ne-allocator
 OUT=$NE_BUILD/ne-allocator
 SELFTESTS=$NE_ROOT/tools/testing/selftests/drivers/virt/nitro_enclaves
 QEMU_ARGS=()
-GUEST_ENV="${NE_ALLOC_TIMING:+TIMING=1 }${NE_ALLOC_FULL:+FULL=1 }"
+GUEST_ENV="${NE_ALLOC_TIMING:+TIMING=1 }"
 
 case ${1:-} in
 '') ;;
