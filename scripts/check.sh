@@ -249,7 +249,9 @@ vm_runner() {
 # it (secondary bus reset) for the reset test; elsewhere it is on the root
 # bus, which has no reset method for it.
 vm_conformance() {
-	"$NE_VM" run --no-ne-device \
+	# One TCG thread per vCPU, as QEMU runs by default: the memory
+	# decoding toggle test needs vCPUs that really run in parallel.
+	NE_VM_TCG_THREAD=multi "$NE_VM" run --no-ne-device \
 		--qemu-arg -device --qemu-arg pci-bridge,id=br0,chassis_nr=1 \
 		--qemu-arg -device \
 		--qemu-arg nitro-enclaves-pci,id=ne0,test-hooks=on,bus=br0,addr=1 \

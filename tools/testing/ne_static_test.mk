@@ -11,7 +11,7 @@ O ?= $(NE_BUILD)
 
 CC ?= gcc
 CFLAGS ?= -O2
-CFLAGS += -static -Wall -Wextra
+CFLAGS += -static -Wall -Wextra -pthread
 
 BIN := $(O)/$(NAME)
 

@@ -12,9 +12,12 @@
  * device with eif-check=on, 5 free 2 MiB hugepages) it checks the image
  * check, PCRs, boot failure and cancellation with the spec's toy image.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,10 +69,13 @@ enum {
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
 #define REPLY_TIMEOUT_MS	3000
-#define NR_TESTS		61
+#define NR_TESTS		62
 #define NR_TESTS_QMP		10
 #define NR_TESTS_EIF		13
 #define QMP_WAIT_MS		120000
+/* test_memory_toggle(): QEMU 7.2 unpatched crashed in 6 of 6 such runs */
+#define TOGGLE_MS		10000
+#define TOGGLE_READERS		2
 
 struct reply {
 	int32_t rc;
@@ -1724,6 +1730,103 @@ static void test_qmp_reply_cmd(void)
  * A PCI reset needs a reset method: on the root bus this device has none;
  * behind a pci-bridge the kernel uses a secondary bus reset.
  */
+/*
+ * MMIO on other vCPUs while one toggles the function's memory decoding:
+ * every toggle changes the machine's memory map. QEMU 7.2 with one TCG
+ * thread per vCPU switched the other vCPUs' map under them, and this
+ * crashed it (tools/qemu/tcg-commit-qemu-7.2.patch). Two readers, not
+ * three: each read takes QEMU's big lock, and three starve the toggler.
+ */
+struct toggle_reader {
+	pthread_t thread;
+	int cpu;
+	unsigned long reads;
+};
+
+static volatile bool toggle_stop;
+
+static void *toggle_read(void *arg)
+{
+	struct toggle_reader *r = arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(r->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	while (!toggle_stop) {
+		(void)rd16(NE_VERSION);
+		r->reads++;
+	}
+	return NULL;
+}
+
+static void test_memory_toggle(void)
+{
+	const char *name = "MMIO on 2 vCPUs while a third toggles memory decoding";
+	struct toggle_reader r[TOGGLE_READERS];
+	unsigned long toggles = 0;
+	uint16_t cmd = 0, off;
+	int64_t end_ms;
+	int fd, i, n;
+	cpu_set_t set;
+	char path[256];
+
+	n = ncpus - 1 < TOGGLE_READERS ? ncpus - 1 : TOGGLE_READERS;
+	if (n < 1) {
+		skip(name, "one CPU");
+		return;
+	}
+	begin();
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+	fd = open(path, O_RDWR);
+	if (fd < 0 || pread(fd, &cmd, 2, 4) != 2 || !(cmd & 2)) {
+		fail("reading the command register: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		end(name);
+		return;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	toggle_stop = false;
+	for (i = 0; i < n; i++) {
+		r[i].cpu = i + 1;
+		r[i].reads = 0;
+		if (pthread_create(&r[i].thread, NULL, toggle_read, &r[i])) {
+			fail("pthread_create");
+			n = i;
+			break;
+		}
+	}
+	off = cmd & ~2;
+	end_ms = now_ms() + TOGGLE_MS;
+	while (now_ms() < end_ms) {
+		if (pwrite(fd, &off, 2, 4) != 2 || pwrite(fd, &cmd, 2, 4) != 2) {
+			fail("writing the command register: %s", strerror(errno));
+			break;
+		}
+		toggles++;
+	}
+	toggle_stop = true;
+	for (i = 0; i < n; i++) {
+		pthread_join(r[i].thread, NULL);
+		if (!r[i].reads)
+			fail("the reader on CPU %d never ran", r[i].cpu);
+	}
+	pwrite(fd, &cmd, 2, 4);
+	close(fd);
+	CPU_ZERO(&set);
+	for (i = 0; i < ncpus && i < CPU_SETSIZE; i++)
+		CPU_SET(i, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	printf("# %lu toggles in %d ms, reads %lu/%lu\n", toggles, TOGGLE_MS,
+	       r[0].reads, n > 1 ? r[1].reads : 0);
+	EXPECT("toggles", toggles > 0, 1);
+	EXPECT("NE_VERSION after", rd16(NE_VERSION), 1);
+	end(name);
+}
+
 static void test_pci_reset(void)
 {
 	const char *name = "PCI reset: slots gone, device off, registers zeroed";
@@ -2181,6 +2284,7 @@ int main(int argc, char **argv)
 		for (i = 0; i < ARRAY_SIZE(hooks); i++)
 			skip(hooks[i], "no test BAR");
 	}
+	test_memory_toggle();
 	test_pci_reset();
 out:
 	cleanup();
