@@ -759,6 +759,26 @@ static long ne_ioctl_set_user_memory_region(struct ne_enclave *ne,
 	return rc;
 }
 
+/*
+ * Put a new enclave, its slot allocated, on the device's list. Only this
+ * takes the list lock: SLOT_ALLOC ran without it. If the device went away
+ * meanwhile, ne_enclave_device_gone() did not see the enclave: it is cut
+ * off here instead, with an event for its pollers (EPOLLHUP).
+ */
+VISIBLE_IF_KUNIT void ne_enclave_link(struct ne_pci_dev *ndev,
+				      struct ne_enclave *ne)
+{
+	mutex_lock(&ndev->enclaves_lock);
+	if (ndev->gone) {
+		ne->gone = true;
+		ne->has_event = true;
+	}
+	list_add(&ne->node, &ndev->enclaves);
+	ndev->max_mem_regions = ne->max_mem_ranges;
+	mutex_unlock(&ndev->enclaves_lock);
+}
+EXPORT_SYMBOL_IF_KUNIT(ne_enclave_link);
+
 /* Whether a CID may be asked for: 0 (device chooses) or a plain CID. */
 VISIBLE_IF_KUNIT bool ne_enclave_cid_valid(u64 cid)
 {
@@ -1021,19 +1041,7 @@ long ne_enclave_create(struct ne_pci_dev *ndev, u64 __user *uarg)
 	mmgrab(ne->mm);
 	slot_uid = ne->slot_uid;
 
-	/*
-	 * Only linking takes the list lock: SLOT_ALLOC ran without it. If
-	 * the device went away meanwhile, removal did not see the enclave:
-	 * it is cut off here instead.
-	 */
-	mutex_lock(&ndev->enclaves_lock);
-	if (ndev->gone) {
-		ne->gone = true;
-		ne->has_event = true;
-	}
-	list_add(&ne->node, &ndev->enclaves);
-	ndev->max_mem_regions = ne->max_mem_ranges;
-	mutex_unlock(&ndev->enclaves_lock);
+	ne_enclave_link(ndev, ne);
 
 	/* The file owns the enclave now: its release frees the slot. */
 	if (copy_to_user(uarg, &slot_uid, sizeof(slot_uid))) {

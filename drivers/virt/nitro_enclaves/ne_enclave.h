@@ -124,6 +124,7 @@ void ne_enclave_device_gone(struct ne_pci_dev *ndev, bool reset_confirmed);
 #if IS_ENABLED(CONFIG_KUNIT)
 /* Exposed for the KUnit suite (ne_enclave_test.c) only. */
 bool ne_enclave_cid_valid(u64 cid);
+void ne_enclave_link(struct ne_pci_dev *ndev, struct ne_enclave *ne);
 #endif
 
 #endif /* _NE_ENCLAVE_H_ */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * KUnit tests for the Nitro Enclaves ioctl argument checks: which CIDs an
- * enclave may ask for at start.
+ * KUnit tests for the Nitro Enclaves enclave object: which CIDs an enclave
+ * may ask for at start, and how a new enclave joins its device's list.
  */
 
 #include <kunit/test.h>
@@ -10,6 +10,7 @@
 #include <linux/vm_sockets.h>
 
 #include "ne_enclave.h"
+#include "ne_pci_dev.h"
 
 struct ne_cid_case {
 	const char *name;
@@ -45,8 +46,50 @@ static void ne_enclave_test_cid(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ne_enclave_cid_valid(c->cid), c->valid);
 }
 
+/*
+ * NE_CREATE_VM allocates the slot before it lists the enclave. A device
+ * removed in between did not see the enclave when it cut the listed ones
+ * off: linking must, or the enclave never reports EPOLLHUP.
+ */
+static void ne_enclave_test_link(struct kunit *test, bool device_gone)
+{
+	struct ne_pci_dev *ndev;
+	struct ne_enclave *ne;
+
+	ndev = kunit_kzalloc(test, sizeof(*ndev), GFP_KERNEL);
+	ne = kunit_kzalloc(test, sizeof(*ne), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ndev);
+	KUNIT_ASSERT_NOT_NULL(test, ne);
+	mutex_init(&ndev->enclaves_lock);
+	INIT_LIST_HEAD(&ndev->enclaves);
+	ndev->gone = device_gone;
+	ne->max_mem_ranges = 7;
+
+	ne_enclave_link(ndev, ne);
+
+	KUNIT_EXPECT_PTR_EQ(test, ndev->enclaves.next, &ne->node);
+	KUNIT_EXPECT_EQ(test, ndev->max_mem_regions, 7ULL);
+	KUNIT_EXPECT_EQ(test, ne->gone, device_gone);
+	KUNIT_EXPECT_EQ(test, ne->has_event, device_gone);
+
+	list_del(&ne->node);
+	mutex_destroy(&ndev->enclaves_lock);
+}
+
+static void ne_enclave_test_link_live(struct kunit *test)
+{
+	ne_enclave_test_link(test, false);
+}
+
+static void ne_enclave_test_link_after_removal(struct kunit *test)
+{
+	ne_enclave_test_link(test, true);
+}
+
 static struct kunit_case ne_enclave_test_cases[] = {
 	KUNIT_CASE_PARAM(ne_enclave_test_cid, ne_cid_gen_params),
+	KUNIT_CASE(ne_enclave_test_link_live),
+	KUNIT_CASE(ne_enclave_test_link_after_removal),
 	{}
 };
 
