@@ -298,6 +298,38 @@ static int ne_cmd_wait_count(struct ne_pci_dev *ndev, u16 from, int *irqs,
 }
 
 /*
+ * ne_cmd_lock() - Take the mailbox (@ndev->cmd_lock).
+ *
+ * A command holds the mailbox for up to twice cmd_timeout_ms, 240 s by
+ * default, so its waiters do not sleep in the mutex, where the hung task
+ * detector reports them after 120 s. They sleep on @ndev->cmd_free_wq:
+ * killably, or in TASK_IDLE for callers that must reach the device
+ * (release, the event work, removal).
+ *
+ * Return: 0, or -EINTR if @killable and a fatal signal came first.
+ */
+static int ne_cmd_lock(struct ne_pci_dev *ndev, bool killable)
+{
+	if (!killable) {
+		wait_event_idle(ndev->cmd_free_wq,
+				mutex_trylock(&ndev->cmd_lock));
+		return 0;
+	}
+
+	if (wait_event_killable(ndev->cmd_free_wq,
+				mutex_trylock(&ndev->cmd_lock)))
+		return -EINTR;
+
+	return 0;
+}
+
+static void ne_cmd_unlock(struct ne_pci_dev *ndev)
+{
+	mutex_unlock(&ndev->cmd_lock);
+	wake_up(&ndev->cmd_free_wq);
+}
+
+/*
  * ne_cmd_owe_reply() - Remember that a timed-out command's reply may come.
  *
  * The device gets one more timeout period to deliver it; the next command
@@ -560,9 +592,7 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 	if (ne_cmd_echoes_uid(type))
 		memcpy(&uid, req, sizeof(uid));
 
-	if (!killable)
-		mutex_lock(&ndev->cmd_lock);
-	else if (mutex_lock_killable(&ndev->cmd_lock))
+	if (ne_cmd_lock(ndev, killable))
 		return -EINTR;
 
 	rc = ne_cmd_drain_owed_reply(ndev, killable);
@@ -597,7 +627,7 @@ int ne_pci_dev_cmd(struct ne_pci_dev *ndev, enum ne_pci_dev_cmd_type type,
 		rc = reply->rc;
 
 unlock:
-	mutex_unlock(&ndev->cmd_lock);
+	ne_cmd_unlock(ndev);
 
 	if (rc) {
 		/* A killed caller needs no explanation. */
@@ -833,6 +863,7 @@ static int ne_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ndev->pdev = pci_dev_get(pdev);
 	mutex_init(&ndev->cmd_lock);
 	init_waitqueue_head(&ndev->cmd_wq);
+	init_waitqueue_head(&ndev->cmd_free_wq);
 	INIT_DELAYED_WORK(&ndev->event_work, ne_event_work);
 
 	rc = pci_enable_device(pdev);
@@ -956,8 +987,8 @@ static void ne_pci_teardown(struct pci_dev *pdev)
 	WRITE_ONCE(ndev->removed, true);
 	wake_up(&ndev->cmd_wq);
 	/* Wait for the command in flight, if any, to give up. */
-	mutex_lock(&ndev->cmd_lock);
-	mutex_unlock(&ndev->cmd_lock);
+	ne_cmd_lock(ndev, false);
+	ne_cmd_unlock(ndev);
 
 	if (pci_device_is_present(pdev))
 		settled = ne_pci_dev_disable(ndev);

@@ -253,7 +253,10 @@ static_assert(sizeof(struct ne_pci_dev_cmd_reply) <= NE_RECV_DATA_SIZE);
  * @iomem_base:		Mapping of BAR 3; only valid until remove.
  * @cmd_lock:		One command at a time in the mailbox. Held for a
  *			whole command (request, doorbell, wait, reply). Taken
- *			after @enclaves_lock and after an enclave's lock.
+ *			after @enclaves_lock and after an enclave's lock, only
+ *			through ne_cmd_lock() and ne_cmd_unlock().
+ * @cmd_free_wq:	Waiters for @cmd_lock sleep here (killably or in
+ *			TASK_IDLE, not in the mutex); woken at each unlock.
  * @cmd_wq:		Command waiters sleep here; the reply interrupt and
  *			remove wake them.
  * @reply_irqs:		Reply interrupts so far. Waiters sleep until it moves
@@ -309,6 +312,7 @@ struct ne_pci_dev {
 	void __iomem *iomem_base;
 	/* transport (ne_pci_dev.c) */
 	struct mutex cmd_lock;		/* one command at a time in the mailbox */
+	wait_queue_head_t cmd_free_wq;
 	wait_queue_head_t cmd_wq;
 	atomic_t reply_irqs;
 	u16 reply_seen;

@@ -946,6 +946,60 @@ TEST_F_TIMEOUT(stall, killed_behind_slow_command_other_enclave, 60)
 	killed_behind_slow_command(_metadata, &self->env, false);
 }
 
+/*
+ * A release that must wait for the mailbox behind another enclave's slow
+ * command waits in TASK_IDLE ("I"), not in "D": it cannot be killed (it
+ * must free the slot), and a "D" wait longer than 120 s, which a command
+ * can take with the default timeout, is reported as a hung task.
+ */
+struct idle_closer {
+	int efd;
+	pid_t tid;		/* __atomic */
+	int ret;
+};
+
+static void *idle_closer_thread(void *p)
+{
+	struct idle_closer *c = p;
+
+	__atomic_store_n(&c->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELAXED);
+	c->ret = close(c->efd);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(stall, release_behind_slow_command_waits_idle, 60)
+{
+	struct ne_vcpu_adder a = { .cpu = (uint32_t)self->env.pool[0] };
+	struct idle_closer c = { .ret = 1 };
+	pthread_t ta, tc;
+	uint64_t uid = 0;
+	char state;
+
+	NE_NEED_TB(&self->env);
+	if (self->env.base.free_cores < 2)
+		SKIP(return, "needs two free pool cores, %ld free",
+		     self->env.base.free_cores);
+	a.efd = ne_create_vm(self->env.dev, &uid);
+	ASSERT_LE(0, a.efd);
+	c.efd = ne_create_vm(self->env.dev, &uid);
+	ASSERT_LE(0, c.efd);
+
+	ne_tb_reply_mode_cmd(&self->env.tb, NE_CMD_SLOT_ADD_VCPU,
+			     NE_TB_REPLY_LATE, 2500);
+	ASSERT_EQ(0, pthread_create(&ta, NULL, ne_add_vcpu_thread, &a));
+	usleep(300 * 1000);
+	ASSERT_EQ(0, pthread_create(&tc, NULL, idle_closer_thread, &c));
+	usleep(300 * 1000);
+	state = thread_state(getpid(), __atomic_load_n(&c.tid, __ATOMIC_RELAXED));
+	EXPECT_EQ('I', state) TH_LOG("the release waits in state %c",
+				     state ? state : '-');
+	pthread_join(tc, NULL);
+	pthread_join(ta, NULL);
+	EXPECT_EQ(0, c.ret);
+	EXPECT_EQ(0, a.ret) TH_LOG("add vcpu: %s", ne_err_name(a.ret));
+	close(a.efd);
+}
+
 int main(int argc, char **argv)
 {
 	return ne_test_main_needs(argc, argv, NE_NEEDS_TB);
