@@ -9,9 +9,10 @@
  * touches enclave ioctl argument pointers.
  *
  * Launch path: NE_SET_USER_MEMORY_REGION validates and pins a region and
- * merges its physical pages into the enclave's ranges, across regions, in
- * registration order; NE_START_ENCLAVE sends the ranges (one SLOT_ADD_MEM
- * per physically contiguous extent) and then ENCLAVE_START. A SLOT_ADD_MEM
+ * counts the physical ranges its pages add to the enclave's, merged across
+ * regions, in registration order; NE_START_ENCLAVE builds the ranges from
+ * the pinned pages and sends them (one SLOT_ADD_MEM per physically
+ * contiguous extent), then ENCLAVE_START. A SLOT_ADD_MEM
  * failure therefore surfaces from NE_START_ENCLAVE, with the enclave still
  * in init state; a retry sends only the ranges the device has not accepted.
  * The legacy_per_page_mem debug knob restores one command per huge page at
@@ -189,7 +190,6 @@ static void ne_enclave_free(struct ne_enclave *ne)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
 
-	ne_mem_ranges_free(&ne->ranges);
 	free_cpumask_var(ne->vcpu_ids);
 	ne_core_masks_free(ne->threads_per_core, ne->pool.nr_cores);
 	mutex_destroy(&ne->lock);
@@ -629,22 +629,26 @@ static int ne_enclave_send_ranges(struct ne_enclave *ne)
 	struct ne_pci_dev_cmd_reply reply;
 	unsigned int pending = all->nr - all->nr_sent;
 	u64 t0 = ne_span_start(trace_ne_mem_send_enabled());
+	struct ne_mem_pos pos = all->sent_pos;
+	struct ne_phys_range range;
 	int rc = 0;
 
 	lockdep_assert_held(&ne->lock);
 
 	req.slot_uid = ne->slot_uid;
 
-	while (all->nr_sent < all->nr) {
-		req.paddr = all->ranges[all->nr_sent].start;
-		req.size = all->ranges[all->nr_sent].size;
+	while (ne_mem_next_range(&ne->mem_regions, !ne->per_page_mem, &pos,
+				 &range)) {
+		req.paddr = range.start;
+		req.size = range.size;
 
 		rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_ADD_MEM, &req,
 				    sizeof(req), &reply, true);
 		if (rc)
 			break;
 
-		all->sent_size += req.size;
+		all->sent_pos = pos;
+		all->sent_size += range.size;
 		all->nr_sent++;
 	}
 
@@ -665,8 +669,9 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 			      const struct ne_user_memory_region *mem)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
+	bool merge = !ne->per_page_mem;
 	struct ne_mem_region *region;
-	struct ne_phys_ranges phys;
+	struct ne_range_count count;
 	unsigned int added;
 	u64 t0;
 	int rc;
@@ -697,27 +702,23 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 	t0 = ne_span_start(trace_ne_mem_pin_enabled());
 	rc = ne_mem_region_pin(ne_dev(ndev), mem->userspace_addr,
 			       mem->memory_size, ne->pool.numa_node,
-			       !ne->per_page_mem, &region, &phys);
+			       merge, &region, &count);
 	trace_ne_mem_pin(ne->slot_uid, mem->userspace_addr, mem->memory_size,
-			 rc ? 0 : phys.nr, rc, ne_span_ns(t0));
+			 rc ? 0 : count.nr, rc, ne_span_ns(t0));
 	if (rc)
 		return rc;
 
-	added = ne_mem_ranges_needed(&ne->ranges, &phys);
+	added = ne_mem_ranges_needed(&ne->ranges, &count, merge);
 	if ((u64)ne->ranges.nr + added > ne->max_mem_ranges) {
 		dev_err_ratelimited(ne_dev(ndev), "NE_SET_USER_MEMORY_REGION: %u + %u memory ranges exceed the device's limit of %llu: use fewer, larger or contiguous regions (e.g. 1 GiB pages)\n",
 				    ne->ranges.nr, added, ne->max_mem_ranges);
-		rc = -NE_ERR_MEM_MAX_REGIONS;
-		goto free_region;
+		ne_mem_region_free(region);
+		return -NE_ERR_MEM_MAX_REGIONS;
 	}
 
-	rc = ne_mem_ranges_append(&ne->ranges, &phys);
-	if (rc)
-		goto free_region;
-
-	trace_ne_mem_merge(ne->slot_uid, phys.nr, added, ne->ranges.nr,
+	ne_mem_ranges_add(&ne->ranges, &count, merge);
+	trace_ne_mem_merge(ne->slot_uid, count.nr, added, ne->ranges.nr,
 			   ne->ranges.nr_sent, ne->ranges.size);
-	ne_mem_phys_ranges_free(&phys);
 
 	/* From here on the pages stay pinned until release. */
 	list_add_tail(&region->node, &ne->mem_regions);
@@ -726,11 +727,6 @@ static int ne_enclave_add_mem(struct ne_enclave *ne,
 		return ne_enclave_send_ranges(ne);
 
 	return 0;
-
-free_region:
-	ne_mem_region_free(region);
-	ne_mem_phys_ranges_free(&phys);
-	return rc;
 }
 
 static long ne_ioctl_set_user_memory_region(struct ne_enclave *ne,
@@ -874,8 +870,6 @@ static int ne_enclave_start(struct ne_enclave *ne,
 
 	WRITE_ONCE(ne->state, NE_STATE_RUNNING);
 	info->enclave_cid = reply.enclave_cid;
-	/* The device holds every range now; only the page pointers stay. */
-	ne_mem_ranges_forget_sent(&ne->ranges);
 
 	return 0;
 }

@@ -72,9 +72,9 @@ struct ne_pci_dev;
  * @nr_vcpus:         Weight of @vcpu_ids.
  * @mem_regions:      User regions accepted (&struct ne_mem_region), in
  *                    registration order, with their pinned pages.
- * @ranges:           Physical ranges of all accepted regions, merged across
- *                    regions, in registration order; the leading
- *                    @ranges.nr_sent are on the device.
+ * @ranges:           Counts of the physical ranges of all accepted regions,
+ *                    merged across regions, in registration order; the
+ *                    leading @ranges.nr_sent are on the device.
  * @state:            NE_STATE_* or the last state the device reported.
  *                    Also read without the lock by the event worker, to
  *                    skip enclaves that are not running, so written with

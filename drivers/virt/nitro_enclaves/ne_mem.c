@@ -3,9 +3,11 @@
  * Nitro Enclaves memory regions.
  *
  * A region given by NE_SET_USER_MEMORY_REGION is pinned as a whole, checked
- * to consist of whole hugetlb pages on the pool's NUMA node, and turned into
- * a short list of physically contiguous ranges for SLOT_ADD_MEM. The pages
- * stay pinned until the enclave is released. Nothing here touches user
+ * to consist of whole hugetlb pages on the pool's NUMA node, and its
+ * physically contiguous ranges are counted. The ranges themselves are built
+ * from the pinned pages only when they are sent (SLOT_ADD_MEM), so nothing
+ * but one page pointer per huge page is kept. The pages stay pinned until
+ * the enclave is released. Nothing here touches user
  * pointers other than through the pinning call, nor the device.
  */
 
@@ -13,7 +15,6 @@
 #include <linux/device.h>
 #include <linux/hugetlb.h>
 #include <linux/io.h>
-#include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/nitro_enclaves.h>
 #include <linux/overflow.h>
@@ -43,47 +44,29 @@ bool ne_mem_regions_overlap(u64 start_a, u64 size_a, u64 start_b, u64 size_b)
 EXPORT_SYMBOL_IF_KUNIT(ne_mem_regions_overlap);
 
 /**
- * ne_mem_merge_phys_range() - Append a physical range, merging if adjacent.
- * @phys:  Ranges built so far.
- * @start: Physical start address, 2 MiB aligned.
- * @size:  Length in bytes, a non-zero multiple of 2 MiB.
+ * ne_mem_count_range() - Count one more huge page into a run's ranges.
+ * @count: The run so far; all zero for an empty run.
+ * @start: Physical start of the page.
+ * @size:  Size of the page in bytes.
+ * @merge: Whether a page that starts where the previous one ends joins
+ *         its range; without it every page is a range of its own.
  *
- * The new range is merged only into the last range, and only if it starts
- * exactly where that range ends; otherwise it is appended. On failure @phys
- * is left unchanged.
+ * Only the previous page is looked at: a page that precedes the run
+ * physically starts a new range, so the enclave's memory keeps its order.
  *
  * Context: Any context.
- * Return:
- * * 0 on success.
- * * -EINVAL if @start or @size is not 2 MiB aligned, or @size is 0.
- * * -ENOMEM if a new range is needed and @phys is full.
  */
-int ne_mem_merge_phys_range(struct ne_phys_ranges *phys, u64 start, u64 size)
+void ne_mem_count_range(struct ne_range_count *count, u64 start, u64 size,
+			bool merge)
 {
-	struct ne_phys_range *last;
-
-	if (!size || !IS_ALIGNED(start, NE_MIN_MEM_REGION_SIZE) ||
-	    !IS_ALIGNED(size, NE_MIN_MEM_REGION_SIZE))
-		return -EINVAL;
-
-	if (phys->nr) {
-		last = &phys->ranges[phys->nr - 1];
-		if (last->start + last->size == start) {
-			last->size += size;
-			return 0;
-		}
-	}
-
-	if (phys->nr >= phys->capacity)
-		return -ENOMEM;
-
-	phys->ranges[phys->nr].start = start;
-	phys->ranges[phys->nr].size = size;
-	phys->nr++;
-
-	return 0;
+	if (!count->nr)
+		count->first = start;
+	if (!count->nr || !merge || count->end != start)
+		count->nr++;
+	count->end = start + size;
+	count->size += size;
 }
-EXPORT_SYMBOL_IF_KUNIT(ne_mem_merge_phys_range);
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_count_range);
 
 /**
  * ne_mem_region_check() - Validate a region before pinning it.
@@ -148,24 +131,6 @@ int ne_mem_region_check(struct device *dev, u64 userspace_addr,
 }
 EXPORT_SYMBOL_IF_KUNIT(ne_mem_region_check);
 
-/* Append a range without merging; @phys has room for every huge page. */
-static int ne_mem_add_phys_range(struct ne_phys_ranges *phys, u64 start,
-				 u64 size)
-{
-	if (!size || !IS_ALIGNED(start, NE_MIN_MEM_REGION_SIZE) ||
-	    !IS_ALIGNED(size, NE_MIN_MEM_REGION_SIZE))
-		return -EINVAL;
-
-	if (phys->nr >= phys->capacity)
-		return -ENOMEM;
-
-	phys->ranges[phys->nr].start = start;
-	phys->ranges[phys->nr].size = size;
-	phys->nr++;
-
-	return 0;
-}
-
 /*
  * Check one pinned page: the head of a hugetlb page on @numa_node that
  * lies wholly before @end. A region that starts or ends inside a huge
@@ -202,14 +167,13 @@ static int ne_mem_check_page(struct device *dev, u64 addr, u64 end,
 }
 
 /*
- * Pin the region one huge page at a time, check each page and build the
- * physical ranges. Without @merge every huge page is a range of its own
- * (the pre-5.17 upstream behaviour, for comparison). On failure the pages
- * pinned so far stay recorded in @region for the caller to unpin.
+ * Pin the region one huge page at a time, check each page and count the
+ * physical ranges it makes. On failure the pages pinned so far stay
+ * recorded in @region for the caller to unpin.
  */
 static int ne_mem_region_fill(struct device *dev, struct ne_mem_region *region,
 			      int numa_node, bool merge,
-			      struct ne_phys_ranges *phys)
+			      struct ne_range_count *count)
 {
 	u64 end = region->userspace_addr + region->memory_size;
 	u64 addr = region->userspace_addr;
@@ -230,18 +194,8 @@ static int ne_mem_region_fill(struct device *dev, struct ne_mem_region *region,
 		if (rc)
 			return rc;
 
-		if (merge)
-			rc = ne_mem_merge_phys_range(phys, page_to_phys(page),
-						     page_size(page));
-		else
-			rc = ne_mem_add_phys_range(phys, page_to_phys(page),
-						   page_size(page));
-		if (rc) {
-			dev_err_ratelimited(dev, "NE_SET_USER_MEMORY_REGION: memory at %#llx gives an unaligned physical range (%d): report this to the driver maintainers\n",
-					    addr, rc);
-			return rc;
-		}
-
+		ne_mem_count_range(count, page_to_phys(page), page_size(page),
+				   merge);
 		addr += page_size(page);
 	}
 
@@ -249,22 +203,22 @@ static int ne_mem_region_fill(struct device *dev, struct ne_mem_region *region,
 }
 
 /**
- * ne_mem_region_pin() - Pin a validated region and build its physical ranges.
+ * ne_mem_region_pin() - Pin a validated region and count its physical ranges.
  * @dev:            Device to log against.
  * @userspace_addr: Start address in the current address space, checked by
  *                  ne_mem_region_check().
  * @memory_size:    Size in bytes, checked by ne_mem_region_check().
  * @numa_node:      NUMA node all backing pages must be on.
- * @merge:          Merge physically adjacent huge pages into one range;
- *                  false makes one range per huge page.
+ * @merge:          Count physically adjacent huge pages as one range;
+ *                  false counts one range per huge page.
  * @region:         On success, the new region with its pinned pages; free
  *                  it with ne_mem_region_free().
- * @phys:           On success, the merged physical ranges; free them with
- *                  ne_mem_phys_ranges_free().
+ * @count:          On success, the region's physical ranges, counted.
  *
  * The region is pinned huge page by huge page, which also faults in pages
- * not touched yet; the region keeps one page pointer per huge page. On
- * failure nothing stays pinned or allocated.
+ * not touched yet; the region keeps one page pointer per huge page. A
+ * hugetlb page is naturally aligned, so every range starts and ends on a
+ * 2 MiB boundary. On failure nothing stays pinned or allocated.
  *
  * Context: Process context, may sleep; the caller holds the enclave lock.
  * Return:
@@ -273,11 +227,10 @@ static int ne_mem_region_fill(struct device *dev, struct ne_mem_region *region,
  * * -EFAULT, or the pinning error, if the range cannot be pinned entirely.
  * * -NE_ERR_MEM_NOT_HUGE_PAGE, -NE_ERR_INVALID_PAGE_SIZE,
  *   -NE_ERR_MEM_DIFFERENT_NUMA_NODE if a backing page is unsuitable.
- * * -EINVAL if a physical range is not 2 MiB aligned.
  */
 int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
 		      int numa_node, bool merge, struct ne_mem_region **region,
-		      struct ne_phys_ranges *phys)
+		      struct ne_range_count *count)
 {
 	unsigned long max_pages = memory_size / NE_MIN_MEM_REGION_SIZE;
 	struct ne_mem_region *new;
@@ -300,19 +253,11 @@ int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
 		goto free_region;
 	}
 
-	phys->nr = 0;
-	phys->capacity = max_pages;
-	phys->ranges = kvmalloc_array(phys->capacity, sizeof(*phys->ranges),
-				      GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
-	if (!phys->ranges) {
-		rc = -ENOMEM;
-		goto free_pages_array;
-	}
-
 	new->userspace_addr = userspace_addr;
 	new->memory_size = memory_size;
+	memset(count, 0, sizeof(*count));
 
-	rc = ne_mem_region_fill(dev, new, numa_node, merge, phys);
+	rc = ne_mem_region_fill(dev, new, numa_node, merge, count);
 	if (rc)
 		goto unpin_pages;
 
@@ -333,8 +278,6 @@ int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
 
 unpin_pages:
 	unpin_user_pages(new->pages, new->nr_pages);
-	ne_mem_phys_ranges_free(phys);
-free_pages_array:
 	kvfree(new->pages);
 free_region:
 	kfree(new);
@@ -355,153 +298,112 @@ void ne_mem_region_free(struct ne_mem_region *region)
 }
 
 /**
- * ne_mem_phys_ranges_free() - Free the range array of a &struct ne_phys_ranges.
- * @phys: Ranges from ne_mem_region_pin().
- *
- * Context: Process context, may sleep.
- */
-void ne_mem_phys_ranges_free(struct ne_phys_ranges *phys)
-{
-	kvfree(phys->ranges);
-	phys->ranges = NULL;
-	phys->nr = 0;
-	phys->capacity = 0;
-}
-
-/* Whether @start can extend the last range of @all: unsent and adjacent. */
-static bool ne_mem_ranges_extends(const struct ne_mem_ranges *all, u64 start)
-{
-	const struct ne_phys_range *last;
-
-	if (all->nr <= all->nr_sent)
-		return false;
-
-	last = &all->ranges[all->nr - 1];
-
-	return last->start + last->size == start;
-}
-
-/**
  * ne_mem_ranges_needed() - Ranges a region would add to an enclave.
- * @all:  The enclave's ranges so far.
- * @phys: The region's ranges, from ne_mem_region_pin().
+ * @all:   The enclave's ranges so far.
+ * @count: The region's ranges, from ne_mem_region_pin().
+ * @merge: Whether the enclave merges adjacent pages.
  *
  * Context: Any context; the caller serialises access to @all.
- * Return: how many entries @all grows by if @phys is appended: the
- * region's range count, less one if its first range extends the last
- * unsent range of @all.
+ * Return: how many ranges @all grows by if the region is added: the
+ * region's range count, less one if its first page continues the last
+ * range of @all and that range is not sent yet.
  */
 unsigned int ne_mem_ranges_needed(const struct ne_mem_ranges *all,
-				  const struct ne_phys_ranges *phys)
+				  const struct ne_range_count *count,
+				  bool merge)
 {
-	if (!phys->nr)
-		return 0;
+	if (count->nr && merge && all->nr > all->nr_sent &&
+	    all->end == count->first)
+		return count->nr - 1;
 
-	if (ne_mem_ranges_extends(all, phys->ranges[0].start))
-		return phys->nr - 1;
-
-	return phys->nr;
+	return count->nr;
 }
 EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_needed);
 
-/* Make room for @nr entries in @all. */
-static int ne_mem_ranges_reserve(struct ne_mem_ranges *all, unsigned int nr)
-{
-	struct ne_phys_range *ranges;
-	unsigned int capacity;
-
-	if (nr <= all->capacity)
-		return 0;
-
-	capacity = max3(nr, 2 * all->capacity, 16U);
-	ranges = kvmalloc_array(capacity, sizeof(*ranges), GFP_KERNEL_ACCOUNT);
-	if (!ranges)
-		return -ENOMEM;
-
-	if (all->nr)
-		memcpy(ranges, all->ranges, all->nr * sizeof(*ranges));
-	kvfree(all->ranges);
-	all->ranges = ranges;
-	all->capacity = capacity;
-
-	return 0;
-}
-
 /**
- * ne_mem_ranges_append() - Append a region's ranges to an enclave's.
- * @all:  The enclave's ranges, in registration order.
- * @phys: The region's ranges, from ne_mem_region_pin().
+ * ne_mem_ranges_add() - Count a region's ranges into the enclave's.
+ * @all:   The enclave's ranges.
+ * @count: The region's ranges, from ne_mem_region_pin().
+ * @merge: Whether the enclave merges adjacent pages.
  *
- * The first range of @phys is merged into the last range of @all if that
- * one is not sent yet and @phys continues it physically; the others are
- * appended in order. The order of the enclave's memory is kept: a range
- * is never merged with one that precedes it physically, nor with a range
- * other than the last. On failure @all is unchanged.
+ * The caller adds the region itself to the end of the enclave's region
+ * list, which ne_mem_next_range() walks to build the ranges again.
  *
- * Context: Process context, may sleep; the caller serialises access to
- * @all.
- * Return: 0 on success, or -ENOMEM if @all cannot grow.
+ * Context: Any context; the caller serialises access to @all.
  */
-int ne_mem_ranges_append(struct ne_mem_ranges *all,
-			 const struct ne_phys_ranges *phys)
+void ne_mem_ranges_add(struct ne_mem_ranges *all,
+		       const struct ne_range_count *count, bool merge)
 {
-	unsigned int i = 0;
-	int rc;
-
-	rc = ne_mem_ranges_reserve(all, all->nr +
-				   ne_mem_ranges_needed(all, phys));
-	if (rc)
-		return rc;
-
-	if (phys->nr && ne_mem_ranges_extends(all, phys->ranges[0].start)) {
-		all->ranges[all->nr - 1].size += phys->ranges[0].size;
-		all->size += phys->ranges[0].size;
-		i = 1;
-	}
-
-	for (; i < phys->nr; i++) {
-		all->ranges[all->nr++] = phys->ranges[i];
-		all->size += phys->ranges[i].size;
-	}
-
-	return 0;
-}
-EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_append);
-
-/**
- * ne_mem_ranges_forget_sent() - Drop the array once the device has it all.
- * @all: The enclave's ranges; every one sent (@all->nr_sent == @all->nr).
- *
- * A started enclave takes no more memory and nothing looks its ranges up
- * again, so only the totals are kept: the array is freed and the counts
- * go to zero, while @all->size and @all->sent_size stay. A later append
- * would start a new array. Does nothing if a range is still unsent.
- *
- * Context: Process context, may sleep; the caller serialises access to
- * @all.
- */
-void ne_mem_ranges_forget_sent(struct ne_mem_ranges *all)
-{
-	if (all->nr_sent != all->nr)
+	if (!count->nr)
 		return;
 
-	kvfree(all->ranges);
-	all->ranges = NULL;
-	all->capacity = 0;
-	all->nr = 0;
-	all->nr_sent = 0;
+	all->nr += ne_mem_ranges_needed(all, count, merge);
+	all->size += count->size;
+	all->end = count->end;
 }
-EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_forget_sent);
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_add);
+
+/* The page at @pos, stepping over the ends of regions; false at the end. */
+static bool ne_mem_pos_page(const struct list_head *regions,
+			    struct ne_mem_pos *pos, struct page **page)
+{
+	struct ne_mem_region *region = pos->region;
+
+	if (!region) {
+		if (list_empty(regions))
+			return false;
+		region = list_first_entry(regions, struct ne_mem_region, node);
+		pos->page = 0;
+	}
+
+	while (pos->page >= region->nr_pages) {
+		if (list_is_last(&region->node, regions)) {
+			pos->region = region;
+			return false;
+		}
+		region = list_next_entry(region, node);
+		pos->page = 0;
+	}
+
+	pos->region = region;
+	*page = region->pages[pos->page];
+
+	return true;
+}
 
 /**
- * ne_mem_ranges_free() - Free an enclave's range array.
- * @all: The enclave's ranges.
+ * ne_mem_next_range() - Build the next physical range of an enclave.
+ * @regions: The enclave's regions (&struct ne_mem_region), in order.
+ * @merge:   Merge physically adjacent pages, across regions too.
+ * @pos:     Where the range starts; on return, the first page after it.
+ * @range:   The range, on success.
  *
- * Context: Process context, may sleep.
+ * Walking from the first unsent page gives the same ranges that
+ * ne_mem_ranges_add() counted: a page joins the range before it if it
+ * starts where that range ends (and @merge is set), else it starts a new
+ * one.
+ *
+ * Context: Any context; the caller serialises access to @regions.
+ * Return: true if a range was built, false if @pos is at the end.
  */
-void ne_mem_ranges_free(struct ne_mem_ranges *all)
+bool ne_mem_next_range(const struct list_head *regions, bool merge,
+		       struct ne_mem_pos *pos, struct ne_phys_range *range)
 {
-	kvfree(all->ranges);
-	memset(all, 0, sizeof(*all));
+	struct page *page;
+
+	if (!ne_mem_pos_page(regions, pos, &page))
+		return false;
+
+	range->start = page_to_phys(page);
+	range->size = page_size(page);
+	pos->page++;
+
+	while (merge && ne_mem_pos_page(regions, pos, &page) &&
+	       page_to_phys(page) == range->start + range->size) {
+		range->size += page_size(page);
+		pos->page++;
+	}
+
+	return true;
 }
-EXPORT_SYMBOL_IF_KUNIT(ne_mem_ranges_free);
+EXPORT_SYMBOL_IF_KUNIT(ne_mem_next_range);

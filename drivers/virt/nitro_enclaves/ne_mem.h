@@ -44,57 +44,74 @@ struct ne_phys_range {
 };
 
 /**
- * struct ne_phys_ranges - Physical ranges built from one region.
- * @ranges:   Array of @capacity entries, the first @nr used.
- * @nr:       Ranges in use.
- * @capacity: Entries allocated.
+ * struct ne_range_count - The physical ranges of a run of huge pages,
+ *                         counted but not stored.
+ * @nr:    Ranges: pages that continue the previous page physically are
+ *         merged into its range when merging, else each page is one.
+ * @first: Physical start of the first page.
+ * @end:   Physical end of the last page.
+ * @size:  Bytes in all pages.
  */
-struct ne_phys_ranges {
-	struct ne_phys_range *ranges;
+struct ne_range_count {
 	unsigned int nr;
-	unsigned int capacity;
+	u64 first;
+	u64 end;
+	u64 size;
 };
 
 /**
- * struct ne_mem_ranges - All physical ranges of an enclave, in the order
+ * struct ne_mem_pos - A position in an enclave's memory: a huge page of a
+ *                     region.
+ * @region: The region, or NULL for the first page of the first region.
+ * @page:   Index into @region's pages; may equal its page count, which
+ *          means the first page of the next region.
+ */
+struct ne_mem_pos {
+	struct ne_mem_region *region;
+	unsigned long page;
+};
+
+/**
+ * struct ne_mem_ranges - The physical ranges of an enclave, in the order
  *                        the device must receive them.
- * @ranges:   Array of @capacity entries, the first @nr used. Entry i
- *            follows entry i - 1 in the enclave's memory.
- * @nr:       Ranges built from the regions registered so far.
- * @nr_sent:  Leading ranges the device has accepted (SLOT_ADD_MEM). They
- *            are never merged into again: a sent range is final.
- * @capacity: Entries allocated; grows on demand.
- * @size:     Bytes in all ranges, also those that
- *            ne_mem_ranges_forget_sent() dropped.
- * @sent_size: Bytes in the first @nr_sent ranges.
+ * @nr:         Ranges the regions registered so far make.
+ * @nr_sent:    Leading ranges the device has accepted (SLOT_ADD_MEM). A
+ *              sent range is final: nothing is merged into it any more.
+ * @size:       Bytes in all ranges.
+ * @sent_size:  Bytes in the first @nr_sent ranges.
+ * @end:        Physical end of the last range, to merge the next region
+ *              into it.
+ * @sent_pos:   First page not sent yet: the unsent ranges are built again
+ *              from the regions' pages, starting here, when sent.
  *
- * Regions are merged across registrations: a region whose first page
- * starts where the last, not yet sent, range ends extends that range.
- * The caller serialises all access (the enclave lock).
+ * Only counts are kept, never the ranges themselves: the regions' page
+ * arrays already say where every page is. The caller serialises all
+ * access (the enclave lock).
  */
 struct ne_mem_ranges {
-	struct ne_phys_range *ranges;
 	unsigned int nr;
 	unsigned int nr_sent;
-	unsigned int capacity;
 	u64 size;
 	u64 sent_size;
+	u64 end;
+	struct ne_mem_pos sent_pos;
 };
 
 bool ne_mem_regions_overlap(u64 start_a, u64 size_a, u64 start_b, u64 size_b);
-int ne_mem_merge_phys_range(struct ne_phys_ranges *phys, u64 start, u64 size);
+void ne_mem_count_range(struct ne_range_count *count, u64 start, u64 size,
+			bool merge);
 int ne_mem_region_check(struct device *dev, u64 userspace_addr,
 			u64 memory_size, const struct list_head *regions);
 int ne_mem_region_pin(struct device *dev, u64 userspace_addr, u64 memory_size,
 		      int numa_node, bool merge, struct ne_mem_region **region,
-		      struct ne_phys_ranges *phys);
+		      struct ne_range_count *count);
 void ne_mem_region_free(struct ne_mem_region *region);
-void ne_mem_phys_ranges_free(struct ne_phys_ranges *phys);
 unsigned int ne_mem_ranges_needed(const struct ne_mem_ranges *all,
-				  const struct ne_phys_ranges *phys);
-int ne_mem_ranges_append(struct ne_mem_ranges *all,
-			 const struct ne_phys_ranges *phys);
-void ne_mem_ranges_forget_sent(struct ne_mem_ranges *all);
-void ne_mem_ranges_free(struct ne_mem_ranges *all);
+				  const struct ne_range_count *count,
+				  bool merge);
+void ne_mem_ranges_add(struct ne_mem_ranges *all,
+		       const struct ne_range_count *count, bool merge);
+bool ne_mem_next_range(const struct list_head *regions, bool merge,
+		       struct ne_mem_pos *pos, struct ne_phys_range *range);
 
 #endif /* _NE_MEM_H_ */

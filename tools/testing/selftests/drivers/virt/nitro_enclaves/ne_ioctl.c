@@ -735,6 +735,31 @@ TEST_F(enclave, start_device_failure_stays_init_and_retries)
 	EXPECT_LE(4, cid);
 }
 
+TEST_F(enclave, start_failure_then_more_memory_sends_only_that)
+{
+	char *p = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
+	struct ne_tb_counters before, after;
+
+	/*
+	 * The failed start sent all memory registered so far; a region added
+	 * before the retry is all the retry sends, as one more range.
+	 */
+	NE_NEED_TB(&self->env);
+	ASSERT_NE(NULL, p);
+	ASSERT_OK(enclave_ready(&self->env, self->efd));
+	ne_tb_fail_next(&self->env.tb, NE_CMD_ENCLAVE_START, -EADDRINUSE);
+	EXPECT_ERRNO(EADDRINUSE, ne_start(self->efd, 0, NULL));
+	ASSERT_OK(ne_add_mem(self->efd, p, SZ_2M));
+	ne_tb_counters(&self->env.tb, &before);
+	EXPECT_EQ(self->env.base.tb.mem_bytes + NE_MIN_MEM, before.mem_bytes);
+	EXPECT_OK(ne_start(self->efd, 0, NULL));
+	ne_tb_counters(&self->env.tb, &after);
+	EXPECT_EQ(before.cmd[NE_CMD_SLOT_ADD_MEM] + 1,
+		  after.cmd[NE_CMD_SLOT_ADD_MEM]);
+	EXPECT_EQ(before.mem_ranges + 1, after.mem_ranges);
+	EXPECT_EQ(before.mem_bytes + SZ_2M, after.mem_bytes);
+}
+
 TEST_F(enclave, after_start_every_ioctl_not_in_init_state)
 {
 	char *p = ne_map_huge(&self->env.maps, SZ_2M, SZ_2M);
