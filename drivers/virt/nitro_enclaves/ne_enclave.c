@@ -26,8 +26,11 @@
  *   take references on the running enclaves, device removal to mark them
  *   gone (without commands), the status attributes to count and read.
  * - &ne_enclave.lock serialises everything about one enclave, including
- *   its device commands and pinning; other enclaves are not held up.
- *   Ioctls take it killably; poll() does not take it.
+ *   its pinning and the commands of its ioctls and release; other
+ *   enclaves are not held up. Ioctls take it killably; poll() does not
+ *   take it; the event worker only try-locks it, and sends SLOT_INFO
+ *   without it (&ne_enclave.info_busy keeps release from freeing the
+ *   slot meanwhile).
  * - Order: enclaves_lock, then an enclave's lock (removal only), then the
  *   CPU pool mutex or the device command lock. The command lock is one
  *   per device (one mailbox) and is held only for one command.
@@ -353,14 +356,15 @@ static unsigned int ne_enclave_nr_cpus(struct ne_enclave *ne)
  * or was reset; otherwise they are quarantined. When the device is gone no
  * command is sent at all. The enclave leaves the device's list first, so
  * the commands below hold up no other enclave; the event worker may still
- * hold a reference, but it sees @gone and sends nothing.
+ * hold a reference, but once @gone is set it starts no SLOT_INFO, and one
+ * already in flight is waited for, in TASK_IDLE, before the slot is freed.
  */
 static int ne_enclave_release(struct inode *inode, struct file *file)
 {
 	struct ne_enclave *ne = file->private_data;
 	struct ne_pci_dev *ndev;
+	bool freed = false, device_gone;
 	unsigned int nr_cpus;
-	bool freed = false;
 	u64 mem_size;
 
 	/* Creation failed after the file was made: nothing to undo here. */
@@ -373,10 +377,18 @@ static int ne_enclave_release(struct inode *inode, struct file *file)
 	list_del_init(&ne->node);
 	mutex_unlock(&ndev->enclaves_lock);
 
+	/* From here on the event worker starts no SLOT_INFO for it. */
 	mutex_lock(&ne->lock);
-	if (!ne->gone)
-		freed = ne_enclave_free_slot(ne);
+	device_gone = ne->gone;
 	WRITE_ONCE(ne->gone, true);
+	mutex_unlock(&ne->lock);
+
+	/* One in flight must end before the slot is freed under it. */
+	wait_event_idle(ne->eventq, !READ_ONCE(ne->info_busy));
+
+	mutex_lock(&ne->lock);
+	if (!device_gone)
+		freed = ne_enclave_free_slot(ne);
 	mem_size = ne->ranges.size;
 	nr_cpus = ne_enclave_nr_cpus(ne);
 	mutex_unlock(&ne->lock);
@@ -1062,33 +1074,49 @@ put_pool:
 	return rc;
 }
 
-/* Ask the device about a running enclave; wake its pollers on a change. */
+/*
+ * Ask the device about a running enclave; wake its pollers on a change.
+ * The enclave lock is not held across SLOT_INFO, so that neither release
+ * nor an ioctl waits for the command in D state; @info_busy stands for it
+ * instead: release waits for it to clear before it frees the slot, and no
+ * SLOT_INFO starts once release has marked the enclave gone. A lock held
+ * by someone else right now makes the caller try again a little later.
+ */
 static int ne_enclave_refresh_state(struct ne_enclave *ne)
 {
 	struct ne_pci_dev *ndev = ne->ndev;
 	struct ne_pci_dev_cmd_reply reply;
 	struct slot_info_req req = {};
-	int rc = 0;
+	int rc;
 
-	mutex_lock(&ne->lock);
+	if (READ_ONCE(ne->gone) || READ_ONCE(ne->state) != NE_STATE_RUNNING)
+		return 0;
 
-	if (ne->gone || ne->state != NE_STATE_RUNNING)
-		goto unlock;
+	if (!mutex_trylock(&ne->lock))
+		return -EAGAIN;
+	if (ne->gone || ne->state != NE_STATE_RUNNING) {
+		mutex_unlock(&ne->lock);
+		return 0;
+	}
+	ne->info_busy = true;
+	mutex_unlock(&ne->lock);
 
 	req.slot_uid = ne->slot_uid;
 	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_INFO, &req, sizeof(req),
 			    &reply, false);
-	if (rc)
-		goto unlock;
 
-	if (reply.state != ne->state) {
+	mutex_lock(&ne->lock);
+	if (!rc && ne->state == NE_STATE_RUNNING &&
+	    reply.state != ne->state) {
 		WRITE_ONCE(ne->state, reply.state);
 		WRITE_ONCE(ne->has_event, true);
-		wake_up_interruptible(&ne->eventq);
 	}
-
-unlock:
+	WRITE_ONCE(ne->info_busy, false);
 	mutex_unlock(&ne->lock);
+
+	/* Pollers see the new state; a waiting release, that it may go on. */
+	wake_up(&ne->eventq);
+
 	return rc;
 }
 
@@ -1156,10 +1184,11 @@ static bool ne_enclave_retry_quarantine(struct ne_pci_dev *ndev)
  * Then asks again to free the slots of quarantined enclaves.
  *
  * The enclave list is only held to take a reference on each running
- * enclave; the commands are sent afterwards, under each enclave's own
- * lock, so creating and releasing enclaves does not wait for them. The
- * lock of an enclave that is not running is never taken: it may be held
- * for long while its memory is pinned.
+ * enclave; the commands are sent afterwards, without any lock held, so
+ * creating and releasing enclaves does not wait for them. The lock of an
+ * enclave that is not running is never taken: it may be held for long
+ * while its memory is pinned. That of a running one is only try-locked;
+ * if it is busy, the caller is told to ask again.
  *
  * Context: Process context: the event work item, of which only one runs
  * at a time (ordered workqueue). Takes the enclaves lock, then each

@@ -62,9 +62,11 @@ struct ne_pci_dev;
  * @lock:             Serialises the enclave ioctls, the event worker, device
  *                    removal and release; protects every member below. It
  *                    is held while the enclave's memory is pinned and while
- *                    a command for the enclave runs, so it is never taken
- *                    with &ne_pci_dev.enclaves_lock held, except by device
- *                    removal, which sends no command. Taken before the CPU
+ *                    a command of an ioctl or of release runs (not the
+ *                    event worker's SLOT_INFO: see @info_busy), so it is
+ *                    never taken with &ne_pci_dev.enclaves_lock held,
+ *                    except by device removal, which sends no command; the
+ *                    event worker only try-locks it. Taken before the CPU
  *                    pool mutex and the device command lock.
  * @threads_per_core: Array of @pool.nr_cores masks: the threads of each core
  *                    reserved from the pool for this enclave.
@@ -84,10 +86,15 @@ struct ne_pci_dev;
  * @has_event:        The enclave exited or the device went away; poll then
  *                    reports EPOLLHUP. Never cleared. Also read without
  *                    the lock (poll), so written with WRITE_ONCE().
- * @gone:             The device was removed, or release has run: release
- *                    sends no command for the enclave any more. Also read
- *                    without the lock, like @state.
- * @eventq:           Pollers wait here for @has_event.
+ * @gone:             The device was removed, or release has begun: the
+ *                    event worker starts no command for the enclave any
+ *                    more, and release sends none if the device was
+ *                    removed. Also read without the lock, like @state.
+ * @info_busy:        The event worker's SLOT_INFO for the enclave is in
+ *                    flight; it runs without @lock. Release waits for it to
+ *                    clear (in @eventq) before freeing the slot.
+ * @eventq:           Pollers wait here for @has_event, release for
+ *                    @info_busy to clear.
  */
 struct ne_enclave {
 	struct kref ref;
@@ -110,6 +117,7 @@ struct ne_enclave {
 	bool start_unsure;
 	bool has_event;
 	bool gone;
+	bool info_busy;
 	wait_queue_head_t eventq;
 };
 

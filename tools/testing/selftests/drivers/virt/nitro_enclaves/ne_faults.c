@@ -1000,6 +1000,47 @@ TEST_F_TIMEOUT(stall, release_behind_slow_command_waits_idle, 60)
 	close(a.efd);
 }
 
+/*
+ * The release of a running enclave whose SLOT_INFO the event worker is
+ * waiting for waits in TASK_IDLE too: the worker holds no lock of the
+ * enclave across the command.
+ */
+TEST_F_TIMEOUT(stall, release_behind_event_slot_info_waits_idle, 60)
+{
+	struct idle_closer c = { .ret = 1 };
+	struct ne_tb_counters before, after;
+	uint64_t uid = 0;
+	pthread_t tc;
+	char state;
+
+	NE_NEED_TB(&self->env);
+	c.efd = ne_create_vm(self->env.dev, &uid);
+	ASSERT_LE(0, c.efd);
+	ASSERT_OK(ne_make_ready(&self->env, c.efd, NE_MIN_MEM, 2));
+	ASSERT_OK(ne_start(c.efd, 0, NULL));
+
+	ne_tb_counters(&self->env.tb, &before);
+	ne_tb_reply_mode_cmd(&self->env.tb, NE_CMD_SLOT_INFO,
+			     NE_TB_REPLY_LATE, 2500);
+	ASSERT_EQ(0, ne_tb_raise_events(&self->env.tb, 1));
+	usleep(300 * 1000);
+	ne_tb_counters(&self->env.tb, &after);
+	ASSERT_EQ(before.cmd[NE_CMD_SLOT_INFO] + 1, after.cmd[NE_CMD_SLOT_INFO])
+		TH_LOG("the event worker did not ask SLOT_INFO");
+
+	ASSERT_EQ(0, pthread_create(&tc, NULL, idle_closer_thread, &c));
+	usleep(300 * 1000);
+	state = thread_state(getpid(), __atomic_load_n(&c.tid, __ATOMIC_RELAXED));
+	EXPECT_EQ('I', state) TH_LOG("the release waits in state %c",
+				     state ? state : '-');
+	pthread_join(tc, NULL);
+	EXPECT_EQ(0, c.ret);
+	/* The slot was freed after the SLOT_INFO, not under it. */
+	ne_tb_counters(&self->env.tb, &after);
+	EXPECT_EQ(before.cmd[NE_CMD_SLOT_FREE] + 1, after.cmd[NE_CMD_SLOT_FREE]);
+	EXPECT_EQ(self->env.base.tb.live_slots, after.live_slots);
+}
+
 int main(int argc, char **argv)
 {
 	return ne_test_main_needs(argc, argv, NE_NEEDS_TB);
