@@ -71,7 +71,7 @@ enum {
 #define REPLY_TIMEOUT_MS	3000
 #define NR_TESTS		62
 #define NR_TESTS_QMP		10
-#define NR_TESTS_EIF		13
+#define NR_TESTS_EIF		15
 #define QMP_WAIT_MS		120000
 /* test_memory_toggle(): QEMU 7.2 unpatched crashed in 6 of 6 such runs */
 #define TOGGLE_MS		10000
@@ -1903,7 +1903,7 @@ static void test_pci_reset(void)
 enum { IMG_NONE, IMG_VALID, IMG_NO_ROOM, IMG_MAGIC, IMG_VERSION, IMG_TABLE,
        IMG_SECTIONS, IMG_CRC };
 enum { BOOT_NONE, BOOT_WAIT, BOOT_CONNECT, BOOT_ECHO, BOOT_UP, BOOT_CRASHING,
-       BOOT_CRASHED, BOOT_STOPPED };
+       BOOT_CRASHED, BOOT_STOPPED, BOOT_MEASURING };
 #define CRASH_IMAGE		1
 
 /* Spec toy image B: one ramdisk, "{}" metadata. */
@@ -1936,7 +1936,12 @@ static uint32_t crc32_iso(uint32_t crc, const uint8_t *p, size_t n)
 	return ~crc;
 }
 
-static void toy_image(uint8_t *img)
+/*
+ * The spec's toy image B; with @ramdisk_size, its ramdisk holds that many
+ * zero bytes instead of "ramdisk-0" and the CRC is left 0 (a large image
+ * that the device reads and hashes whole, then finds bad-crc).
+ */
+static void toy_image_sized(uint8_t *img, uint64_t ramdisk_size)
 {
 	static const struct { uint16_t type; const char *data; } sec[] = {
 		{ 1, "kernel-image" }, { 2, "console=ttyS0" }, { 5, "{}" },
@@ -1950,17 +1955,26 @@ static void toy_image(uint8_t *img)
 	put_be(img + 4, 4, 2);
 	put_be(img + 26, ARRAY_SIZE(sec), 2);
 	for (i = 0; i < ARRAY_SIZE(sec); i++) {
-		size_t n = strlen(sec[i].data);
+		uint64_t n = strlen(sec[i].data);
 
+		if (ramdisk_size && sec[i].type == 3)
+			n = ramdisk_size;
+		else
+			memcpy(img + pos + 12, sec[i].data, n);
 		put_be(img + 28 + 8 * i, pos, 8);
 		put_be(img + 284 + 8 * i, n, 8);
 		put_be(img + pos, sec[i].type, 2);
 		put_be(img + pos + 4, n, 8);
-		memcpy(img + pos + 12, sec[i].data, n);
 		pos += 12 + n;
 	}
-	put_be(img + 544, crc32_iso(crc32_iso(0, img, 544), img + 548,
-				    TOY_LEN - 548), 4);
+	if (!ramdisk_size)
+		put_be(img + 544, crc32_iso(crc32_iso(0, img, 544), img + 548,
+					    TOY_LEN - 548), 4);
+}
+
+static void toy_image(uint8_t *img)
+{
+	toy_image_sized(img, 0);
 }
 
 /* Physical address of the page at @va (root reads PFNs from pagemap). */
@@ -2027,6 +2041,24 @@ static uint32_t tb_slot_reg(uint64_t uid, unsigned int reg)
 {
 	ne_tb_write64(&tb, NE_TB_SLOT, uid);
 	return ne_tb_read32(&tb, reg);
+}
+
+/*
+ * The boot state of @uid once the device has checked its image, which it
+ * does off the vCPU thread ("measuring" until then); 0xff on timeout.
+ */
+static uint32_t measured(uint64_t uid, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	uint32_t st;
+
+	while (((st = tb_slot_reg(uid, NE_TB_BOOT_STATE)) & 0xff) ==
+	       BOOT_MEASURING) {
+		if (now_ms() > deadline)
+			return 0xff;
+		usleep(1000);
+	}
+	return st;
 }
 
 /* Wait until the event counter moves past @ev; return false on timeout. */
@@ -2109,6 +2141,7 @@ static void test_eif(void)
 	}
 	ev = event_counter();
 	EXPECT_RC("ENCLAVE_START", eif_start(img, TOY_LEN, EIF_PAGES, &a, &cid), 0);
+	measured(a, 5000);
 	if (tb_slot_reg(a, NE_TB_IMAGE_STATUS) == IMG_NONE) {
 		printf("Bail out! the device runs with eif-check=off\n");
 		exit(1);
@@ -2151,6 +2184,7 @@ static void test_eif(void)
 		ev = event_counter();
 		EXPECT_RC("ENCLAVE_START", eif_start(bad, TOY_LEN, EIF_PAGES,
 						     &a, NULL), 0);
+		measured(a, 5000);
 		st = tb_slot_reg(a, NE_TB_IMAGE_STATUS);
 		if (st != c[i].status)
 			fail("byte %d = 0x%02x: image status %u, expected %u",
@@ -2167,6 +2201,7 @@ static void test_eif(void)
 
 	begin();
 	EXPECT_RC("ENCLAVE_START", eif_start(img, TOY_LEN, 4, &a, NULL), 0);
+	measured(a, 5000);
 	EXPECT("8 MiB of memory", tb_slot_reg(a, NE_TB_IMAGE_STATUS),
 	       IMG_NO_ROOM);
 	stop(a);
@@ -2176,15 +2211,14 @@ static void test_eif(void)
 	begin();
 	ev = event_counter();
 	EXPECT_RC("ENCLAVE_START", eif_start(img, TOY_LEN, EIF_PAGES, &a, NULL), 0);
-	EXPECT("boot state", tb_slot_reg(a, NE_TB_BOOT_STATE), BOOT_WAIT);
+	EXPECT("boot state", measured(a, 5000), BOOT_WAIT);
 	EXPECT_RC("ENCLAVE_STOP", stop(a), 0);
 	EXPECT("boot state", tb_slot_reg(a, NE_TB_BOOT_STATE), BOOT_STOPPED);
 	EXPECT_RC("SLOT_FREE", slot_free(a), 0);
 	memcpy(bad, img, TOY_LEN);
 	bad[0] = 0;
 	EXPECT_RC("ENCLAVE_START", eif_start(bad, TOY_LEN, EIF_PAGES, &a, NULL), 0);
-	EXPECT("crashing", tb_slot_reg(a, NE_TB_BOOT_STATE) & 0xff,
-	       BOOT_CRASHING);
+	EXPECT("crashing", measured(a, 5000) & 0xff, BOOT_CRASHING);
 	EXPECT_RC("exit hook", ne_tb_exit_slot(&tb, a), 0);
 	EXPECT("boot state", tb_slot_reg(a, NE_TB_BOOT_STATE) & 0xff,
 	       BOOT_STOPPED);
@@ -2193,6 +2227,96 @@ static void test_eif(void)
 	usleep(1500 * 1000);
 	EXPECT("events: only the exit hook's", event_counter(), (uint16_t)(ev + 1));
 	end("eif: ENCLAVE_STOP, exit hook and SLOT_FREE during the boot: no later event");
+}
+
+#define BIG_PAGES	132		/* 8 MiB, then a 256 MiB image */
+#define BIG_RAMDISK	(256 * MiB - 1024)
+
+/*
+ * A slot whose memory is @mem, BIG_PAGES hugepages in order, started;
+ * *@start_ms: how long ENCLAVE_START took.
+ */
+static int big_start(uint8_t *mem, uint64_t *uid, int64_t *start_ms)
+{
+	uint64_t paddr;
+	int64_t t0;
+	int i, rc;
+
+	rc = slot_alloc(uid);
+	for (i = 0; !rc && i < BIG_PAGES; i++) {
+		paddr = virt_to_phys(mem + (size_t)i * CHUNK);
+		rc = paddr ? add_mem(*uid, paddr, CHUNK) : -EFAULT;
+	}
+	if (!rc)
+		rc = add_vcpu(*uid, 1);
+	t0 = now_ms();
+	if (!rc)
+		rc = start(*uid, 0, 1, NULL);
+	*start_ms = now_ms() - t0;
+	return rc;
+}
+
+/*
+ * The device reads and hashes an image on a thread of its own: a 256 MiB
+ * image keeps neither the vCPU that wrote the doorbell nor the others
+ * waiting. ENCLAVE_START returns with the boot state "measuring"; a slot
+ * stopped and freed meanwhile drops the result (no boot, no event); one
+ * left alone gets its image status (bad-crc: the CRC is not filled in),
+ * crashes and exits.
+ */
+static void test_eif_big(void)
+{
+	uint64_t a;
+	int64_t t0, ms;
+	uint8_t *mem;
+	uint16_t ev;
+	uint32_t st;
+
+	begin();
+	mem = mmap(NULL, (size_t)BIG_PAGES * CHUNK, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE,
+		   -1, 0);
+	if (mem == MAP_FAILED) {
+		fail("%d hugepages: %s", BIG_PAGES, strerror(errno));
+		end("eif: a 256 MiB image is measured off the vCPU thread");
+		end("eif: a 256 MiB image stopped while measured: dropped");
+		return;
+	}
+	toy_image_sized(mem + EIF_OFFSET, BIG_RAMDISK);
+	ev = event_counter();
+	EXPECT_RC("ENCLAVE_START", big_start(mem, &a, &ms), 0);
+	EXPECT("boot state right after ENCLAVE_START",
+	       tb_slot_reg(a, NE_TB_BOOT_STATE), BOOT_MEASURING);
+	EXPECT("image status while measuring",
+	       tb_slot_reg(a, NE_TB_IMAGE_STATUS), IMG_NONE);
+	t0 = now_ms();
+	st = measured(a, 60000);
+	printf("# 256 MiB image: ENCLAVE_START took %lld ms, the check "
+	       "ended %lld ms later\n", (long long)ms,
+	       (long long)(now_ms() - t0));
+	EXPECT("boot state once measured", st, BOOT_CRASHING | CRASH_IMAGE << 8);
+	EXPECT("image status", tb_slot_reg(a, NE_TB_IMAGE_STATUS), IMG_CRC);
+	EXPECT("image size", tb_slot_reg(a, NE_TB_IMAGE_SIZE),
+	       (uint32_t)(TOY_LEN - 9 + BIG_RAMDISK));
+	if (!wait_event(ev, 10000))
+		fail("no exit event within 10 s");
+	EXPECT_RC("SLOT_FREE", slot_free(a), 0);
+	end("eif: a 256 MiB image is measured off the vCPU thread");
+
+	begin();
+	ev = event_counter();
+	EXPECT_RC("ENCLAVE_START", big_start(mem, &a, &ms), 0);
+	EXPECT("boot state", tb_slot_reg(a, NE_TB_BOOT_STATE), BOOT_MEASURING);
+	EXPECT_RC("ENCLAVE_STOP", stop(a), 0);
+	EXPECT("boot state", tb_slot_reg(a, NE_TB_BOOT_STATE), BOOT_STOPPED);
+	EXPECT_RC("SLOT_FREE", slot_free(a), 0);
+	/* Long enough for the check to end and a crash to be reported. */
+	usleep(3000 * 1000);
+	EXPECT("events", event_counter(), ev);
+	EXPECT_RC("a new slot", make_slot(&a, 0, 0), 0);
+	slot_free(a);
+	end("eif: a 256 MiB image stopped while measured: dropped");
+	munmap(mem, (size_t)BIG_PAGES * CHUNK);
 }
 
 static void cleanup(void)
@@ -2260,6 +2384,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		test_eif();
+		test_eif_big();
 		goto out;
 	}
 	test_registers();

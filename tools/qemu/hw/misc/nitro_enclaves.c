@@ -25,6 +25,10 @@
 #include "qemu/timer.h"
 #include "qemu/bitops.h"
 #include "qemu/module.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "qemu/thread.h"
+#include "block/aio.h"
 #include "qapi/error.h"
 #include "qapi/visitor.h"
 #include "qom/object.h"
@@ -153,6 +157,7 @@ enum {
     NE_BOOT_CRASHING = 5,   /* failed; exits after crash-delay-ms */
     NE_BOOT_CRASHED = 6,    /* exited: STOPPED + event */
     NE_BOOT_STOPPED = 7,    /* stopped (ENCLAVE_STOP, exit hook) mid-boot */
+    NE_BOOT_MEASURING = 8,  /* the image is checked off the vCPU thread */
     NE_BOOT_MAX,
 };
 
@@ -182,14 +187,37 @@ typedef struct NeImage {
     uint8_t pcr[NE_NR_PCRS][NE_PCR_SIZE];
 } NeImage;
 
+typedef struct NeBoot NeBoot;
+
+/*
+ * An image check on a thread of its own: reading and hashing a large
+ * image takes seconds, which must not stall a vCPU or the main loop. The
+ * job reads guest memory through its own copy of the slot's ranges, so
+ * the slot may be freed meanwhile; it holds a reference on the device.
+ * Only the main loop (with the BQL) touches @boot, which the boot clears
+ * when it is cancelled: the result is then dropped.
+ */
+typedef struct NeImageJob {
+    NitroEnclavesState *dev;
+    NeBoot *boot;
+    QemuThread thread;
+    GArray *mem;                /* NeMemRange, copied from the slot */
+    uint64_t mem_size;
+    bool debug;
+    NeImage image;
+    GString *console;           /* what the image check printed */
+    char *error;                /* the first rule the image broke */
+} NeImageJob;
+
 /*
  * What the device keeps for a slot besides the core's NeSlot: the emulated
  * boot (eif-check=on). NeSlot.boot points here.
  */
-typedef struct NeBoot {
+struct NeBoot {
     NitroEnclavesState *dev;
     NeSlot *slot;
     NeImage image;
+    NeImageJob *job;            /* while NE_BOOT_MEASURING */
     uint8_t boot_state;         /* NE_BOOT_* */
     uint8_t crash_reason;       /* NE_CRASH_* */
     QEMUTimer *boot_timer;
@@ -201,7 +229,7 @@ typedef struct NeBoot {
     bool hb_got;
     uint8_t hb_byte;
     GString *console;           /* debug mode only */
-} NeBoot;
+};
 
 typedef struct NePendingReply {
     int64_t due_ns;
@@ -302,6 +330,7 @@ static const char *const ne_boot_names[NE_BOOT_MAX] = {
     [NE_BOOT_CRASHING] = "crashing",
     [NE_BOOT_CRASHED] = "crashed",
     [NE_BOOT_STOPPED] = "stopped",
+    [NE_BOOT_MEASURING] = "measuring",
 };
 
 static const char *const ne_crash_names[NE_CRASH_MAX] = {
@@ -333,16 +362,17 @@ static void ne_console(NeBoot *b, const char *fmt, ...)
 
 /*
  * Read @len bytes at @off of the slot's memory: its ranges in the order
- * they were added, as one space.
+ * they were added, as one space. Runs on the job's thread, without the
+ * BQL: address_space_read() takes it for MMIO itself.
  */
-static bool ne_slot_mem_read(NeBoot *b, uint64_t off, void *buf,
+static bool ne_slot_mem_read(NeImageJob *job, uint64_t off, void *buf,
                              uint64_t len)
 {
     uint8_t *p = buf;
     uint32_t i;
 
-    for (i = 0; i < b->slot->mem->len && len; i++) {
-        NeMemRange *r = &g_array_index(b->slot->mem, NeMemRange, i);
+    for (i = 0; i < job->mem->len && len; i++) {
+        NeMemRange *r = &g_array_index(job->mem, NeMemRange, i);
         uint64_t n;
 
         if (off >= r->size) {
@@ -364,13 +394,13 @@ static bool ne_slot_mem_read(NeBoot *b, uint64_t off, void *buf,
 /* EIF library read callback: @off counts from the image start (8 MiB). */
 static int ne_image_read(void *opaque, uint64_t off, void *buf, size_t len)
 {
-    NeBoot *b = opaque;
+    NeImageJob *job = opaque;
 
-    if (off > b->slot->mem_size - NE_EIF_OFFSET ||
-        len > b->slot->mem_size - NE_EIF_OFFSET - off) {
+    if (off > job->mem_size - NE_EIF_OFFSET ||
+        len > job->mem_size - NE_EIF_OFFSET - off) {
         return -1;
     }
-    return ne_slot_mem_read(b, NE_EIF_OFFSET + off, buf, len) ? 0 : -1;
+    return ne_slot_mem_read(job, NE_EIF_OFFSET + off, buf, len) ? 0 : -1;
 }
 
 /* The image status of the first rule the image broke. */
@@ -402,15 +432,17 @@ static uint32_t ne_image_status(unsigned int eif_error)
 }
 
 /* What the enclave kernel would print first: the image and its cmdline. */
-static void ne_image_console(NeBoot *b, const struct eif_reader *r,
+static void ne_image_console(NeImageJob *job, const struct eif_reader *r,
                              const struct eif_image *eif)
 {
     uint8_t buf[NE_EIF_CMDLINE_SHOWN];
     int i = -1;
     uint64_t j, n;
 
-    ne_console(b, "eif: version %u, %u sections, %" PRIu64 " bytes\n",
-               eif->hdr.version, eif->nsec, eif->end);
+    g_string_append_printf(job->console,
+                           "eif: version %u, %u sections, %" PRIu64
+                           " bytes\n", eif->hdr.version, eif->nsec,
+                           eif->end);
     while ((i = eif_find_section(eif, EIF_SEC_CMDLINE, i + 1)) >= 0) {
         n = MIN(eif->sec[i].size, sizeof(buf));
         if (eif_section_read(r, eif, i, 0, buf, n)) {
@@ -421,45 +453,47 @@ static void ne_image_console(NeBoot *b, const struct eif_reader *r,
                 buf[j] = '?';
             }
         }
-        ne_console(b, "Command line: %.*s\n", (int)n, (char *)buf);
+        g_string_append_printf(job->console, "Command line: %.*s\n",
+                               (int)n, (char *)buf);
     }
 }
 
+static void ne_image_job_done(void *opaque);
+
 /*
- * Check and measure the image at 8 MiB of the slot's memory. Sizes and
- * PCRs are reported when the section table and the sections are valid
- * (status valid or bad-crc).
+ * Check and measure the image at 8 MiB of the slot's memory, on the job's
+ * thread. Sizes and PCRs are reported when the section table and the
+ * sections are valid (status valid or bad-crc).
  */
-static void ne_image_check(NeBoot *b, NeImage *img)
+static void *ne_image_job_thread(void *opaque)
 {
+    NeImageJob *job = opaque;
+    NeImage *img = &job->image;
     struct eif_reader r = {
         .read = ne_image_read,
-        .opaque = b,
+        .opaque = job,
+        .size = job->mem_size - NE_EIF_OFFSET,
     };
-    struct eif_image *eif;
+    struct eif_image *eif = g_new(struct eif_image, 1);
 
-    memset(img, 0, sizeof(*img));
-    if (b->slot->mem_size < NE_EIF_OFFSET) {
-        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
-                      ": memory ends before the image\n", b->slot->uid);
-        img->status = NE_IMG_NO_ROOM;
-        return;
-    }
-    r.size = b->slot->mem_size - NE_EIF_OFFSET;
-    eif = g_new(struct eif_image, 1);
+    rcu_register_thread();
     eif_verify(&r, 0, eif);
     img->status = ne_image_status(eif->first_error);
     if (img->status != NE_IMG_VALID) {
-        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
-                      ": invalid enclave image: %s\n", b->slot->uid,
-                      eif->nerr ? eif->err[0] : "?");
+        job->error = g_strdup(eif->nerr ? eif->err[0] : "?");
     }
     if (img->status == NE_IMG_VALID || img->status == NE_IMG_CRC) {
         img->size = eif->end;
         memcpy(img->pcr, eif->pcr, sizeof(img->pcr));
-        ne_image_console(b, &r, eif);
+        if (job->debug) {
+            ne_image_console(job, &r, eif);
+        }
     }
     g_free(eif);
+    rcu_unregister_thread();
+
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), ne_image_job_done, job);
+    return NULL;
 }
 
 /* Emulated boot: heartbeat to the parent, crash on failure */
@@ -517,7 +551,13 @@ static void ne_boot_cancel(NeBoot *b)
 {
     timer_del(b->boot_timer);
     ne_boot_close_conn(b);
+    if (b->job) {
+        /* The check runs on; its result is dropped. */
+        b->job->boot = NULL;
+        b->job = NULL;
+    }
     switch (b->boot_state) {
+    case NE_BOOT_MEASURING:
     case NE_BOOT_WAIT:
     case NE_BOOT_CONNECT:
     case NE_BOOT_ECHO:
@@ -666,11 +706,55 @@ static void ne_boot_timer_cb(void *opaque)
     }
 }
 
-/* ENCLAVE_START succeeded: check the image, then boot or crash. */
+/* The image check is done: boot, or crash on an invalid image. */
+static void ne_boot_measured(NeBoot *b, NeImageJob *job)
+{
+    NitroEnclavesState *s = b->dev;
+
+    b->image = job->image;
+    if (b->slot->uid == s->last_uid) {
+        s->last_image = job->image;
+    }
+    trace_nitro_enclaves_image(b->slot->uid, b->image.status,
+                               b->image.size);
+    if (job->error) {
+        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                      ": invalid enclave image: %s\n", b->slot->uid,
+                      job->error);
+    }
+    ne_console(b, "%s", job->console->str);
+    if (b->image.status != NE_IMG_VALID) {
+        ne_boot_crash(b, NE_CRASH_IMAGE);
+        return;
+    }
+    ne_boot_set(b, NE_BOOT_WAIT, NE_CRASH_NONE);
+    timer_mod(b->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+              (int64_t)s->boot_delay_ms * SCALE_MS);
+}
+
+/* Main loop, with the BQL: the job's thread has finished. */
+static void ne_image_job_done(void *opaque)
+{
+    NeImageJob *job = opaque;
+
+    qemu_thread_join(&job->thread);
+    if (job->boot) {
+        job->boot->job = NULL;
+        ne_boot_measured(job->boot, job);
+    }
+    object_unref(OBJECT(job->dev));
+    g_array_unref(job->mem);
+    g_string_free(job->console, true);
+    g_free(job->error);
+    g_free(job);
+}
+
+/* ENCLAVE_START succeeded: check the image off this thread, then boot. */
 static void ne_slot_started(void *opaque, NeSlot *slot)
 {
     NitroEnclavesState *s = opaque;
     NeBoot *b = slot->boot;
+    NeImageJob *job;
 
     s->last_uid = slot->uid;
     memset(&s->last_image, 0, sizeof(s->last_image));
@@ -683,16 +767,31 @@ static void ne_slot_started(void *opaque, NeSlot *slot)
     ne_console(b, "Nitro Enclaves emulated enclave: CID %" PRIu64
                ", %" PRIu64 " vCPUs, %" PRIu64 " MiB\n", slot->cid,
                ne_core_slot_nr_vcpus(slot), slot->mem_size / MiB);
-    ne_image_check(b, &b->image);
-    s->last_image = b->image;
-    trace_nitro_enclaves_image(slot->uid, b->image.status, b->image.size);
-    if (b->image.status != NE_IMG_VALID) {
+    if (slot->mem_size < NE_EIF_OFFSET) {
+        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                      ": memory ends before the image\n", slot->uid);
+        memset(&b->image, 0, sizeof(b->image));
+        b->image.status = NE_IMG_NO_ROOM;
+        s->last_image = b->image;
+        trace_nitro_enclaves_image(slot->uid, b->image.status, 0);
         ne_boot_crash(b, NE_CRASH_IMAGE);
         return;
     }
-    ne_boot_set(b, NE_BOOT_WAIT, NE_CRASH_NONE);
-    timer_mod(b->boot_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-              (int64_t)s->boot_delay_ms * SCALE_MS);
+
+    job = g_new0(NeImageJob, 1);
+    job->dev = s;
+    object_ref(OBJECT(s));
+    job->boot = b;
+    job->mem = g_array_sized_new(false, false, sizeof(NeMemRange),
+                                 slot->mem->len);
+    g_array_append_vals(job->mem, slot->mem->data, slot->mem->len);
+    job->mem_size = slot->mem_size;
+    job->debug = slot->flags & NE_START_DEBUG;
+    job->console = g_string_new(NULL);
+    b->job = job;
+    ne_boot_set(b, NE_BOOT_MEASURING, NE_CRASH_NONE);
+    qemu_thread_create(&job->thread, "ne-eif-check", ne_image_job_thread,
+                       job, QEMU_THREAD_JOINABLE);
 }
 
 /* Slot lifetime, as the core reports it */
