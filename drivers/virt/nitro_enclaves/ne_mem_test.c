@@ -255,6 +255,14 @@ static const unsigned int ne_walk_r1[] = { 0, 1, 3 };
 static const unsigned int ne_walk_r2[] = { 4, 6 };
 static const unsigned int ne_walk_r3[] = { 7 };
 
+/* Pages 0 1 3 | 4 6 | 7: gaps inside and between regions, and a join. */
+static void ne_walk_add_r123(struct kunit *test, struct ne_walk_ctx *ctx)
+{
+	ne_walk_add(test, ctx, ne_walk_r1, ARRAY_SIZE(ne_walk_r1));
+	ne_walk_add(test, ctx, ne_walk_r2, ARRAY_SIZE(ne_walk_r2));
+	ne_walk_add(test, ctx, ne_walk_r3, ARRAY_SIZE(ne_walk_r3));
+}
+
 /* Merging, the walk rebuilds what the count said, across regions too. */
 static void ne_mem_test_walk_merges(struct kunit *test)
 {
@@ -262,9 +270,7 @@ static void ne_mem_test_walk_merges(struct kunit *test)
 	struct ne_walk_ctx *ctx = ne_walk_init(test, true);
 	struct ne_mem_pos pos = { };
 
-	ne_walk_add(test, ctx, ne_walk_r1, ARRAY_SIZE(ne_walk_r1));
-	ne_walk_add(test, ctx, ne_walk_r2, ARRAY_SIZE(ne_walk_r2));
-	ne_walk_add(test, ctx, ne_walk_r3, ARRAY_SIZE(ne_walk_r3));
+	ne_walk_add_r123(test, ctx);
 	KUNIT_EXPECT_EQ(test, ctx->all.nr, 3U);
 	KUNIT_EXPECT_EQ(test, ctx->all.size, 6ULL * PAGE_SIZE);
 	ne_walk_expect(test, ctx, &pos, exp, ARRAY_SIZE(exp));
@@ -279,9 +285,7 @@ static void ne_mem_test_walk_per_page(struct kunit *test)
 	struct ne_walk_ctx *ctx = ne_walk_init(test, false);
 	struct ne_mem_pos pos = { };
 
-	ne_walk_add(test, ctx, ne_walk_r1, ARRAY_SIZE(ne_walk_r1));
-	ne_walk_add(test, ctx, ne_walk_r2, ARRAY_SIZE(ne_walk_r2));
-	ne_walk_add(test, ctx, ne_walk_r3, ARRAY_SIZE(ne_walk_r3));
+	ne_walk_add_r123(test, ctx);
 	KUNIT_EXPECT_EQ(test, ctx->all.nr, 6U);
 	ne_walk_expect(test, ctx, &pos, exp, ARRAY_SIZE(exp));
 }

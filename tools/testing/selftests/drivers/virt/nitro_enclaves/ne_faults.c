@@ -967,13 +967,27 @@ static void *idle_closer_thread(void *p)
 	return NULL;
 }
 
+/* Close @c->efd on a thread; 300 ms later it must wait in state I. */
+static void close_expect_idle(struct __test_metadata *_metadata,
+			      struct idle_closer *c)
+{
+	pthread_t tc;
+	char state;
+
+	ASSERT_EQ(0, pthread_create(&tc, NULL, idle_closer_thread, c));
+	usleep(300 * 1000);
+	state = thread_state(getpid(), __atomic_load_n(&c->tid, __ATOMIC_RELAXED));
+	EXPECT_EQ('I', state) TH_LOG("the release waits in state %c",
+				     state ? state : '-');
+	pthread_join(tc, NULL);
+}
+
 TEST_F_TIMEOUT(stall, release_behind_slow_command_waits_idle, 60)
 {
 	struct ne_vcpu_adder a = { .cpu = (uint32_t)self->env.pool[0] };
 	struct idle_closer c = { .ret = 1 };
-	pthread_t ta, tc;
+	pthread_t ta;
 	uint64_t uid = 0;
-	char state;
 
 	NE_NEED_TB(&self->env);
 	if (self->env.base.free_cores < 2)
@@ -988,12 +1002,7 @@ TEST_F_TIMEOUT(stall, release_behind_slow_command_waits_idle, 60)
 			     NE_TB_REPLY_LATE, 2500);
 	ASSERT_EQ(0, pthread_create(&ta, NULL, ne_add_vcpu_thread, &a));
 	usleep(300 * 1000);
-	ASSERT_EQ(0, pthread_create(&tc, NULL, idle_closer_thread, &c));
-	usleep(300 * 1000);
-	state = thread_state(getpid(), __atomic_load_n(&c.tid, __ATOMIC_RELAXED));
-	EXPECT_EQ('I', state) TH_LOG("the release waits in state %c",
-				     state ? state : '-');
-	pthread_join(tc, NULL);
+	close_expect_idle(_metadata, &c);
 	pthread_join(ta, NULL);
 	EXPECT_EQ(0, c.ret);
 	EXPECT_EQ(0, a.ret) TH_LOG("add vcpu: %s", ne_err_name(a.ret));
@@ -1010,8 +1019,6 @@ TEST_F_TIMEOUT(stall, release_behind_event_slot_info_waits_idle, 60)
 	struct idle_closer c = { .ret = 1 };
 	struct ne_tb_counters before, after;
 	uint64_t uid = 0;
-	pthread_t tc;
-	char state;
 
 	NE_NEED_TB(&self->env);
 	c.efd = ne_create_vm(self->env.dev, &uid);
@@ -1028,12 +1035,7 @@ TEST_F_TIMEOUT(stall, release_behind_event_slot_info_waits_idle, 60)
 	ASSERT_EQ(before.cmd[NE_CMD_SLOT_INFO] + 1, after.cmd[NE_CMD_SLOT_INFO])
 		TH_LOG("the event worker did not ask SLOT_INFO");
 
-	ASSERT_EQ(0, pthread_create(&tc, NULL, idle_closer_thread, &c));
-	usleep(300 * 1000);
-	state = thread_state(getpid(), __atomic_load_n(&c.tid, __ATOMIC_RELAXED));
-	EXPECT_EQ('I', state) TH_LOG("the release waits in state %c",
-				     state ? state : '-');
-	pthread_join(tc, NULL);
+	close_expect_idle(_metadata, &c);
 	EXPECT_EQ(0, c.ret);
 	/* The slot was freed after the SLOT_INFO, not under it. */
 	ne_tb_counters(&self->env.tb, &after);
