@@ -28,9 +28,9 @@
  * - &ne_enclave.lock serialises everything about one enclave, including
  *   its pinning and the commands of its ioctls and release; other
  *   enclaves are not held up. Ioctls take it killably; poll() does not
- *   take it; the event worker only try-locks it, and sends SLOT_INFO
- *   without it (&ne_enclave.info_busy keeps release from freeing the
- *   slot meanwhile).
+ *   take it; the event worker try-locks it to start a SLOT_INFO, sends
+ *   the command without it (&ne_enclave.info_busy keeps release from
+ *   freeing the slot meanwhile) and takes it briefly to apply the answer.
  * - Order: enclaves_lock, then an enclave's lock (removal only), then the
  *   CPU pool mutex or the device command lock. The command lock is one
  *   per device (one mailbox) and is held only for one command.
@@ -1087,6 +1087,7 @@ static int ne_enclave_refresh_state(struct ne_enclave *ne)
 	struct ne_pci_dev *ndev = ne->ndev;
 	struct ne_pci_dev_cmd_reply reply;
 	struct slot_info_req req = {};
+	bool wake;
 	int rc;
 
 	if (READ_ONCE(ne->gone) || READ_ONCE(ne->state) != NE_STATE_RUNNING)
@@ -1105,17 +1106,21 @@ static int ne_enclave_refresh_state(struct ne_enclave *ne)
 	rc = ne_enclave_cmd(ndev, ne->slot_uid, SLOT_INFO, &req, sizeof(req),
 			    &reply, false);
 
+	/* Not held long by anyone now: release waits for @info_busy. */
 	mutex_lock(&ne->lock);
+	wake = ne->gone;
 	if (!rc && ne->state == NE_STATE_RUNNING &&
 	    reply.state != ne->state) {
 		WRITE_ONCE(ne->state, reply.state);
 		WRITE_ONCE(ne->has_event, true);
+		wake = true;
 	}
 	WRITE_ONCE(ne->info_busy, false);
 	mutex_unlock(&ne->lock);
 
 	/* Pollers see the new state; a waiting release, that it may go on. */
-	wake_up(&ne->eventq);
+	if (wake)
+		wake_up(&ne->eventq);
 
 	return rc;
 }

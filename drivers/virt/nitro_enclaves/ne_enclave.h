@@ -66,7 +66,8 @@ struct ne_pci_dev;
  *                    event worker's SLOT_INFO: see @info_busy), so it is
  *                    never taken with &ne_pci_dev.enclaves_lock held,
  *                    except by device removal, which sends no command; the
- *                    event worker only try-locks it. Taken before the CPU
+ *                    event worker try-locks it to start a SLOT_INFO and
+ *                    holds it only briefly. Taken before the CPU
  *                    pool mutex and the device command lock.
  * @threads_per_core: Array of @pool.nr_cores masks: the threads of each core
  *                    reserved from the pool for this enclave.
