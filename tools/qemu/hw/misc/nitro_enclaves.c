@@ -706,24 +706,17 @@ static void ne_boot_timer_cb(void *opaque)
     }
 }
 
-/* The image check is done: boot, or crash on an invalid image. */
-static void ne_boot_measured(NeBoot *b, NeImageJob *job)
+/* The image is checked (@img): boot, or crash on an invalid image. */
+static void ne_boot_checked(NeBoot *b, const NeImage *img)
 {
     NitroEnclavesState *s = b->dev;
 
-    b->image = job->image;
+    b->image = *img;
     if (b->slot->uid == s->last_uid) {
-        s->last_image = job->image;
+        s->last_image = *img;
     }
-    trace_nitro_enclaves_image(b->slot->uid, b->image.status,
-                               b->image.size);
-    if (job->error) {
-        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
-                      ": invalid enclave image: %s\n", b->slot->uid,
-                      job->error);
-    }
-    ne_console(b, "%s", job->console->str);
-    if (b->image.status != NE_IMG_VALID) {
+    trace_nitro_enclaves_image(b->slot->uid, img->status, img->size);
+    if (img->status != NE_IMG_VALID) {
         ne_boot_crash(b, NE_CRASH_IMAGE);
         return;
     }
@@ -739,8 +732,16 @@ static void ne_image_job_done(void *opaque)
 
     qemu_thread_join(&job->thread);
     if (job->boot) {
-        job->boot->job = NULL;
-        ne_boot_measured(job->boot, job);
+        NeBoot *b = job->boot;
+
+        b->job = NULL;
+        if (job->error) {
+            qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                          ": invalid enclave image: %s\n", b->slot->uid,
+                          job->error);
+        }
+        ne_console(b, "%s", job->console->str);
+        ne_boot_checked(b, &job->image);
     }
     object_unref(OBJECT(job->dev));
     g_array_unref(job->mem);
@@ -754,6 +755,7 @@ static void ne_slot_started(void *opaque, NeSlot *slot)
 {
     NitroEnclavesState *s = opaque;
     NeBoot *b = slot->boot;
+    NeImage no_room = { .status = NE_IMG_NO_ROOM };
     NeImageJob *job;
 
     s->last_uid = slot->uid;
@@ -770,11 +772,7 @@ static void ne_slot_started(void *opaque, NeSlot *slot)
     if (slot->mem_size < NE_EIF_OFFSET) {
         qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
                       ": memory ends before the image\n", slot->uid);
-        memset(&b->image, 0, sizeof(b->image));
-        b->image.status = NE_IMG_NO_ROOM;
-        s->last_image = b->image;
-        trace_nitro_enclaves_image(slot->uid, b->image.status, 0);
-        ne_boot_crash(b, NE_CRASH_IMAGE);
+        ne_boot_checked(b, &no_room);
         return;
     }
 
