@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -315,8 +316,19 @@ static void heartbeat(void)
 		.svm_port = NE_HEARTBEAT_PORT,
 	};
 	unsigned char b = NE_HEARTBEAT;
+	unsigned int cid;
 	ssize_t r;
 	int fd;
+
+	/* The vsock device: without it, connect would only say ENODEV. */
+	fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) < 0)
+		fail("heartbeat: no vsock device (/dev/vsock): %s",
+		     strerror(errno));
+	close(fd);
+	if (cid == VMADDR_CID_ANY)
+		fail("heartbeat: no vsock transport (no virtio-vsock device?)");
+	say("vsock: local CID %u", cid);
 
 	fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -444,6 +456,9 @@ int main(void)
 	/* init takes no signal; SIGCHLD still ends wait(). */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
+	/* Module and config paths are relative to the ramdisk's root. */
+	if (chdir("/") < 0)
+		return 1;
 
 	mount_or_fail("dev", "/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, NULL, 1);
 	setup_console();
