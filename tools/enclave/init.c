@@ -212,23 +212,25 @@ static int read_conf(const char *path, char ***out, char *err, size_t errlen)
 
 #ifndef NE_INIT_TEST
 
-/* Print "init: <message>" on the console (stderr once it is set up). */
+/*
+ * Print "init: <message>" on the console (stderr once it is set up), in
+ * one write so that kernel messages do not cut the line.
+ */
 static void say(const char *fmt, ...)
 {
-	char line[ERR_LEN * 2];
+	char line[ERR_LEN * 2] = "init: ";
+	size_t n = strlen(line), room = sizeof(line) - n - 1;
 	va_list ap;
-	int n;
+	int r;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	r = vsnprintf(line + n, room, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (r < 0)
 		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	n += (size_t)r < room ? (size_t)r : room - 1;
 	line[n++] = '\n';
-	if (write(2, "init: ", 6) == 6 && write(2, line, (size_t)n) < 0)
-		return;
+	(void)!write(2, line, n);
 }
 
 /* The end of the enclave: with reboot=k and the VM's -no-reboot. */
