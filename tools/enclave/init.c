@@ -18,7 +18,9 @@
  *
  * The parsing of /cmd, /env and /modules.list lives in small functions
  * without side effects: test_init.c includes this file with
- * NE_INIT_TEST defined to test them on the host.
+ * NE_INIT_TEST defined to test them on the host. boot_test_init.c
+ * includes it with NE_INIT_NO_MAIN, to boot steps 4 and 5 in a VM that
+ * has no parent to answer the heartbeat.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -450,9 +452,9 @@ static void reap_until(pid_t child)
 	}
 }
 
-int main(void)
+/* Steps 1 and 2: the console and the modules. */
+static void start(void)
 {
-	char err[ERR_LEN * 2], **cmd, **env;
 	sigset_t all;
 
 	/* init takes no signal; SIGCHLD still ends wait(). */
@@ -460,14 +462,18 @@ int main(void)
 	sigprocmask(SIG_BLOCK, &all, NULL);
 	/* Module and config paths are relative to the ramdisk's root. */
 	if (chdir("/") < 0)
-		return 1;
+		_exit(1);
 
 	mount_or_fail("dev", "/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, NULL, 1);
 	setup_console();
 	say("enclave init started");
-
 	load_modules();
-	heartbeat();
+}
+
+/* Steps 4 to 6: /env and /cmd, the root, the command, the end. */
+static void __attribute__((noreturn)) run_command(void)
+{
+	char err[ERR_LEN * 2], **cmd, **env;
 
 	if (read_conf("/env", &env, err, sizeof(err)) < 0)
 		fail("%s", err);
@@ -487,5 +493,15 @@ int main(void)
 	reap_until(launch(cmd, env));
 	finish();
 }
+
+/* boot_test_init.c has its own main (see there). */
+#ifndef NE_INIT_NO_MAIN
+int main(void)
+{
+	start();
+	heartbeat();
+	run_command();
+}
+#endif
 
 #endif /* NE_INIT_TEST */
