@@ -27,6 +27,8 @@
 #   --kernel FILE       another kernel; with --no-modules for a kernel
 #                       whose virtio-mmio and vsock are built in
 #   --no-modules        no modules and no /modules.list
+#   --init FILE         another /init (default: tools/enclave's init, built
+#                       into $NE_BUILD/enclave/init)
 #   -o OUT              copy the image to OUT
 #
 # The image is reproducible (files dated 0, owned by 0:0, archives sorted,
@@ -72,6 +74,7 @@ while (($#)); do
 	--add) (($# >= 2)) || usage; adds+=("$2"); shift ;;
 	--kernel) (($# >= 2)) || usage; kernel=$2; shift ;;
 	--no-modules) modules= ;;
+	--init) (($# >= 2)) || usage; INIT=$2; shift ;;
 	-o) (($# >= 2)) || usage; out=$2; shift ;;
 	-h|--help) usage ;;
 	*) echo "enclave-eif: unknown argument: $1" >&2; usage ;;
@@ -98,6 +101,7 @@ done
 make -s -C "$NE_ROOT/tools/eif" O="$NE_BUILD/eif" >&2 || die "tools/eif did not build"
 make -s -C "$NE_ROOT/tools/enclave" O="$NE_BUILD/enclave" >&2 ||
 	die "tools/enclave (init) did not build"
+[[ -x $INIT ]] || die "no executable init $INIT"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
