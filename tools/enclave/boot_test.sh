@@ -6,8 +6,11 @@
 # EIF, boot in a microvm of our QEMU with an ne-vsock-device (CID 16).
 # Nothing listens on CID 3 there, so the enclave must get as far as the
 # heartbeat, fail it with one clear console line, and end the VM (reboot,
-# which -no-reboot turns into QEMU's exit). Output: TAP; exit 4 (skip)
-# when QEMU, our device or the kernel is missing.
+# which -no-reboot turns into QEMU's exit). A second image, whose /init
+# is boot_test_init (init.c's steps without the heartbeat), then shows
+# the rest: /env and /cmd, the root and its mounts, the command, its exit
+# status, the end. Output: TAP; exit 4 (skip) when QEMU, our device or
+# the kernel is missing.
 #
 #   tools/enclave/boot_test.sh
 #
@@ -65,34 +68,35 @@ ok() { # ok COND-STATUS DESCRIPTION
 }
 has() { grep -qF -- "$1" "$tmp/console"; }
 
-eif=$("$NE_ROOT/scripts/build-enclave-eif.sh" --cmd 'echo not reached' \
-	--env GREETING=hello 2>"$tmp/build.err")
-ok $? "the image builds"
-if [[ ! -f $eif ]]; then
-	sed 's/^/# /' "$tmp/build.err"
-	echo "1..$n"
-	exit 1
-fi
-
-# Kernel and ramdisks out of the EIF: what boots is what was measured.
-# A section's Offset is its 12-byte header; its data follows.
-"$EIF_TOOL" describe --json --details "$eif" |
-	jq -r '.Details.Sections[] | "\(.TypeName) \(.Offset) \(.Size)"' |
-	while read -r type off size; do
-		case $type in
-		kernel) dst=$tmp/kernel ;;
-		ramdisk) dst=$tmp/initrd ;;
-		*) continue ;;
-		esac
-		tail -c +$((off + 13)) "$eif" | head -c "$size" >> "$dst"
-	done
-cmdline=$("$EIF_TOOL" describe --json --details "$eif" | jq -r .Details.Cmdline)
-[[ -s $tmp/kernel && -s $tmp/initrd && -n $cmdline ]]
-ok $? "kernel, command line and ramdisks read from the image"
-tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
-append=${NE_BOOT_APPEND-${tsc_khz:+tsc_early_khz=$tsc_khz}}
-[[ -z $append ]] || cmdline="$cmdline $append"
-echo "# command line: $cmdline"
+# image NAME ARGS...: build an image with build-enclave-eif.sh ARGS and
+# take its kernel, command line and ramdisks out of it into $tmp (so what
+# boots is what was measured).
+image() {
+	local name=$1 eif type off size
+	shift
+	rm -f "$tmp/kernel" "$tmp/initrd"
+	eif=$("$NE_ROOT/scripts/build-enclave-eif.sh" "$@" 2>"$tmp/build.err")
+	ok $? "$name: the image builds"
+	if [[ ! -f $eif ]]; then
+		sed 's/^/# /' "$tmp/build.err"
+		return 1
+	fi
+	# A section's Offset is its 12-byte header; its data follows.
+	"$EIF_TOOL" describe --json --details "$eif" |
+		jq -r '.Details.Sections[] | "\(.TypeName) \(.Offset) \(.Size)"' |
+		while read -r type off size; do
+			case $type in
+			kernel) dst=$tmp/kernel ;;
+			ramdisk) dst=$tmp/initrd ;;
+			*) continue ;;
+			esac
+			tail -c +$((off + 13)) "$eif" | head -c "$size" >> "$dst"
+		done
+	cmdline=$("$EIF_TOOL" describe --json --details "$eif" | jq -r .Details.Cmdline)
+	[[ -s $tmp/kernel && -s $tmp/initrd && -n $cmdline ]]
+	ok $? "$name: kernel, command line and ramdisks read from the image"
+	[[ -z $append ]] || cmdline="$cmdline $append"
+}
 
 # boot: one run of the VM. Each console line gets the seconds since QEMU
 # started (stamped as it arrives, with bash's clock: no process per line).
@@ -113,43 +117,94 @@ boot() {
 	sed 's/^[0-9.]* //' "$tmp/console.times" > "$tmp/console"
 }
 
-boot
-
-ok "$rc" "QEMU exits by itself (status $rc; 124 is the ${TIMEOUT}s timeout)"
-has 'Unknown kernel command line parameters "nomodules"'
-ok $? "the kernel does not know \"nomodules\" (so modules still load)"
-has "init: enclave init started"
-ok $? "the kernel runs /init"
-has "init: loaded 6 modules from /modules.list"
-ok $? "the virtio and vsock modules load"
-has "init: vsock: local CID 16"
-ok $? "the vsock device appears with the VM's CID"
-has "init: heartbeat: connecting to CID 3 port 9000"
-ok $? "init tries the heartbeat"
-grep -q '^init: heartbeat: cannot connect to CID 3 port 9000: ' "$tmp/console" ||
-	grep -q '^init: heartbeat: no answer' "$tmp/console"
-ok $? "the heartbeat fails with one clear line"
-! grep -q '^init: running' "$tmp/console"
-ok $? "nothing runs after a failed heartbeat"
-has "reboot: Restarting system"
-ok $? "the enclave ends by rebooting"
-! grep -q -e 'Kernel panic' -e 'Attempted to kill init' "$tmp/console"
-ok $? "no kernel panic"
-
-# The console lines of init (seconds since QEMU started, line).
-grep -E ' (init: |\[ *[0-9.]+\] (Run /init|reboot: Restarting))' \
-	"$tmp/console.times" | sed 's/^/# /'
-t=$(grep -m1 'init: heartbeat: connecting' "$tmp/console.times" | cut -d' ' -f1)
-echo "# seconds from QEMU start to the heartbeat attempt: ${t:-none}"
-awk -v s="$start" -v e="$end" \
-	'BEGIN { printf "# seconds from QEMU start to its exit: %.2f\n", e - s }'
-if ((failed)) && has 'tsc: Unable to calibrate against PIT'; then
-	echo "# the guest kernel could not calibrate its TSC against the PIT"
-	echo "# and stalled without a tick: see the comment at the top"
-fi
-if ((failed)); then
+# ended NAME: the checks every boot ends with, and its console lines.
+ended() {
+	local name=$1 failed_before=$2
+	has "reboot: Restarting system"
+	ok $? "$name: the enclave ends by rebooting"
+	ok "$rc" "$name: QEMU exits by itself (status $rc; 124: ${TIMEOUT}s timeout)"
+	! grep -q -e 'Kernel panic' -e 'Attempted to kill init' "$tmp/console"
+	ok $? "$name: no kernel panic"
+	# init's console lines (seconds since QEMU started, line).
+	grep -E ' (init: |cmd: |\[ *[0-9.]+\] (Run /init|reboot: Restarting))' \
+		"$tmp/console.times" | sed 's/^/# /'
+	awk -v s="$start" -v e="$end" \
+		'BEGIN { printf "# seconds from QEMU start to its exit: %.2f\n", e - s }'
+	((failed > failed_before)) || return 0
+	if has 'tsc: Unable to calibrate against PIT'; then
+		echo "# the guest kernel could not calibrate its TSC against the PIT"
+		echo "# and stalled without a tick: see the comment at the top"
+	fi
 	echo "# console:"
 	sed 's/^/#   /' "$tmp/console.times" | tail -n 40
+}
+
+tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
+append=${NE_BOOT_APPEND-${tsc_khz:+tsc_early_khz=$tsc_khz}}
+echo "# appended to the image's command line: ${append:-nothing}"
+
+# 1. The real init, up to the heartbeat that nobody answers.
+f=$failed
+if image real --cmd 'echo not reached' --env GREETING=hello; then
+	boot
+	has 'Unknown kernel command line parameters "nomodules"'
+	ok $? "real: the kernel does not know \"nomodules\" (so modules still load)"
+	has "init: enclave init started"
+	ok $? "real: the kernel runs /init"
+	has "init: loaded 6 modules from /modules.list"
+	ok $? "real: the virtio and vsock modules load"
+	has "init: vsock: local CID 16"
+	ok $? "real: the vsock device appears with the VM's CID"
+	has "init: heartbeat: connecting to CID 3 port 9000"
+	ok $? "real: init tries the heartbeat"
+	grep -q '^init: heartbeat: cannot connect to CID 3 port 9000: ' "$tmp/console" ||
+		grep -q '^init: heartbeat: no answer' "$tmp/console"
+	ok $? "real: the heartbeat fails with one clear line"
+	! grep -q '^init: running' "$tmp/console"
+	ok $? "real: nothing runs after a failed heartbeat"
+	ended real "$f"
+	t=$(grep -m1 'init: heartbeat: connecting' "$tmp/console.times" | cut -d' ' -f1)
+	echo "# seconds from QEMU start to the heartbeat attempt: ${t:-none}"
 fi
+
+# 2. The steps after the heartbeat, with boot_test_init (init.c without
+# the heartbeat): /env and /cmd, the root and its mounts, the command and
+# its status, the end. One /cmd line per argument: the script is one.
+f=$failed
+make -s -C "$HERE" O="$NE_BUILD/enclave" boot-test-init >&2
+# shellcheck disable=SC2016 # expanded by the enclave's shell
+{
+	script='echo "cmd: GREETING=$GREETING"; echo "cmd: args $# [$0] [$1]";'
+	script+=' while read -r _ dir type _; do echo "cmd: mount $dir $type"; done < /proc/mounts;'
+	script+=' [ -L /dev/stdout ] && echo "cmd: /dev/stdout is a link";'
+	script+=' [ -e /init ] || echo "cmd: no /init here"; exit 3'
+}
+printf '%s\n' /bin/sh -c "$script" sh 'one arg' > "$tmp/cmd"
+if image after-heartbeat --init "$NE_BUILD/enclave/boot_test_init" \
+	--cmd-file "$tmp/cmd" --env 'GREETING=hello world' --env 'X=1'; then
+	boot
+	has "init: TEST INIT: no heartbeat"
+	ok $? "after-heartbeat: the test init runs"
+	has "init: running /bin/sh"
+	ok $? "after-heartbeat: /cmd read, the command started"
+	has "cmd: GREETING=hello world"
+	ok $? "after-heartbeat: the command has /env's environment"
+	has "cmd: args 1 [sh] [one arg]"
+	ok $? "after-heartbeat: one argument per /cmd line"
+	for m in "/dev devtmpfs" "/proc proc" "/run tmpfs" "/tmp tmpfs" \
+		 "/dev/shm tmpfs" "/dev/pts devpts" "/sys sysfs" \
+		 "/sys/fs/cgroup tmpfs" "/sys/fs/cgroup/memory cgroup"; do
+		has "cmd: mount $m"
+		ok $? "after-heartbeat: $m mounted in the root"
+	done
+	has "cmd: no /init here"
+	ok $? "after-heartbeat: the command's root is /rootfs"
+	has "cmd: /dev/stdout is a link"
+	ok $? "after-heartbeat: /dev/stdout and the other links"
+	has "init: command exited with status 3"
+	ok $? "after-heartbeat: init reports the command's exit status"
+	ended after-heartbeat "$f"
+fi
+
 echo "1..$n"
 ((failed == 0))
