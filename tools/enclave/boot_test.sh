@@ -206,5 +206,17 @@ if image after-heartbeat --init "$NE_BUILD/enclave/boot_test_init" \
 	ended after-heartbeat "$f"
 fi
 
+# 3. A command that does not exist: one clear line, and the VM ends.
+f=$failed
+if image no-command --init "$NE_BUILD/enclave/boot_test_init" \
+	--cmd /no/such/program; then
+	boot
+	has "init: cannot run /no/such/program: No such file or directory"
+	ok $? "no-command: one clear line"
+	has "init: command exited with status 127"
+	ok $? "no-command: status 127, as a shell gives"
+	ended no-command "$f"
+fi
+
 echo "1..$n"
 ((failed == 0))
