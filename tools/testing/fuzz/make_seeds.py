@@ -140,6 +140,12 @@ def close(conn):
     return bytes([4, conn])
 
 
+def relay(msg, route=0):
+    """A message from a relay's socket (routing off unless asked)."""
+    return bytes([5, route]) + size24(len(msg)) + msg
+
+
+ENCLAVE_CID = 16
 REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST = range(1, 8)
 
 
@@ -166,6 +172,18 @@ def vsock_seeds():
         "two-conns.bin": connect(0, 0, 0) + connect(1, 2, 3) +
         guest(1, RESPONSE) + guest(0, RW) + send(1, 65535) + close(1) +
         close(0),
+        # a good packet each way, then each reason to drop one
+        "relay.bin": relay(vsock_hdr(ENCLAVE_CID, GUEST_CID, 9000, 1024, 10,
+                                     1, RW) + bytes(10)) +
+        relay(vsock_hdr(5, GUEST_CID, 9000, 1024, 0, 1, REQUEST), route=8) +
+        relay(bytes(20)) +
+        relay(vsock_hdr(ENCLAVE_CID, GUEST_CID, 1, 2, 5, 1, RW) + bytes(4)) +
+        relay(vsock_hdr(ENCLAVE_CID, 4, 1, 2, 0, 1, RST)) +
+        relay(vsock_hdr(7, GUEST_CID, 1, 2, 0, 1, RST)) +
+        relay(vsock_hdr(GUEST_CID, GUEST_CID, 1, 2, 0, 1, RST), route=8) +
+        # too big: the missing payload at the end of the input reads as 0
+        bytes([5, 0]) + size24(44 + 65537) +
+        vsock_hdr(ENCLAVE_CID, GUEST_CID, 1, 2, 65537, 1, RW),
     }
 
 

@@ -41,6 +41,50 @@ void ne_vsock_hdr_decode(NEVsockHdr *h, const uint8_t *buf)
     h->fwd_cnt = ne_vsock_le32(buf + 40);
 }
 
+static void ne_vsock_put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++, v >>= 8) {
+        p[i] = (uint8_t)v;
+    }
+}
+
+void ne_vsock_hdr_encode(uint8_t *buf, const NEVsockHdr *h)
+{
+    ne_vsock_put_le(buf, h->src_cid, 8);
+    ne_vsock_put_le(buf + 8, h->dst_cid, 8);
+    ne_vsock_put_le(buf + 16, h->src_port, 4);
+    ne_vsock_put_le(buf + 20, h->dst_port, 4);
+    ne_vsock_put_le(buf + 24, h->len, 4);
+    ne_vsock_put_le(buf + 28, h->type, 2);
+    ne_vsock_put_le(buf + 30, h->op, 2);
+    ne_vsock_put_le(buf + 32, h->flags, 4);
+    ne_vsock_put_le(buf + 36, h->buf_alloc, 4);
+    ne_vsock_put_le(buf + 40, h->fwd_cnt, 4);
+}
+
+NEVsockRelayError ne_vsock_relay_check(const uint8_t *msg, size_t size,
+                                       uint64_t guest_cid, uint64_t peer_cid,
+                                       bool any_peer, NEVsockHdr *h)
+{
+    if (size < NE_VSOCK_HDR_SIZE) {
+        return NE_VSOCK_RELAY_SHORT;
+    }
+    if (size - NE_VSOCK_HDR_SIZE > NE_VSOCK_RELAY_PAYLOAD_MAX) {
+        return NE_VSOCK_RELAY_BIG;
+    }
+    ne_vsock_hdr_decode(h, msg);
+    if (h->len != size - NE_VSOCK_HDR_SIZE) {
+        return NE_VSOCK_RELAY_BAD_LEN;
+    }
+    if (h->dst_cid != guest_cid) {
+        return NE_VSOCK_RELAY_DST;
+    }
+    if (any_peer ? h->src_cid == guest_cid : h->src_cid != peer_cid) {
+        return NE_VSOCK_RELAY_SRC;
+    }
+    return NE_VSOCK_RELAY_OK;
+}
+
 NEVsockTxError ne_vsock_tx_check(size_t size, const NEVsockHdr *h)
 {
     if (size < NE_VSOCK_HDR_SIZE) {

@@ -93,6 +93,35 @@ typedef enum NEVsockProtoError {
 /* Decode the 44 header bytes at @buf. */
 void ne_vsock_hdr_decode(NEVsockHdr *h, const uint8_t *buf);
 
+/* Encode @h into the 44 header bytes at @buf. */
+void ne_vsock_hdr_encode(uint8_t *buf, const NEVsockHdr *h);
+
+/*
+ * Relays: raw packets between two ne-vsock devices over a SOCK_SEQPACKET
+ * socket, one packet per message (the header, then hdr.len bytes).
+ */
+#define NE_VSOCK_RELAY_PAYLOAD_MAX  (64 * 1024)
+
+/* Why a message from a relay is dropped */
+typedef enum NEVsockRelayError {
+    NE_VSOCK_RELAY_OK,
+    NE_VSOCK_RELAY_SHORT,       /* smaller than the header */
+    NE_VSOCK_RELAY_BIG,         /* payload over NE_VSOCK_RELAY_PAYLOAD_MAX */
+    NE_VSOCK_RELAY_BAD_LEN,     /* hdr.len is not the payload's size */
+    NE_VSOCK_RELAY_DST,         /* not for our guest */
+    NE_VSOCK_RELAY_SRC,         /* from a CID the far side may not use */
+} NEVsockRelayError;
+
+/*
+ * A message of @size bytes at @msg from the relay whose far side has
+ * @peer_cid (any CID but @guest_cid if @any_peer), for the guest at
+ * @guest_cid. *@h is decoded unless NE_VSOCK_RELAY_SHORT or _BIG is
+ * returned; with NE_VSOCK_RELAY_OK its payload is the rest of the message.
+ */
+NEVsockRelayError ne_vsock_relay_check(const uint8_t *msg, size_t size,
+                                       uint64_t guest_cid, uint64_t peer_cid,
+                                       bool any_peer, NEVsockHdr *h);
+
 /*
  * A tx packet of @size bytes (header included) whose header is @h: its
  * payload is h->len bytes right after the header, unless an error is

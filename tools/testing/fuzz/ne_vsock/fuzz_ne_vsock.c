@@ -15,7 +15,11 @@
  *   1 peer connects: cid(1) port(1) guest port(1);
  *   2 peer sends: conn(1) bytes(2, LE);
  *   3 guest posts an rx buffer: room(2, LE) left(2, LE);
- *   4 peer closes: conn(1).
+ *   4 peer closes: conn(1);
+ *   5 relay message: route(1) size(3, LE) bytes(size, at most
+ *     RELAY_MSG_MAX): checked as a relay checks what its socket gives
+ *     (route bit 0: dst CID 3, bit 1: src CID 16, bit 2: hdr.len =
+ *     size - 44, bit 3: the enclave side's relay, any peer CID).
  *
  * Missing bytes at the end read as 0. Invariants of the protocol (what an
  * action may follow, credit never overdrawn, counters consistent) abort
@@ -33,6 +37,9 @@
 #define MAX_CONNS	4
 #define PKT_MAX		(64 * 1024)
 #define SENDBUF_MAX	(4 * 1024 * 1024)
+#define RELAY_PEER_CID	16
+/* Past the largest message a relay takes, so that "too big" is reached */
+#define RELAY_MSG_MAX	(NE_VSOCK_HDR_SIZE + NE_VSOCK_RELAY_PAYLOAD_MAX + 16)
 
 struct conn {
 	bool used;
@@ -185,6 +192,13 @@ static void guest_packet(struct model *m, struct input *in)
 		put_le(raw + 24, size - NE_VSOCK_HDR_SIZE, 4);
 
 	ne_vsock_hdr_decode(&h, raw);
+	{
+		uint8_t again[NE_VSOCK_HDR_SIZE];
+
+		/* Encoding gives back the bytes that were decoded. */
+		ne_vsock_hdr_encode(again, &h);
+		check(!memcmp(again, raw, sizeof(raw)));
+	}
 	check(h.src_cid == get_le(raw, 8) && h.dst_cid == get_le(raw + 8, 8));
 	check(h.src_port == get_le(raw + 16, 4) &&
 	      h.dst_port == get_le(raw + 20, 4) && h.len == get_le(raw + 24, 4));
@@ -341,6 +355,62 @@ static void peer_close(struct model *m, struct input *in)
 	flush(m, c);
 }
 
+/* ne_vsock_relay_to_guest(): a message from a relay's socket. */
+static void relay_message(struct input *in)
+{
+	static uint8_t msg[RELAY_MSG_MAX];
+	uint8_t route = in_u8(in);
+	size_t size = in_u24(in), i;
+	bool any = route & 8;
+	NEVsockHdr h;
+
+	if (size > RELAY_MSG_MAX)
+		size = RELAY_MSG_MAX;
+	for (i = 0; i < size; i++)
+		msg[i] = in_u8(in);
+	if (size >= NE_VSOCK_HDR_SIZE) {
+		if (route & 1)
+			put_le(msg + 8, GUEST_CID, 8);
+		if (route & 2)
+			put_le(msg, RELAY_PEER_CID, 8);
+		if (route & 4)
+			put_le(msg + 24, size - NE_VSOCK_HDR_SIZE, 4);
+	}
+
+	switch (ne_vsock_relay_check(msg, size, GUEST_CID, RELAY_PEER_CID, any,
+				     &h)) {
+	case NE_VSOCK_RELAY_SHORT:
+		check(size < NE_VSOCK_HDR_SIZE);
+		return;
+	case NE_VSOCK_RELAY_BIG:
+		check(size > NE_VSOCK_HDR_SIZE + NE_VSOCK_RELAY_PAYLOAD_MAX);
+		return;
+	case NE_VSOCK_RELAY_BAD_LEN:
+		check(size >= NE_VSOCK_HDR_SIZE &&
+		      size - NE_VSOCK_HDR_SIZE <= NE_VSOCK_RELAY_PAYLOAD_MAX);
+		check(h.len != size - NE_VSOCK_HDR_SIZE);
+		return;
+	case NE_VSOCK_RELAY_DST:
+		check(h.len == size - NE_VSOCK_HDR_SIZE);
+		check(h.dst_cid != GUEST_CID);
+		return;
+	case NE_VSOCK_RELAY_SRC:
+		check(h.len == size - NE_VSOCK_HDR_SIZE && h.dst_cid == GUEST_CID);
+		check(any ? h.src_cid == GUEST_CID : h.src_cid != RELAY_PEER_CID);
+		return;
+	case NE_VSOCK_RELAY_OK:
+		/* What the guest gets: a whole packet between the right CIDs */
+		check(size >= NE_VSOCK_HDR_SIZE);
+		check(h.len == size - NE_VSOCK_HDR_SIZE &&
+		      h.len <= NE_VSOCK_RELAY_PAYLOAD_MAX);
+		check(h.dst_cid == GUEST_CID && get_le(msg + 8, 8) == GUEST_CID);
+		check(any ? h.src_cid != GUEST_CID : h.src_cid == RELAY_PEER_CID);
+		return;
+	default:
+		check(0);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -350,7 +420,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&m, 0, sizeof(m));
 	while (in.left) {
-		switch (in_u8(&in) % 5) {
+		switch (in_u8(&in) % 6) {
 		case 0:
 			guest_packet(&m, &in);
 			break;
@@ -365,6 +435,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 4:
 			peer_close(&m, &in);
+			break;
+		case 5:
+			relay_message(&in);
 			break;
 		}
 	}
