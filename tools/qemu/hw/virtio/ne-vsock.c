@@ -16,10 +16,22 @@
  * Guest-initiated connections are refused (RST): the emulated peers only
  * ever connect out.
  *
+ * Relays link the guest with the guest of another QEMU process (an enclave
+ * VM) over a SOCK_SEQPACKET socket that carries raw virtio-vsock packets,
+ * one per message (header, then hdr.len payload bytes, at most 64 KiB).
+ * On the parent side, ne_vsock_relay_attach() routes one CID to a socket;
+ * on the enclave side, relay-fd=<fd> sends every packet of the guest to
+ * the socket, and the device has no emulated peers. Both sides check the
+ * CIDs of what they forward and leave the credit fields alone: the two
+ * guests flow-control each other. A full socket stops the tx queue until
+ * it drains; packets waiting for rx buffers stop the reading.
+ *
  * Test aids (QOM properties, host side over QMP): test-connect=<cid>:<port>
  * makes an emulated peer connect to the guest, send test-payload and record
  * what comes back (test-state, test-received, test-received-len,
- * test-echo-ok); test-close closes it.
+ * test-echo-ok); test-close closes it. test-relay-cid=<cid> with
+ * test-relay-fd=<fd> attaches a relay at realize, as the NE device would
+ * (tools/testing/ne_vsock_relay).
  *
  * Copyright (c) 2026 The Nitro Enclaves emulator authors
  *
@@ -58,6 +70,14 @@ OBJECT_DECLARE_SIMPLE_TYPE(NEVsock, NE_VSOCK)
 #define NE_VSOCK_RXQ_MAX        256
 /* Source ports of the test peer. */
 #define NE_VSOCK_TEST_PORT_BASE 40000
+/* A relay stops reading its socket while this many packets wait. */
+#define NE_VSOCK_RELAY_RXQ_PAUSE (NE_VSOCK_RXQ_MAX / 2)
+/* Messages read from a relay in one go, so the guest gets its turn. */
+#define NE_VSOCK_RELAY_RX_BATCH 32
+/* Tuples a relay remembers, to reset them when its far side goes away. */
+#define NE_VSOCK_RELAY_CONNS_MAX 4096
+/* Bad messages a relay logs before it only counts them. */
+#define NE_VSOCK_RELAY_LOG_MAX  16
 
 /* ne-vsock-proto.c decodes with its own constants: they must agree. */
 QEMU_BUILD_BUG_ON(NE_VSOCK_HDR_SIZE != sizeof(struct virtio_vsock_hdr));
@@ -70,6 +90,7 @@ QEMU_BUILD_BUG_ON(NE_VSOCK_OP_RW != VIRTIO_VSOCK_OP_RW);
 QEMU_BUILD_BUG_ON(NE_VSOCK_OP_CREDIT_UPDATE != VIRTIO_VSOCK_OP_CREDIT_UPDATE);
 QEMU_BUILD_BUG_ON(NE_VSOCK_OP_CREDIT_REQUEST !=
                   VIRTIO_VSOCK_OP_CREDIT_REQUEST);
+QEMU_BUILD_BUG_ON(NE_VSOCK_RELAY_PAYLOAD_MAX != NE_VSOCK_PKT_MAX);
 
 typedef struct NEVsockKey {
     uint64_t peer_cid;
@@ -106,6 +127,26 @@ typedef struct NEVsockPkt {
     QSIMPLEQ_ENTRY(NEVsockPkt) next;
 } NEVsockPkt;
 
+/*
+ * A relay: the guest's packets for one CID (or, on the enclave side, for
+ * every CID) go out over a SOCK_SEQPACKET socket as they are, and what
+ * comes in is checked and given to the guest as it is. Credit fields pass
+ * untouched: the guests at both ends flow-control each other.
+ */
+struct NEVsockRelay {
+    NEVsock *dev;               /* NULL once the device is unrealized */
+    uint64_t cid;               /* the far side's CID, unless any_cid */
+    bool any_cid;               /* relay-fd: everything goes to the socket */
+    bool owned;                 /* from a property: freed with the device */
+    int fd;                     /* -1 once the relay is dead */
+    bool read_paused;           /* packets wait for rx buffers */
+    GByteArray *pending;        /* a message the socket had no room for */
+    GHashTable *conns;          /* NEVsockKey tuples seen, reset on death */
+    uint8_t *rxbuf;             /* one message from the socket */
+    unsigned bad_msgs;
+    QLIST_ENTRY(NEVsockRelay) next;
+};
+
 struct NEVsock {
     VirtIODevice parent_obj;
 
@@ -129,8 +170,16 @@ struct NEVsock {
     QSIMPLEQ_HEAD(, NEVsockPkt) rxq;
     unsigned rxq_len;
     bool tx_throttled;
+    /* A relay's socket is full: the tx queue waits for it. */
+    bool tx_blocked;
 
     uint64_t guest_cid;
+
+    /* Relays, by far-side CID (attached by the NE device or properties) */
+    QLIST_HEAD(, NEVsockRelay) relays;
+    int32_t relay_fd;           /* enclave side: relay everything to it */
+    uint64_t test_relay_cid;    /* test aid: a relay for this CID ... */
+    int32_t test_relay_fd;      /* ... over this socket */
 
     /* Test peer */
     NEVsockConn *test_conn;
@@ -200,6 +249,8 @@ static bool ne_vsock_queues_usable(NEVsock *s, VirtQueue *vq)
 
 /* Device -> guest */
 
+static void ne_vsock_relays_resume(NEVsock *s);
+
 static void ne_vsock_rx_flush(NEVsock *s)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(s);
@@ -263,6 +314,7 @@ static void ne_vsock_rx_flush(NEVsock *s)
         s->tx_throttled = false;
         qemu_bh_schedule(s->tx_bh);
     }
+    ne_vsock_relays_resume(s);
 }
 
 static void ne_vsock_rx_bh(void *opaque)
@@ -434,6 +486,458 @@ static void ne_vsock_conn_flush(NEVsockConn *c)
     }
 }
 
+/* Relays */
+
+static void ne_vsock_relay_readable(void *opaque);
+static void ne_vsock_relay_writable(void *opaque);
+
+static NEVsockRelay *ne_vsock_relay_find(NEVsock *s, uint64_t cid)
+{
+    NEVsockRelay *r;
+
+    QLIST_FOREACH(r, &s->relays, next) {
+        if (r->any_cid || r->cid == cid) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Poll for what the relay waits for: room to send, or messages to read. */
+static void ne_vsock_relay_update_fd(NEVsockRelay *r)
+{
+    if (r->fd < 0) {
+        return;
+    }
+    qemu_set_fd_handler(r->fd,
+                        r->read_paused ? NULL : ne_vsock_relay_readable,
+                        r->pending ? ne_vsock_relay_writable : NULL, r);
+}
+
+/* Remember the tuple of a packet through @r until an RST ends it. */
+static void ne_vsock_relay_track(NEVsockRelay *r, const NEVsockKey *k,
+                                 uint16_t op)
+{
+    if (op == VIRTIO_VSOCK_OP_RST) {
+        g_hash_table_remove(r->conns, k);
+        return;
+    }
+    if (g_hash_table_contains(r->conns, k)) {
+        return;
+    }
+    if (g_hash_table_size(r->conns) >= NE_VSOCK_RELAY_CONNS_MAX) {
+        trace_ne_vsock_relay_track_full(r->cid);
+        return;
+    }
+    g_hash_table_add(r->conns, g_memdup2(k, sizeof(*k)));
+}
+
+/* Best effort: tell the far side that the guest dropped @k. */
+static void ne_vsock_relay_send_peer_rst(NEVsockRelay *r, const NEVsockKey *k)
+{
+    uint8_t raw[NE_VSOCK_HDR_SIZE];
+    NEVsockHdr h = {
+        .src_cid = r->dev->guest_cid,
+        .dst_cid = k->peer_cid,
+        .src_port = k->guest_port,
+        .dst_port = k->peer_port,
+        .type = VIRTIO_VSOCK_TYPE_STREAM,
+        .op = VIRTIO_VSOCK_OP_RST,
+    };
+
+    ne_vsock_hdr_encode(raw, &h);
+    if (send(r->fd, raw, sizeof(raw), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        trace_ne_vsock_relay_peer_rst_lost(r->cid, k->peer_port,
+                                           k->guest_port);
+    }
+}
+
+/*
+ * The far side is gone (hang-up, socket error, detach, unrealize): close
+ * the socket and reset the guest's connections through it, if the device
+ * is still there. Packets to the relay's CID get RST from now on.
+ */
+static void ne_vsock_relay_kill(NEVsockRelay *r, const char *why)
+{
+    GHashTableIter iter;
+    gpointer key;
+
+    if (r->fd < 0) {
+        return;
+    }
+    trace_ne_vsock_relay_dead(r->cid, why, g_hash_table_size(r->conns));
+    qemu_set_fd_handler(r->fd, NULL, NULL, NULL);
+    close(r->fd);
+    r->fd = -1;
+    r->read_paused = false;
+
+    if (r->dev) {
+        g_hash_table_iter_init(&iter, r->conns);
+        while (g_hash_table_iter_next(&iter, &key, NULL)) {
+            ne_vsock_send_rst(r->dev, key);
+        }
+        if (r->pending) {
+            r->dev->tx_blocked = false;
+            qemu_bh_schedule(r->dev->tx_bh);
+        }
+    }
+    if (r->pending) {
+        g_byte_array_unref(r->pending);
+        r->pending = NULL;
+    }
+    g_hash_table_remove_all(r->conns);
+}
+
+/* Room in the socket again: send the waiting message, then the tx queue. */
+static void ne_vsock_relay_writable(void *opaque)
+{
+    NEVsockRelay *r = opaque;
+    ssize_t n;
+
+    n = send(r->fd, r->pending->data, r->pending->len,
+             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return;
+    }
+    if (n < 0) {
+        ne_vsock_relay_kill(r, "send failed");
+        return;
+    }
+    g_byte_array_unref(r->pending);
+    r->pending = NULL;
+    ne_vsock_relay_update_fd(r);
+    trace_ne_vsock_relay_unblocked(r->cid);
+    r->dev->tx_blocked = false;
+    qemu_bh_schedule(r->dev->tx_bh);
+}
+
+/*
+ * A guest packet for the relay's far side (its src_cid is checked). A
+ * full socket keeps the packet and stops the tx queue until it drains.
+ */
+static void ne_vsock_relay_from_guest(NEVsock *s, NEVsockRelay *r,
+                                      const NEVsockHdr *h,
+                                      const uint8_t *data, uint32_t len)
+{
+    NEVsockKey key = {
+        .peer_cid = h->dst_cid,
+        .peer_port = h->dst_port,
+        .guest_port = h->src_port,
+    };
+    uint8_t raw[NE_VSOCK_HDR_SIZE];
+    NEVsockHdr out = *h;
+    struct iovec iov[2] = {
+        { .iov_base = raw, .iov_len = sizeof(raw) },
+        { .iov_base = (void *)data, .iov_len = len },
+    };
+    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+    ssize_t n;
+
+    if (r->fd < 0) {
+        if (h->op != VIRTIO_VSOCK_OP_RST) {
+            ne_vsock_send_rst(s, &key);
+        }
+        return;
+    }
+    if (len > NE_VSOCK_RELAY_PAYLOAD_MAX) {
+        qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: %u bytes in one packet "
+                      "to CID %" PRIu64 ", at most %u relayed\n", len,
+                      h->dst_cid, NE_VSOCK_RELAY_PAYLOAD_MAX);
+        ne_vsock_send_rst(s, &key);
+        ne_vsock_relay_send_peer_rst(r, &key);
+        g_hash_table_remove(r->conns, &key);
+        return;
+    }
+
+    out.len = len;
+    ne_vsock_hdr_encode(raw, &out);
+    ne_vsock_relay_track(r, &key, h->op);
+    do {
+        n = sendmsg(r->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+        return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        r->pending = g_byte_array_sized_new(sizeof(raw) + len);
+        g_byte_array_append(r->pending, raw, sizeof(raw));
+        g_byte_array_append(r->pending, data, len);
+        s->tx_blocked = true;
+        trace_ne_vsock_relay_blocked(r->cid, r->pending->len);
+        ne_vsock_relay_update_fd(r);
+        return;
+    }
+    ne_vsock_relay_kill(r, "send failed");
+}
+
+static const char *ne_vsock_relay_error_name(NEVsockRelayError err)
+{
+    static const char *const names[] = {
+        [NE_VSOCK_RELAY_OK] = "ok",
+        [NE_VSOCK_RELAY_SHORT] = "shorter than a header",
+        [NE_VSOCK_RELAY_BIG] = "too big",
+        [NE_VSOCK_RELAY_BAD_LEN] = "len is not the payload size",
+        [NE_VSOCK_RELAY_DST] = "not for this guest",
+        [NE_VSOCK_RELAY_SRC] = "from a CID the far side may not use",
+    };
+
+    return names[err];
+}
+
+/* A message from the far side: checked, then queued for the guest as is. */
+static void ne_vsock_relay_to_guest(NEVsockRelay *r, size_t size)
+{
+    NEVsock *s = r->dev;
+    NEVsockHdr h = { 0 };
+    NEVsockRelayError err;
+    NEVsockKey key;
+    NEVsockPkt *p;
+
+    err = ne_vsock_relay_check(r->rxbuf, size, s->guest_cid, r->cid,
+                               r->any_cid, &h);
+    if (err != NE_VSOCK_RELAY_OK) {
+        trace_ne_vsock_relay_bad_msg(r->cid, ne_vsock_relay_error_name(err),
+                                     size, h.src_cid, h.dst_cid);
+        /* The far side is another guest: log, but not without end */
+        if (r->bad_msgs < NE_VSOCK_RELAY_LOG_MAX) {
+            qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: relay message of %zu "
+                          "bytes from CID %" PRIu64 " to %" PRIu64
+                          " dropped: %s%s\n", size, h.src_cid, h.dst_cid,
+                          ne_vsock_relay_error_name(err),
+                          r->bad_msgs + 1 == NE_VSOCK_RELAY_LOG_MAX ?
+                          " (no more logged)" : "");
+        }
+        r->bad_msgs++;
+        return;
+    }
+
+    trace_ne_vsock_relay_msg(h.src_cid, h.src_port, h.dst_cid, h.dst_port,
+                             ne_vsock_op_name(h.op), h.len);
+    key = (NEVsockKey) {
+        .peer_cid = h.src_cid,
+        .peer_port = h.src_port,
+        .guest_port = h.dst_port,
+    };
+    ne_vsock_relay_track(r, &key, h.op);
+
+    p = g_new0(NEVsockPkt, 1);
+    memcpy(&p->hdr, r->rxbuf, sizeof(p->hdr));
+    if (h.len) {
+        p->data = g_memdup2(r->rxbuf + NE_VSOCK_HDR_SIZE, h.len);
+        p->len = h.len;
+    }
+    QSIMPLEQ_INSERT_TAIL(&s->rxq, p, next);
+    s->rxq_len++;
+    qemu_bh_schedule(s->rx_bh);
+}
+
+/* Messages to read: take a batch, unless the guest is behind. */
+static void ne_vsock_relay_readable(void *opaque)
+{
+    NEVsockRelay *r = opaque;
+    struct iovec iov = {
+        .iov_base = r->rxbuf,
+        .iov_len = NE_VSOCK_HDR_SIZE + NE_VSOCK_RELAY_PAYLOAD_MAX,
+    };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t n;
+
+    for (int i = 0; i < NE_VSOCK_RELAY_RX_BATCH; i++) {
+        if (r->dev->rxq_len >= NE_VSOCK_RELAY_RXQ_PAUSE) {
+            trace_ne_vsock_relay_read_paused(r->cid, r->dev->rxq_len);
+            r->read_paused = true;
+            ne_vsock_relay_update_fd(r);
+            return;
+        }
+        /* MSG_TRUNC: the size of the whole message, even past iov_len */
+        n = recvmsg(r->fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        if (n <= 0) {
+            /* A SOCK_SEQPACKET read of 0 is the hang-up */
+            ne_vsock_relay_kill(r, n ? "recv failed" : "hang-up");
+            return;
+        }
+        ne_vsock_relay_to_guest(r, n);
+    }
+}
+
+/* rx buffers freed room: relays that paused read again. */
+static void ne_vsock_relays_resume(NEVsock *s)
+{
+    NEVsockRelay *r;
+
+    if (s->rxq_len >= NE_VSOCK_RELAY_RXQ_PAUSE) {
+        return;
+    }
+    QLIST_FOREACH(r, &s->relays, next) {
+        if (r->read_paused && r->fd >= 0) {
+            trace_ne_vsock_relay_read_resumed(r->cid);
+            r->read_paused = false;
+            ne_vsock_relay_update_fd(r);
+        }
+    }
+}
+
+/* The guest was reset: it forgot its connections, tell the far sides. */
+static void ne_vsock_relays_reset(NEVsock *s)
+{
+    GHashTableIter iter;
+    gpointer key;
+    NEVsockRelay *r;
+
+    QLIST_FOREACH(r, &s->relays, next) {
+        if (r->fd < 0) {
+            continue;
+        }
+        g_hash_table_iter_init(&iter, r->conns);
+        while (g_hash_table_iter_next(&iter, &key, NULL)) {
+            ne_vsock_relay_send_peer_rst(r, key);
+        }
+        g_hash_table_remove_all(r->conns);
+    }
+    ne_vsock_relays_resume(s);
+}
+
+/* Can @fd relay for @cid (@any_cid: every CID) on @s? */
+static bool ne_vsock_relay_check_new(NEVsock *s, uint64_t cid, bool any_cid,
+                                     int fd, Error **errp)
+{
+    int type;
+    socklen_t len = sizeof(type);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+        error_setg_errno(errp, errno, "relay fd %d is not a socket", fd);
+        return false;
+    }
+    if (type != SOCK_SEQPACKET) {
+        error_setg(errp, "relay fd %d is not a SOCK_SEQPACKET socket", fd);
+        return false;
+    }
+    if (any_cid) {
+        return true;
+    }
+    if (cid <= 2 || cid >= UINT32_MAX) {
+        error_setg(errp, "CID %" PRIu64 " is reserved", cid);
+        return false;
+    }
+    if (cid == s->guest_cid) {
+        error_setg(errp, "CID %" PRIu64 " is the guest's own", cid);
+        return false;
+    }
+    if (s->relay_fd >= 0) {
+        error_setg(errp, "the device relays every CID to relay-fd");
+        return false;
+    }
+    if (ne_vsock_relay_find(s, cid)) {
+        error_setg(errp, "CID %" PRIu64 " already has a relay", cid);
+        return false;
+    }
+    if (s->conns) {
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, s->conns);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+            if (((NEVsockConn *)value)->key.peer_cid == cid) {
+                error_setg(errp, "CID %" PRIu64 " is an emulated peer's",
+                           cid);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* After ne_vsock_relay_check_new(): the relay takes @fd. */
+static NEVsockRelay *ne_vsock_relay_new(NEVsock *s, uint64_t cid,
+                                        bool any_cid, int fd, bool owned)
+{
+    NEVsockRelay *r = g_new0(NEVsockRelay, 1);
+
+    r->dev = s;
+    r->cid = cid;
+    r->any_cid = any_cid;
+    r->owned = owned;
+    r->fd = fd;
+    r->conns = g_hash_table_new_full(ne_vsock_key_hash, ne_vsock_key_equal,
+                                     g_free, NULL);
+    r->rxbuf = g_malloc(NE_VSOCK_HDR_SIZE + NE_VSOCK_RELAY_PAYLOAD_MAX);
+    QLIST_INSERT_HEAD(&s->relays, r, next);
+    trace_ne_vsock_relay_attach(cid, fd, any_cid);
+    ne_vsock_relay_update_fd(r);
+    return r;
+}
+
+static void ne_vsock_relay_free(NEVsockRelay *r)
+{
+    g_hash_table_destroy(r->conns);
+    g_free(r->rxbuf);
+    g_free(r);
+}
+
+/* The device that relays and hosts emulated peers: not an enclave's. */
+static NEVsock *ne_vsock_parent_device(void)
+{
+    NEVsock *s;
+
+    QLIST_FOREACH(s, &ne_vsock_devices, next) {
+        if (s->relay_fd < 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+NEVsockRelay *ne_vsock_relay_attach(uint64_t cid, int fd, Error **errp)
+{
+    NEVsock *s = ne_vsock_parent_device();
+
+    if (!s) {
+        error_setg(errp, "no %s device", TYPE_NE_VSOCK_PCI);
+        close(fd);
+        return NULL;
+    }
+    if (!ne_vsock_relay_check_new(s, cid, false, fd, errp)) {
+        close(fd);
+        return NULL;
+    }
+    return ne_vsock_relay_new(s, cid, false, fd, false);
+}
+
+void ne_vsock_relay_detach(NEVsockRelay *r)
+{
+    if (!r) {
+        return;
+    }
+    trace_ne_vsock_relay_detach(r->cid);
+    ne_vsock_relay_kill(r, "detached");
+    if (r->dev) {
+        QLIST_REMOVE(r, next);
+    }
+    ne_vsock_relay_free(r);
+}
+
+/* Unrealize: relays stop; the NE device's handles stay valid to detach. */
+static void ne_vsock_relays_drop(NEVsock *s)
+{
+    NEVsockRelay *r;
+
+    while ((r = QLIST_FIRST(&s->relays))) {
+        QLIST_REMOVE(r, next);
+        r->dev = NULL;
+        ne_vsock_relay_kill(r, "device gone");
+        if (r->owned) {
+            ne_vsock_relay_free(r);
+        }
+    }
+    s->tx_blocked = false;
+}
+
 static NEVsockConn *ne_vsock_do_connect(NEVsock *s, uint64_t src_cid,
                                         uint32_t src_port, uint32_t dst_port,
                                         const NEVsockPeerOps *ops,
@@ -448,6 +952,10 @@ static NEVsockConn *ne_vsock_do_connect(NEVsock *s, uint64_t src_cid,
 
     if (src_cid == s->guest_cid) {
         error_setg(errp, "CID %" PRIu64 " is the guest's own", src_cid);
+        return NULL;
+    }
+    if (ne_vsock_relay_find(s, src_cid)) {
+        error_setg(errp, "CID %" PRIu64 " is served by a relay", src_cid);
         return NULL;
     }
     if (g_hash_table_contains(s->conns, &key)) {
@@ -484,7 +992,7 @@ NEVsockConn *ne_vsock_connect(uint64_t src_cid, uint32_t src_port,
                               uint32_t dst_port, const NEVsockPeerOps *ops,
                               void *opaque, Error **errp)
 {
-    NEVsock *s = QLIST_FIRST(&ne_vsock_devices);
+    NEVsock *s = ne_vsock_parent_device();
 
     if (!s) {
         error_setg(errp, "no %s device", TYPE_NE_VSOCK_PCI);
@@ -627,6 +1135,7 @@ static void ne_vsock_handle_guest_pkt(NEVsock *s, const NEVsockHdr *h,
         .guest_port = h->src_port,
     };
     NEVsockProtoError err;
+    NEVsockRelay *r;
     NEVsockConn *c;
     unsigned act;
 
@@ -638,6 +1147,12 @@ static void ne_vsock_handle_guest_pkt(NEVsock *s, const NEVsockHdr *h,
         qemu_log_mask(LOG_GUEST_ERROR, "ne-vsock: packet from CID %" PRIu64
                       ", the guest is %" PRIu64 "\n", h->src_cid,
                       s->guest_cid);
+        return;
+    }
+
+    r = ne_vsock_relay_find(s, h->dst_cid);
+    if (r) {
+        ne_vsock_relay_from_guest(s, r, h, data, len);
         return;
     }
 
@@ -695,6 +1210,10 @@ static void ne_vsock_tx_process(NEVsock *s)
         size_t size;
         uint32_t len = 0;
 
+        if (s->tx_blocked) {
+            /* A relay's socket is full; it schedules us when it drains */
+            break;
+        }
         if (s->rxq_len >= NE_VSOCK_RXQ_MAX) {
             /* Replies pile up: wait for the guest to take them. */
             s->tx_throttled = true;
@@ -992,6 +1511,7 @@ static void ne_vsock_reset(VirtIODevice *vdev)
     trace_ne_vsock_reset();
     s->tx_throttled = false;
     ne_vsock_drop_all(s, false);
+    ne_vsock_relays_reset(s);
 }
 
 static void ne_vsock_vm_state_change(void *opaque, bool running,
@@ -1022,6 +1542,19 @@ static void ne_vsock_device_realize(DeviceState *dev, Error **errp)
             return;
         }
     }
+    if (s->relay_fd >= 0 && s->test_relay_fd >= 0) {
+        error_setg(errp, "relay-fd relays every CID: no test-relay-fd");
+        return;
+    }
+    if (s->relay_fd >= 0 &&
+        !ne_vsock_relay_check_new(s, 0, true, s->relay_fd, errp)) {
+        return;
+    }
+    if (s->test_relay_fd >= 0 &&
+        !ne_vsock_relay_check_new(s, s->test_relay_cid, false,
+                                  s->test_relay_fd, errp)) {
+        return;
+    }
 
     virtio_init(vdev, VIRTIO_ID_VSOCK, sizeof(struct virtio_vsock_config));
     s->rx_vq = virtio_add_queue(vdev, NE_VSOCK_QUEUE_SIZE, ne_vsock_handle_rx);
@@ -1038,6 +1571,14 @@ static void ne_vsock_device_realize(DeviceState *dev, Error **errp)
     s->conns = g_hash_table_new(ne_vsock_key_hash, ne_vsock_key_equal);
     QSIMPLEQ_INIT(&s->rxq);
     QLIST_INSERT_HEAD(&ne_vsock_devices, s, next);
+
+    /* The relay takes the fd: it is closed when the device goes */
+    if (s->relay_fd >= 0) {
+        ne_vsock_relay_new(s, 0, true, s->relay_fd, true);
+    } else if (s->test_relay_fd >= 0) {
+        ne_vsock_relay_new(s, s->test_relay_cid, false, s->test_relay_fd,
+                           true);
+    }
 }
 
 static void ne_vsock_device_unrealize(DeviceState *dev)
@@ -1048,6 +1589,7 @@ static void ne_vsock_device_unrealize(DeviceState *dev)
     /* Gone for new connections first, then for the existing ones. */
     QLIST_REMOVE(s, next);
     ne_vsock_test_stop(s, "idle");
+    ne_vsock_relays_drop(s);
     ne_vsock_drop_all(s, true);
     g_hash_table_destroy(s->conns);
 
@@ -1092,6 +1634,9 @@ static const VMStateDescription vmstate_ne_vsock = {
 static Property ne_vsock_properties[] = {
     DEFINE_PROP_UINT64("guest-cid", NEVsock, guest_cid,
                        NE_VSOCK_DEFAULT_GUEST_CID),
+    DEFINE_PROP_INT32("relay-fd", NEVsock, relay_fd, -1),
+    DEFINE_PROP_UINT64("test-relay-cid", NEVsock, test_relay_cid, 0),
+    DEFINE_PROP_INT32("test-relay-fd", NEVsock, test_relay_fd, -1),
     DEFINE_PROP_END_OF_LIST(),
 };
 

@@ -7,7 +7,8 @@
  * carried entirely inside QEMU, no /dev/vhost-vsock is needed.
  *
  * This header is the interface other device models (the NE PCI model) use
- * to open a connection from an emulated peer to the guest.
+ * to open a connection from an emulated peer to the guest, and to link
+ * the guest with an enclave VM (another QEMU process) through a relay.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -50,5 +51,32 @@ int ne_vsock_send(NEVsockConn *c, const void *buf, size_t len);
 
 /* Send SHUTDOWN/RST as needed and free @c; no callbacks after this. */
 void ne_vsock_close(NEVsockConn *c);
+
+typedef struct NEVsockRelay NEVsockRelay;
+
+/*
+ * Route the guest's packets for @cid to @fd, a connected SOCK_SEQPACKET
+ * socket, and deliver the packets read from it. One message is one
+ * virtio-vsock packet: the 44-byte little-endian header, then hdr.len
+ * (at most 64 KiB) payload bytes. Messages must come from @cid to the
+ * guest's CID, or they are dropped; buf_alloc and fwd_cnt pass untouched,
+ * so the far side's guest does the flow control. The far side is
+ * typically an enclave VM whose ne-vsock-device has relay-fd set.
+ *
+ * Takes @fd, also on failure (it is closed then). Returns NULL with @errp
+ * set if there is no ne-vsock device, @fd is not a SOCK_SEQPACKET socket,
+ * @cid is reserved (0-2, >= 2^32 - 1), the guest's own, relayed already or
+ * used by an emulated peer. While the relay exists, ne_vsock_connect()
+ * refuses @cid. Call with the BQL held.
+ */
+NEVsockRelay *ne_vsock_relay_attach(uint64_t cid, int fd, Error **errp);
+
+/*
+ * Stop routing, close the fd and free @r (NULL is a no-op); the guest's
+ * connections through the relay get RST. Also needed after the far side
+ * hung up (the relay is dead then: the guest got RST already, and its
+ * packets for the CID get RST) or after the ne-vsock device went away.
+ */
+void ne_vsock_relay_detach(NEVsockRelay *r);
 
 #endif
