@@ -20,7 +20,6 @@
 #include "qemu/osdep.h"
 #include "qemu/units.h"
 #include "qemu/log.h"
-#include "qemu/error-report.h"
 #include "qemu/bswap.h"
 #include "qemu/timer.h"
 #include "qemu/bitops.h"
@@ -45,9 +44,7 @@
 #include "eif_format.h"
 #include "nitro_enclaves_core.h"
 
-typedef struct NitroEnclavesState NitroEnclavesState;
-DECLARE_INSTANCE_CHECKER(NitroEnclavesState, NITRO_ENCLAVES_PCI,
-                         TYPE_NITRO_ENCLAVES_PCI)
+OBJECT_DECLARE_SIMPLE_TYPE(NitroEnclavesState, NITRO_ENCLAVES_PCI)
 
 #define NE_PCI_VENDOR_ID            0x1d0f
 #define NE_PCI_DEVICE_ID            0xe4c1
@@ -634,7 +631,10 @@ static void ne_boot_connect(NeBoot *b, int64_t now)
     b->conn = ne_vsock_connect(b->slot->cid, port, NE_HEARTBEAT_PORT,
                                &ne_hb_ops, b, &err);
     if (!b->conn) {
-        warn_report_err(err);
+        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                      ": heartbeat: %s\n", b->slot->uid,
+                      error_get_pretty(err));
+        error_free(err);
         ne_boot_crash(b, NE_CRASH_NO_VSOCK);
         return;
     }
@@ -1061,9 +1061,9 @@ static void ne_write_version(NitroEnclavesState *s, uint16_t val)
 
 static void ne_tb_reset_settings(NitroEnclavesState *s);
 
-static void nitro_enclaves_reset(DeviceState *dev)
+static void nitro_enclaves_reset_hold(Object *obj)
 {
-    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(dev);
+    NitroEnclavesState *s = NITRO_ENCLAVES_PCI(obj);
 
     trace_nitro_enclaves_reset();
     ne_tb_reset_settings(s);
@@ -1826,6 +1826,7 @@ static Property nitro_enclaves_properties[] = {
 static void nitro_enclaves_class_init(ObjectClass *klass, void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
     PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
 
     k->realize = nitro_enclaves_realize;
@@ -1835,7 +1836,7 @@ static void nitro_enclaves_class_init(ObjectClass *klass, void *data)
     k->revision = 0;
     k->class_id = PCI_CLASS_SYSTEM_OTHER;
     dc->desc = "AWS Nitro Enclaves PCI device (emulated)";
-    dc->reset = nitro_enclaves_reset;
+    rc->phases.hold = nitro_enclaves_reset_hold;
     dc->vmsd = &vmstate_nitro_enclaves;
     device_class_set_props(dc, nitro_enclaves_properties);
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
