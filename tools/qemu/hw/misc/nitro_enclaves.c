@@ -20,6 +20,7 @@
 #include "qemu/osdep.h"
 #include "qemu/units.h"
 #include "qemu/log.h"
+#include "qemu/error-report.h"
 #include "qemu/bswap.h"
 #include "qemu/timer.h"
 #include "qemu/bitops.h"
@@ -43,6 +44,7 @@
 #include "trace.h"
 #include "eif_format.h"
 #include "nitro_enclaves_core.h"
+#include "nitro_enclaves_vm.h"
 
 OBJECT_DECLARE_SIMPLE_TYPE(NitroEnclavesState, NITRO_ENCLAVES_PCI)
 
@@ -155,6 +157,8 @@ enum {
     NE_BOOT_CRASHED = 6,    /* exited: STOPPED + event */
     NE_BOOT_STOPPED = 7,    /* stopped (ENCLAVE_STOP, exit hook) mid-boot */
     NE_BOOT_MEASURING = 8,  /* the image is checked off the vCPU thread */
+    NE_BOOT_VM = 9,         /* enclave-vm=on: the image runs in a VM */
+    NE_BOOT_VM_EXITED = 10, /* that VM ended by itself: STOPPED + event */
     NE_BOOT_MAX,
 };
 
@@ -167,6 +171,7 @@ enum {
     NE_CRASH_TIMEOUT = 4,   /* no connection or no echo in time */
     NE_CRASH_BAD_ECHO = 5,  /* the echo was not 0xb7 */
     NE_CRASH_CLOSED = 6,    /* the parent closed before echoing */
+    NE_CRASH_VM_START = 7,  /* the enclave VM could not be started */
     NE_CRASH_MAX,
 };
 
@@ -201,6 +206,10 @@ typedef struct NeImageJob {
     GArray *mem;                /* NeMemRange, copied from the slot */
     uint64_t mem_size;
     bool debug;
+    bool boot_vm;               /* enclave-vm=on: extract the boot files */
+    int copy_fd;                /* the image as read, with boot_vm */
+    uint64_t copied;            /* bytes of the image in copy_fd */
+    NeVmBootFiles files;
     NeImage image;
     GString *console;           /* what the image check printed */
     char *error;                /* the first rule the image broke */
@@ -226,6 +235,9 @@ struct NeBoot {
     bool hb_got;
     uint8_t hb_byte;
     GString *console;           /* debug mode only */
+    NeVm *vm;                   /* NE_BOOT_VM */
+    NEVsockRelay *relay;        /* the VM's vsock, with vm */
+    int log_fd;                 /* enclave-log, with vm */
 };
 
 typedef struct NePendingReply {
@@ -247,6 +259,8 @@ struct NitroEnclavesState {
     uint32_t reply_latency_us;
     bool test_hooks;
     bool eif_check;
+    bool enclave_vm;
+    char *enclave_log;
     uint32_t boot_delay_ms;
     uint32_t heartbeat_timeout_ms;
     uint32_t crash_delay_ms;
@@ -328,6 +342,8 @@ static const char *const ne_boot_names[NE_BOOT_MAX] = {
     [NE_BOOT_CRASHED] = "crashed",
     [NE_BOOT_STOPPED] = "stopped",
     [NE_BOOT_MEASURING] = "measuring",
+    [NE_BOOT_VM] = "vm-running",
+    [NE_BOOT_VM_EXITED] = "vm-exited",
 };
 
 static const char *const ne_crash_names[NE_CRASH_MAX] = {
@@ -338,6 +354,7 @@ static const char *const ne_crash_names[NE_CRASH_MAX] = {
     [NE_CRASH_TIMEOUT] = "heartbeat timed out",
     [NE_CRASH_BAD_ECHO] = "wrong heartbeat echo",
     [NE_CRASH_CLOSED] = "parent closed the heartbeat connection",
+    [NE_CRASH_VM_START] = "the enclave VM did not start",
 };
 
 /* Debug mode keeps what the enclave would print on its console. */
@@ -455,6 +472,43 @@ static void ne_image_console(NeImageJob *job, const struct eif_reader *r,
     }
 }
 
+/* Guest memory copied into the image copy at a time */
+#define NE_IMAGE_COPY_CHUNK (1 * MiB)
+
+/*
+ * enclave-vm=on reads the image through a copy: every byte is read from
+ * guest memory once, into copy_fd, and all reads, the measurement's and
+ * the extraction's, are served from there. The parent may rewrite its
+ * memory meanwhile; what boots is still what was measured.
+ */
+static int ne_image_copy_read(void *opaque, uint64_t off, void *buf,
+                              size_t len)
+{
+    NeImageJob *job = opaque;
+    uint64_t size = job->mem_size - NE_EIF_OFFSET;
+    g_autofree uint8_t *chunk = NULL;
+    uint64_t n;
+    ssize_t done;
+
+    if (job->copy_fd < 0 || off > size || len > size - off) {
+        return -1;
+    }
+    while (job->copied < off + len) {
+        /* Ahead of the reads, in chunks, as far as the memory goes. */
+        n = MIN(NE_IMAGE_COPY_CHUNK, size - job->copied);
+        if (!chunk) {
+            chunk = g_malloc(NE_IMAGE_COPY_CHUNK);
+        }
+        if (ne_image_read(job, job->copied, chunk, n) ||
+            pwrite(job->copy_fd, chunk, n, job->copied) != n) {
+            return -1;
+        }
+        job->copied += n;
+    }
+    done = pread(job->copy_fd, buf, len, off);
+    return done == len ? 0 : -1;
+}
+
 static void ne_image_job_done(void *opaque);
 
 /*
@@ -467,13 +521,22 @@ static void *ne_image_job_thread(void *opaque)
     NeImageJob *job = opaque;
     NeImage *img = &job->image;
     struct eif_reader r = {
-        .read = ne_image_read,
+        .read = job->boot_vm ? ne_image_copy_read : ne_image_read,
         .opaque = job,
         .size = job->mem_size - NE_EIF_OFFSET,
     };
     struct eif_image *eif = g_new(struct eif_image, 1);
+    Error *err = NULL;
 
     rcu_register_thread();
+    if (job->boot_vm) {
+        job->copy_fd = ne_vm_anon_file(&err);
+        if (job->copy_fd < 0) {
+            /* Every read fails: the image is reported unreadable. */
+            error_free(err);
+            err = NULL;
+        }
+    }
     eif_verify(&r, 0, eif);
     img->status = ne_image_status(eif->first_error);
     if (img->status != NE_IMG_VALID) {
@@ -485,6 +548,11 @@ static void *ne_image_job_thread(void *opaque)
         if (job->debug) {
             ne_image_console(job, &r, eif);
         }
+    }
+    if (job->boot_vm && img->status == NE_IMG_VALID &&
+        !ne_vm_boot_files_extract(&r, eif, &job->files, &err)) {
+        job->error = g_strdup(error_get_pretty(err));
+        error_free(err);
     }
     g_free(eif);
     rcu_unregister_thread();
@@ -533,6 +601,8 @@ static void ne_boot_crash(NeBoot *b, uint8_t reason)
     if (reason == NE_CRASH_IMAGE) {
         ne_console(b, "eif: invalid image: %s\n",
                    ne_img_names[b->image.status]);
+    } else if (reason == NE_CRASH_VM_START) {
+        ne_console(b, "enclave VM: %s\n", ne_crash_names[reason]);
     } else {
         ne_console(b, "init: heartbeat failed: %s\n",
                    ne_crash_names[reason]);
@@ -543,11 +613,29 @@ static void ne_boot_crash(NeBoot *b, uint8_t reason)
               (int64_t)s->crash_delay_ms * SCALE_MS);
 }
 
+/* Kill the enclave VM, if any, and cut its vsock. */
+static void ne_boot_vm_end(NeBoot *b)
+{
+    if (b->vm) {
+        ne_vm_stop(b->vm);
+        b->vm = NULL;
+    }
+    if (b->relay) {
+        ne_vsock_relay_detach(b->relay);
+        b->relay = NULL;
+    }
+    if (b->log_fd >= 0) {
+        close(b->log_fd);
+        b->log_fd = -1;
+    }
+}
+
 /* Stop everything the boot has going: ENCLAVE_STOP, exit hook, free. */
 static void ne_boot_cancel(NeBoot *b)
 {
     timer_del(b->boot_timer);
     ne_boot_close_conn(b);
+    ne_boot_vm_end(b);
     if (b->job) {
         /* The check runs on; its result is dropped. */
         b->job->boot = NULL;
@@ -559,6 +647,7 @@ static void ne_boot_cancel(NeBoot *b)
     case NE_BOOT_CONNECT:
     case NE_BOOT_ECHO:
     case NE_BOOT_CRASHING:
+    case NE_BOOT_VM:
         ne_boot_set(b, NE_BOOT_STOPPED, b->crash_reason);
         break;
     default:
@@ -706,8 +795,96 @@ static void ne_boot_timer_cb(void *opaque)
     }
 }
 
-/* The image is checked (@img): boot, or crash on an invalid image. */
-static void ne_boot_checked(NeBoot *b, const NeImage *img)
+/* The enclave VM's serial console: debug mode shows it, enclave-log keeps it */
+static void ne_boot_vm_output(void *opaque, const char *buf, size_t len)
+{
+    NeBoot *b = opaque;
+
+    ne_console(b, "%.*s", (int)len, buf);
+    if (b->log_fd >= 0 && qemu_write_full(b->log_fd, buf, len) != len) {
+        close(b->log_fd);
+        b->log_fd = -1;
+    }
+}
+
+/* The enclave VM ended by itself (poweroff, reboot, panic, crash). */
+static void ne_boot_vm_exited(void *opaque, int status)
+{
+    NeBoot *b = opaque;
+    NitroEnclavesState *s = b->dev;
+
+    b->vm = NULL;
+    ne_boot_vm_end(b);
+    ne_console(b, "enclave VM: exited (%s %d)\n",
+               WIFSIGNALED(status) ? "signal" : "status",
+               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    ne_boot_set(b, NE_BOOT_VM_EXITED, NE_CRASH_NONE);
+    if (b->slot->state == NE_STATE_RUNNING) {
+        ne_core_slot_set_state(b->slot, NE_STATE_STOPPED);
+        ne_raise_event(s);
+    }
+}
+
+/* enclave-vm=on: boot @files in a VM, its vsock linked to the parent's. */
+static void ne_boot_vm_start(NeBoot *b, const NeVmBootFiles *files)
+{
+    NitroEnclavesState *s = b->dev;
+    NeVmConfig cfg = {
+        .qemu = "/proc/self/exe",
+        .cid = b->slot->cid,
+        .nr_vcpus = ne_core_slot_nr_vcpus(b->slot),
+        .mem_size = b->slot->mem_size,
+    };
+    uint8_t reason = NE_CRASH_VM_START;
+    Error *err = NULL;
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+        error_setg_errno(&err, errno, "cannot create the vsock socket");
+        goto err_crash;
+    }
+    /* The relay takes sv[0], also when it fails. */
+    b->relay = ne_vsock_relay_attach(b->slot->cid, sv[0], &err);
+    if (!b->relay) {
+        close(sv[1]);
+        reason = NE_CRASH_NO_VSOCK;
+        goto err_crash;
+    }
+    if (s->enclave_log) {
+        b->log_fd = qemu_open_old(s->enclave_log,
+                                  O_WRONLY | O_APPEND | O_CREAT, 0644);
+        if (b->log_fd < 0) {
+            warn_report("nitro-enclaves: enclave-log %s: %s",
+                        s->enclave_log, strerror(errno));
+        }
+    }
+    cfg.vsock_fd = sv[1];
+    b->vm = ne_vm_start(&cfg, files, ne_boot_vm_exited, ne_boot_vm_output,
+                        b, &err);
+    close(sv[1]);
+    if (!b->vm) {
+        ne_boot_vm_end(b);
+        goto err_crash;
+    }
+    ne_console(b, "enclave VM: process %d\n", ne_vm_pid(b->vm));
+    ne_boot_set(b, NE_BOOT_VM, NE_CRASH_NONE);
+    return;
+
+err_crash:
+    qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                  ": enclave VM: %s\n", b->slot->uid,
+                  error_get_pretty(err));
+    error_free(err);
+    ne_boot_crash(b, reason);
+}
+
+/*
+ * The image is checked (@img): boot, or crash on an invalid image. With
+ * enclave-vm=on, @files holds what to boot (no kernel file: it could not
+ * be extracted).
+ */
+static void ne_boot_checked(NeBoot *b, const NeImage *img,
+                            const NeVmBootFiles *files)
 {
     NitroEnclavesState *s = b->dev;
 
@@ -718,6 +895,14 @@ static void ne_boot_checked(NeBoot *b, const NeImage *img)
     trace_nitro_enclaves_image(b->slot->uid, img->status, img->size);
     if (img->status != NE_IMG_VALID) {
         ne_boot_crash(b, NE_CRASH_IMAGE);
+        return;
+    }
+    if (s->enclave_vm) {
+        if (files->kernel_fd < 0) {
+            ne_boot_crash(b, NE_CRASH_VM_START);
+        } else {
+            ne_boot_vm_start(b, files);
+        }
         return;
     }
     ne_boot_set(b, NE_BOOT_WAIT, NE_CRASH_NONE);
@@ -737,11 +922,18 @@ static void ne_image_job_done(void *opaque)
         b->job = NULL;
         if (job->error) {
             qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
-                          ": invalid enclave image: %s\n", b->slot->uid,
-                          job->error);
+                          ": %s: %s\n", b->slot->uid,
+                          job->image.status == NE_IMG_VALID ?
+                          "cannot boot the enclave image" :
+                          "invalid enclave image", job->error);
         }
         ne_console(b, "%s", job->console->str);
-        ne_boot_checked(b, &job->image);
+        ne_boot_checked(b, &job->image, &job->files);
+    }
+    /* A started VM has its own descriptors of the files by now. */
+    ne_vm_boot_files_clear(&job->files);
+    if (job->copy_fd >= 0) {
+        close(job->copy_fd);
     }
     object_unref(OBJECT(job->dev));
     g_array_unref(job->mem);
@@ -762,7 +954,7 @@ static void ne_slot_started(void *opaque, NeSlot *slot)
     memset(&s->last_image, 0, sizeof(s->last_image));
     s->last_boot_state = NE_BOOT_NONE;
     s->last_crash_reason = NE_CRASH_NONE;
-    if (!s->eif_check) {
+    if (!s->eif_check && !s->enclave_vm) {
         return;
     }
 
@@ -772,7 +964,7 @@ static void ne_slot_started(void *opaque, NeSlot *slot)
     if (slot->mem_size < NE_EIF_OFFSET) {
         qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
                       ": memory ends before the image\n", slot->uid);
-        ne_boot_checked(b, &no_room);
+        ne_boot_checked(b, &no_room, NULL);
         return;
     }
 
@@ -785,6 +977,9 @@ static void ne_slot_started(void *opaque, NeSlot *slot)
     g_array_append_vals(job->mem, slot->mem->data, slot->mem->len);
     job->mem_size = slot->mem_size;
     job->debug = slot->flags & NE_START_DEBUG;
+    job->boot_vm = s->enclave_vm;
+    job->copy_fd = -1;
+    ne_vm_boot_files_init(&job->files);
     job->console = g_string_new(NULL);
     b->job = job;
     ne_boot_set(b, NE_BOOT_MEASURING, NE_CRASH_NONE);
@@ -802,6 +997,7 @@ static void ne_slot_new(void *opaque, NeSlot *slot)
     b->slot = slot;
     b->boot_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ne_boot_timer_cb, b);
     b->console = g_string_new(NULL);
+    b->log_fd = -1;
     slot->boot = b;
 }
 
@@ -1751,6 +1947,10 @@ static void nitro_enclaves_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "mem-regions must be at least 1");
         return;
     }
+    if (s->enclave_vm && !ne_vm_firmware_found(errp)) {
+        error_prepend(errp, "enclave-vm=on: ");
+        return;
+    }
 
     if (msix_init_exclusive_bar(pdev, NE_MSIX_VECTORS, NE_MSIX_BAR, errp)) {
         return;
@@ -1813,6 +2013,8 @@ static Property nitro_enclaves_properties[] = {
                        reply_latency_us, 0),
     DEFINE_PROP_BOOL("test-hooks", NitroEnclavesState, test_hooks, false),
     DEFINE_PROP_BOOL("eif-check", NitroEnclavesState, eif_check, false),
+    DEFINE_PROP_BOOL("enclave-vm", NitroEnclavesState, enclave_vm, false),
+    DEFINE_PROP_STRING("enclave-log", NitroEnclavesState, enclave_log),
     DEFINE_PROP_UINT32("boot-delay-ms", NitroEnclavesState, boot_delay_ms,
                        200),
     DEFINE_PROP_UINT32("heartbeat-timeout-ms", NitroEnclavesState,
