@@ -27,6 +27,8 @@
 #   --kernel FILE       another kernel; with --no-modules for a kernel
 #                       whose virtio-mmio and vsock are built in
 #   --no-modules        no modules and no /modules.list
+#   --cmdline-append ARGS  append ARGS to the command line (a test image's
+#                       panic=1, say; PCR0 and PCR1 change with it)
 #   --init FILE         another /init (default: tools/enclave's init, built
 #                       into $NE_BUILD/enclave/init)
 #   -o OUT              copy the image to OUT
@@ -74,6 +76,7 @@ while (($#)); do
 	--add) (($# >= 2)) || usage; adds+=("$2"); shift ;;
 	--kernel) (($# >= 2)) || usage; kernel=$2; shift ;;
 	--no-modules) modules= ;;
+	--cmdline-append) (($# >= 2)) || usage; CMDLINE+=" $2"; shift ;;
 	--init) (($# >= 2)) || usage; INIT=$2; shift ;;
 	-o) (($# >= 2)) || usage; out=$2; shift ;;
 	-h|--help) usage ;;
