@@ -370,6 +370,9 @@ stages() {
 		stage vm-conformance-qmp vm_conformance_qmp "$qmp_hook"
 	fi
 	stage vm-vsock vm_vsock
+	# Real enclaves (enclave-vm=on): images that boot in a sibling microvm,
+	# heartbeat from their init, vsock both ways, exits, no orphan VM.
+	stage vm-enclave "$NE_ROOT/tools/testing/ne_enclave_test/enclave_test.sh"
 	stage vm-lspci vm_lspci
 	stage vm-runner vm_runner
 	if [[ -x $run_vm_tests ]]; then

@@ -1,0 +1,120 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Parent side of the real-boot test (tools/testing/ne_enclave_test), run
+# in the test VM: launches real enclaves with the sample launcher and
+# talks to them over vsock. TAP on stdout. Lines "enclave-test: STEP" are
+# for the host hook, which checks the host processes.
+#
+#   guest.sh boot          heartbeat, data both ways, exits; close while
+#                          booting; a corrupted image
+#   guest.sh kill          an enclave runs until the host kills this VM
+bytes=67108864
+cid=16
+nr=0
+fails=0
+
+tap() {	# tap 0|1 TEXT
+	nr=$((nr + 1))
+	if [ "$1" = 0 ]; then echo "ok $nr $2"; else echo "not ok $nr $2"; fails=$((fails + 1)); fi
+}
+
+# Wait until FILE has TEXT or process PID has ended; 0 when TEXT is there.
+wait_text() {	# wait_text FILE TEXT PID SEC
+	i=0
+	while [ $i -lt $(($4 * 5)) ]; do
+		grep -q "$2" "$1" && return 0
+		kill -0 "$3" 2>/dev/null || break
+		sleep 0.2
+		i=$((i + 1))
+	done
+	grep -q "$2" "$1"
+}
+
+uptime_cs() { cut -d' ' -f1 /proc/uptime | tr -d .; }
+
+setup() {
+	modprobe virtio_pci
+	modprobe vmw_vsock_virtio_transport
+	insmod /opt/ne/nitro_enclaves.ko || exit 1
+	echo 2,3 > /sys/module/nitro_enclaves/parameters/ne_cpus
+}
+
+run_boot() {
+	echo "1..10"
+	ne_vsock_pipe --timeout 600 listen 5001 recv > /tmp/recv.out 2>&1 &
+	recv=$!
+	t0=$(uptime_cs)
+	ne_ioctl_sample --memory 256 --cid $cid --time 900 --debug app.eif \
+		> /tmp/app.out 2>&1 &
+	sample=$!
+	wait_text /tmp/app.out "enclave booted" $sample 300
+	tap $? "the sample gets the heartbeat of a really booted enclave's init"
+	echo "# NE_START_ENCLAVE to heartbeat: $(( ($(uptime_cs) - t0) * 10 )) ms (sample start included)"
+
+	ne_vsock_pipe --retry 60 --timeout 600 connect $cid 5002 send $bytes \
+		> /tmp/send.out 2>&1
+	tap $? "$bytes bytes parent -> enclave, to a listener in the enclave"
+	sed 's/^/# /' /tmp/send.out
+	wait $recv
+	tap $? "$bytes bytes enclave -> parent, to a listener in the parent"
+	sed 's/^/# /' /tmp/recv.out
+
+	wait_text /tmp/app.out "Enclave exited (POLLHUP" $sample 300
+	tap $? "the application's exit ends the enclave: POLLHUP"
+	wait $sample
+	sed 's/^/# /' /tmp/app.out
+
+	ne_ioctl_sample --memory 128 --time 900 poweroff.eif > /tmp/off.out 2>&1
+	grep -q "Enclave exited (POLLHUP" /tmp/off.out
+	tap $? "an enclave that powers off: POLLHUP"
+	sed 's/^/# /' /tmp/off.out
+
+	ne_ioctl_sample --memory 128 --time 900 panic.eif > /tmp/panic.out 2>&1
+	grep -q "Enclave exited (POLLHUP" /tmp/panic.out
+	tap $? "an enclave whose kernel panics: POLLHUP"
+	sed 's/^/# /' /tmp/panic.out
+
+	echo "enclave-test: close-while-booting"
+	ne_ioctl_sample --memory 128 --no-heartbeat --time 1 app.eif \
+		> /tmp/close.out 2>&1
+	tap $? "the enclave fd closed while the enclave boots"
+	sed 's/^/# /' /tmp/close.out
+	echo "enclave-test: closed"
+
+	ne_ioctl_sample --memory 128 --time 1 longcmd.eif > /tmp/long.out 2>&1
+	grep -q "crashed before its heartbeat" /tmp/long.out
+	tap $? "a command line too long for the VM: no VM, a crash"
+	sed 's/^/# /' /tmp/long.out
+
+	ne_ioctl_sample --memory 128 --time 1 badkernel.eif > /tmp/badk.out 2>&1
+	grep -q "crashed before its heartbeat" /tmp/badk.out
+	tap $? "a kernel the VM cannot load: the VM exits, a crash"
+	sed 's/^/# /' /tmp/badk.out
+
+	cp app.eif /tmp/bad.eif
+	printf '\001' | dd of=/tmp/bad.eif bs=1 seek=541 conv=notrunc 2>/dev/null
+	ne_ioctl_sample --memory 128 --time 1 /tmp/bad.eif > /tmp/bad.out 2>&1
+	grep -q "crashed before its heartbeat" /tmp/bad.out
+	tap $? "a corrupted image is reported as a crash"
+	sed 's/^/# /' /tmp/bad.out
+}
+
+run_kill() {
+	echo "1..1"
+	ne_ioctl_sample --memory 128 --no-heartbeat --time 900 app.eif \
+		> /tmp/kill.out 2>&1 &
+	wait_text /tmp/kill.out "Enclave started" $! 120
+	tap $? "an enclave started"
+	echo "enclave-test: running"
+	# The host kills this VM now.
+	sleep 600
+}
+
+setup
+case $1 in
+boot) run_boot ;;
+kill) run_kill ;;
+*) echo "usage: guest.sh boot|kill" >&2; exit 2 ;;
+esac
+[ $fails = 0 ]

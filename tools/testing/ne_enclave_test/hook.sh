@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Host side of the real-boot test, run by ne-vm --host-hook: follows the
+# guest's "enclave-test: STEP" lines and checks the processes of the enclave
+# VMs, the children of the test VM's QEMU. TAP lines go to $NE_HOOK_TAP.
+#
+#   NE_HOOK_MODE=boot  while the enclave fd is closed mid-boot: the VM
+#                      process existed, and is gone within 10 s after
+#   NE_HOOK_MODE=kill  once an enclave runs: kill -9 the test VM's QEMU;
+#                      the enclave VM is gone within 10 s
+set -uo pipefail
+
+nr=0
+fails=0
+tap() {	# tap 0|1 TEXT
+	nr=$((nr + 1))
+	if [[ $1 == 0 ]]; then
+		echo "ok $nr hook: $2" >> "$NE_HOOK_TAP"
+	else
+		echo "not ok $nr hook: $2" >> "$NE_HOOK_TAP"
+		fails=$((fails + 1))
+	fi
+}
+
+wait_console() {	# wait_console TEXT SEC
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		grep -aq "enclave-test: $1" "$NE_VM_CONSOLE" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# The test VM's QEMU (not the timeout command that started it).
+qemu_pid() {
+	local p
+	for p in $(pgrep -f -- "unix:$NE_QMP_SOCK"); do
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) == qemu* ]] && echo "$p"
+	done | head -n1
+}
+
+# A process is gone when it no longer exists or is a zombie.
+gone_within() {	# gone_within SEC PID...
+	local i p left
+	for ((i = 0; i < $1 * 10; i++)); do
+		left=
+		for p in "${@:2}"; do
+			[[ -r /proc/$p/stat ]] || continue
+			[[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == Z ]] && continue
+			left=1
+		done
+		[[ -z $left ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+: > "$NE_HOOK_TAP"
+qpid=
+for ((i = 0; i < 100 && ${#qpid} == 0; i++)); do
+	qpid=$(qemu_pid)
+	sleep 0.1
+done
+if [[ -z $qpid ]]; then
+	tap 1 "the test VM's QEMU process found"
+	exit 1
+fi
+
+case ${NE_HOOK_MODE:-boot} in
+boot)
+	if ! wait_console close-while-booting 1200; then
+		tap 1 "the guest reached the close-while-booting step"
+		exit 1
+	fi
+	seen=
+	for ((i = 0; i < 600; i++)); do
+		seen+=" $(pgrep -P "$qpid" | tr '\n' ' ')"
+		grep -aq "enclave-test: closed" "$NE_VM_CONSOLE" && break
+		sleep 0.1
+	done
+	read -ra pids <<< "$seen"
+	[[ ${#pids[@]} -gt 0 ]]
+	tap $? "the enclave VM process ran while the enclave booted"
+	gone_within 10 "${pids[@]}"
+	tap $? "closing the enclave fd while it boots leaves no enclave VM process"
+	;;
+kill)
+	if ! wait_console running 600; then
+		tap 1 "the guest reached the running step"
+		exit 1
+	fi
+	read -ra pids <<< "$(pgrep -P "$qpid" | tr '\n' ' ')"
+	[[ ${#pids[@]} -gt 0 ]]
+	tap $? "an enclave VM process runs"
+	kill -9 "$qpid"
+	gone_within 10 "${pids[@]}"
+	tap $? "killing the test VM's QEMU (SIGKILL) leaves no enclave VM process"
+	;;
+esac
+[[ $fails == 0 ]]
