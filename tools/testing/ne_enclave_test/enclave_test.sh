@@ -38,6 +38,22 @@ result() {	# result ok|not-ok TEXT
 	fi
 }
 
+# A process is gone when it no longer exists or is a zombie.
+gone_within() {	# gone_within SEC PID...
+	local i p left
+	for ((i = 0; i < $1 * 10; i++)); do
+		left=
+		for p in "${@:2}"; do
+			[[ -r /proc/$p/stat ]] || continue
+			[[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == Z ]] && continue
+			left=1
+		done
+		[[ -z $left ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 tap_host() {	# tap_host 0|1 TEXT
 	if [[ $1 == 0 ]]; then result ok "$2"; else result not-ok "$2"; fi
 }
@@ -92,7 +108,7 @@ build() {
 # One test VM run: guest.sh MODE with the hook in MODE.
 vm_run() {	# vm_run MODE
 	local mode=$1 rc=0
-	rm -f "$OUT/$mode.enclave.log"
+	rm -f "$OUT/$mode.enclave.log" "$OUT/$mode.hook.tap.pids"
 	NE_HOOK_MODE=$mode NE_HOOK_TAP=$OUT/$mode.hook.tap \
 	NE_VM_LOG=$OUT/$mode.log \
 	"$NE_VM" run --ne-opts "enclave-vm=on,enclave-log=$OUT/$mode.enclave.log" \
@@ -114,10 +130,13 @@ vm_run() {	# vm_run MODE
 		tap_host $? "$mode: the enclave VM said why it could not boot"
 	fi
 	if [[ $mode == kill ]]; then
-		# The hook killed QEMU (ne-vm reports a killed QEMU as 124, or
-		# 125: no exit marker); its own lines say whether it did.
-		grep -q "^ok .*SIGKILL" "$OUT/kill.hook.tap" &&
-			[[ $rc == 124 || $rc == 125 ]] && return
+		# The hook killed QEMU: ne-vm reports that as 124 (QEMU
+		# killed) or 125 (no exit marker).
+		local pids=()
+		read -ra pids < "$OUT/kill.hook.tap.pids" 2>/dev/null
+		[[ ${#pids[@]} -gt 0 ]] && gone_within 2 "${pids[@]}"
+		tap_host $? "kill: kill -9 of the test VM's QEMU leaves no enclave VM process"
+		[[ $rc == 124 || $rc == 125 ]] && return
 	elif [[ $rc == 0 || $rc == 1 ]]; then
 		return
 	fi
