@@ -361,6 +361,8 @@ stages() {
 	stage sample make_target sample
 	stage sample-cli make_target -C samples/nitro_enclaves O="$NE_BUILD/samples" test
 	stage eif make_target -C tools/eif O="$NE_BUILD/eif" test
+	# The enclave image's init: its parsing of /env, /cmd, /modules.list.
+	stage enclave-init make_target -C tools/enclave O="$NE_BUILD/enclave" test
 	# libFuzzer on the guest-fed parsers: seeds and regressions replayed,
 	# then NE_FUZZ_SECONDS (60) per target (long runs: make fuzz).
 	stage fuzz make_target -C tools/testing/fuzz O="$NE_BUILD/fuzz" \
