@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -79,6 +80,41 @@ def enclave_steps(size, runs, conns):
     return "\n".join(lines)
 
 
+def vsock_hdr(src, dst, length, op=3, src_port=1, dst_port=2):
+    """A virtio-vsock header (stream; RST unless op says otherwise)."""
+    return struct.pack("<QQIIIHHIII", src, dst, src_port, dst_port, length,
+                       1, op, 0, 0, 0)
+
+
+# Messages a relay must drop, sent into the socket before the guests boot:
+# (end to send from, message, the reason the receiving QEMU traces).
+BAD_MESSAGES = [
+    ("enclave", bytes(20), "shorter than a header"),
+    ("enclave", vsock_hdr(ENCLAVE_CID, PARENT_CID, 65537, 5) + bytes(65537),
+     "too big"),
+    ("enclave", vsock_hdr(ENCLAVE_CID, PARENT_CID, 10, 5) + bytes(5),
+     "len is not the payload size"),
+    ("enclave", vsock_hdr(ENCLAVE_CID, 4, 0), "not for this guest"),
+    ("enclave", vsock_hdr(17, PARENT_CID, 0),
+     "from a CID the far side may not use"),
+    ("parent", vsock_hdr(ENCLAVE_CID, ENCLAVE_CID, 0),
+     "from a CID the far side may not use"),
+    ("parent", vsock_hdr(PARENT_CID, 5, 0), "not for this guest"),
+]
+
+
+# Good messages (RSTs to the guest's port 2, which nobody binds) sent to
+# the parent while it boots: more than the 128 queued packets at which a
+# relay stops reading. A SOCK_SEQPACKET socketpair queues about
+# net.unix.max_dgram_qlen (10) messages, so they go from a thread.
+EARLY_RSTS = 300
+
+
+def send_early_rsts(sock):
+    for port in range(EARLY_RSTS):
+        sock.send(vsock_hdr(ENCLAVE_CID, PARENT_CID, 0, src_port=20000 + port))
+
+
 def make_initrd(args, name, steps):
     root = os.path.join(args.tmp, name)
     for d in ("bin", "dev", "lib", "proc", "sys"):
@@ -117,6 +153,7 @@ class VM:
     def __init__(self, args, name, initrd, device, fd):
         self.name = name
         self.lines = []
+        self.stamps = []        # (host time, line), for host-side rates
         self.cond = threading.Condition()
         # On a busy host under TCG the kernel's TSC calibration fails and
         # the boot stalls before /init: tsc_early_khz skips the
@@ -130,7 +167,10 @@ class VM:
                "reboot=k panic=30 pci=off console=ttyS0 quiet "
                f"tsc_early_khz={host_tsc_khz()}",
                "-device", device, "-trace", "ne_vsock_relay_dead",
-               "-trace", "ne_vsock_relay_bad_msg"]
+               "-trace", "ne_vsock_relay_bad_msg",
+               "-trace", "ne_vsock_relay_read_*", "-d", "guest_errors"]
+        for pattern in args.trace:
+            cmd += ["-trace", pattern]
         self.log = open(os.path.join(args.tmp, name + ".log"), "w")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
@@ -148,6 +188,7 @@ class VM:
                 print(f"# {self.name}: {line}", flush=True)
             with self.cond:
                 self.lines.append(line)
+                self.stamps.append((time.monotonic(), line))
                 self.cond.notify_all()
         with self.cond:
             self.lines.append(None)     # EOF
@@ -199,15 +240,23 @@ def step_rc(vm, step):
     return int(line.split("rc=")[1]) if line else None
 
 
-def rates(vm, prefix):
-    """MiB/s of the sender's lines (each run's connection 0)."""
-    out = []
-    for line in vm.text():
-        m = re.match(r"send: conn 0: (\d+) bytes .* ([\d.]+) MiB/s, peer agrees",
-                     line)
+def rates(vm):
+    """MiB/s of the sender's runs (connection 0 lines), by the guest's
+    clock and by the host's: from the end of the sender's step before
+    (its STEP line, or VSOCK up) to the report, connect included."""
+    guest, host = [], []
+    with vm.cond:
+        stamps = list(vm.stamps)
+    t_prev = None
+    for t, line in stamps:
+        if line.startswith(("STEP", "VSOCK up")):
+            t_prev = t
+        m = re.match(r"send: conn 0: (\d+) bytes .* ([\d.]+) MiB/s, "
+                     r"peer agrees", line)
         if m:
-            out.append(float(m.group(2)))
-    return out
+            guest.append(float(m.group(2)))
+            host.append(int(m.group(1)) / (1 << 20) / max(t - t_prev, 1e-3))
+    return guest, host
 
 
 def main():
@@ -222,6 +271,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--timeout", type=int, default=1200)
+    ap.add_argument("--trace", action="append", default=[],
+                    help="more QEMU trace events (-trace PATTERN)")
     args = ap.parse_args()
 
     p_rd = make_initrd(args, "parent",
@@ -232,7 +283,12 @@ def main():
     a.set_inheritable(True)
     b.set_inheritable(True)
 
-    print("1..10", flush=True)
+    # What each side's far end sends before its QEMU starts: the parent
+    # QEMU reads b's messages, the enclave QEMU a's
+    for side, msg, _ in BAD_MESSAGES:
+        (b if side == "enclave" else a).send(msg)
+
+    print("1..12", flush=True)
     tap = Tap()
     parent = VM(args, "parent", p_rd,
                 f"ne-vsock-device,guest-cid={PARENT_CID},"
@@ -241,9 +297,10 @@ def main():
     enclave = VM(args, "enclave", e_rd,
                  f"ne-vsock-device,guest-cid={ENCLAVE_CID},"
                  f"relay-fd={b.fileno()}", b.fileno())
+    early = threading.Thread(target=send_early_rsts, args=(b,), daemon=True)
+    early.start()
     # Each QEMU holds its own end now: a hang-up must be seen when one dies
     a.close()
-    b.close()
     t0 = time.monotonic()
     try:
         ok = all(vm.wait_for(r"^VSOCK up", 120) for vm in (parent, enclave))
@@ -253,6 +310,12 @@ def main():
         if not ok:
             print("Bail out! a guest did not come up", flush=True)
             return 1
+        early.join(60)
+        if early.is_alive():
+            print("Bail out! the parent QEMU stopped reading its socket",
+                  flush=True)
+            return 1
+        b.close()
 
         # The parent's last step: it holds a connection to the enclave
         up = parent.wait_for(r"^hold: conn 0: up|^STEP kill rc=",
@@ -311,19 +374,45 @@ def main():
                   f"cleanly (status {parent.proc.returncode})",
                   parent.text()[-10:])
         bad = [x for vm in (parent, enclave) for x in vm.text()
-               if re.search(r"BUG:|WARNING:|Oops|INSMOD|relay_bad_msg", x)]
-        tap.check(not bad, "no kernel BUG/WARNING/Oops, modules loaded, no "
-                  "relay message dropped", bad)
+               if re.search(r"BUG:|WARNING:|Oops|INSMOD", x)]
+        tap.check(not bad, "no kernel BUG/WARNING/Oops, modules loaded", bad)
+        dropped = {vm.name: [x for x in vm.text() if "relay_bad_msg" in x]
+                   for vm in (parent, enclave)}
+        logged = {vm.name: [x for x in vm.text() if "relay message of" in x]
+                  for vm in (parent, enclave)}
+        want = {side: [why for s, _, why in BAD_MESSAGES if s == side]
+                for side in ("parent", "enclave")}
+        # The parent QEMU drops what came from the enclave's end and so on
+        ok = all(len(dropped[vm]) == len(want[other]) and
+                 len(logged[vm]) == len(want[other]) and
+                 all(why in line for why, line in zip(want[other],
+                                                      dropped[vm]))
+                 for vm, other in (("parent", "enclave"),
+                                   ("enclave", "parent")))
+        paused = parent.wait_for(r"ne_vsock_relay_read_paused", 0)
+        resumed = parent.wait_for(r"ne_vsock_relay_read_resumed", 0)
+        tap.check(paused is not None and resumed is not None,
+                  f"the parent QEMU stops reading while {EARLY_RSTS} early "
+                  "packets wait for the guest, and reads on later",
+                  [x for x in parent.text() if "relay_read" in x])
+        tap.check(ok, "each QEMU drops exactly the malformed and spoofed "
+                  "messages injected into its socket (traced, guest error "
+                  "logged), and no other",
+                  dropped["parent"] + dropped["enclave"] +
+                  logged["parent"] + logged["enclave"])
 
-        p_rates, e_rates = rates(parent, "p2e"), rates(enclave, "e2p")
-        for name, r in (("parent -> enclave", p_rates[:args.runs]),
-                        ("enclave -> parent", e_rates[:args.runs])):
-            if r:
-                print(f"# throughput {name}: median {statistics.median(r):.2f}"
-                      f" MiB/s of {args.runs} x {mib} MiB "
+        for name, vm in (("parent -> enclave", parent),
+                         ("enclave -> parent", enclave)):
+            for clock, r in zip(("guest", "host"), rates(vm)):
+                r = r[:args.runs]
+                if not r:
+                    continue
+                print(f"# throughput {name}: median "
+                      f"{statistics.median(r):.2f} MiB/s of {args.runs} x "
+                      f"{mib} MiB, {clock} clock "
                       f"({', '.join(f'{x:.2f}' for x in r)})")
         print(f"# data steps took {elapsed:.0f} s; consoles in {args.tmp}"
-              " (removed at exit)")
+              " (kept if RELAY_TEST_KEEP=1)")
     finally:
         parent.stop()
         enclave.stop()

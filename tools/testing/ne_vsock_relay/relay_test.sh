@@ -9,6 +9,10 @@
 # modules and runs ne_vsock_pipe (tools/testing/ne_vsock_pipe).
 #
 #   tools/testing/ne_vsock_relay/relay_test.sh [--size BYTES] [--runs N]
+#       [--conns K] [--trace PATTERN]...
+#
+# RELAY_TEST_KEEP=1 keeps the consoles (with the QEMUs' traces),
+# RELAY_TEST_VERBOSE=1 echoes them.
 #
 # Prints TAP; exit 0 all passed, 1 a failure, 4 skipped (no QEMU build
 # or guest kernel: scripts/build-qemu.sh, make deps). The orchestration
@@ -33,7 +37,7 @@ BUSYBOX=${NE_BUSYBOX:-/bin/busybox}
 command -v python3 >/dev/null || skip "no python3"
 
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+trap '[[ -n ${RELAY_TEST_KEEP:-} ]] || rm -rf "$TMP"' EXIT
 make -s -C "$NE_ROOT/tools/testing/ne_vsock_pipe" O="$TMP" >&2
 
 python3 "$(dirname "${BASH_SOURCE[0]}")/relay_test.py" --qemu "$QEMU" \
