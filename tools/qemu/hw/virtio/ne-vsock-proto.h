@@ -3,7 +3,8 @@
  *
  * The part of ne-vsock.c that reads guest-written bytes and decides what
  * follows: the packet header, the length checks of tx packets and rx
- * buffers, and the stream state machine with its credit accounting. It
+ * buffers, the checks of a relay's messages (written by another guest),
+ * and the stream state machine with its credit accounting. It
  * uses no QEMU types, so that tools/testing/fuzz/ne_vsock builds it
  * outside QEMU (with a stand-in qemu/osdep.h) and feeds it arbitrary
  * packets. ne-vsock.c does the I/O: virtqueues, the connection table,

@@ -783,16 +783,25 @@ static void ne_vsock_relays_resume(NEVsock *s)
     }
 }
 
-/* The guest was reset: it forgot its connections, tell the far sides. */
+/*
+ * The guest was reset: it forgot its connections, so a packet it sent
+ * before is stale and the far sides hear RST for what it had open.
+ */
 static void ne_vsock_relays_reset(NEVsock *s)
 {
     GHashTableIter iter;
     gpointer key;
     NEVsockRelay *r;
 
+    s->tx_blocked = false;
     QLIST_FOREACH(r, &s->relays, next) {
         if (r->fd < 0) {
             continue;
+        }
+        if (r->pending) {
+            g_byte_array_unref(r->pending);
+            r->pending = NULL;
+            ne_vsock_relay_update_fd(r);
         }
         g_hash_table_iter_init(&iter, r->conns);
         while (g_hash_table_iter_next(&iter, &key, NULL)) {
