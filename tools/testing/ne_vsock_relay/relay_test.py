@@ -59,6 +59,16 @@ def parent_steps(size, runs, conns):
                  f"send {size // conns}; echo STEP par-p2e rc=$?")
     lines.append(f"{PIPE} --conns {conns} listen 5004 recv; "
                  f"echo STEP par-e2p rc=$?")
+    # A device reset under a held connection: the relay resets it in the
+    # enclave (else the enclave's echo waits for ever, and no later step runs)
+    drv = "/sys/bus/virtio/drivers/vmw_vsock_virtio_transport"
+    bb = "/bin/busybox"
+    lines.append(f"{PIPE} --retry 120 connect {cid} 5006 hold >/hold 2>&1 & "
+                 f"p=$!; n=0; while ! {bb} grep -q up /hold && "
+                 f"[ $n -lt 600 ]; do {bb} sleep 0.1; n=$((n + 1)); done; "
+                 f"echo virtio0 > {drv}/unbind; wait $p; "
+                 f"while read -r l; do echo \"reset $l\"; done </hold; "
+                 f"echo virtio0 > {drv}/bind; echo STEP reset done")
     lines.append(f"{PIPE} --retry 120 --expect-reset connect {cid} 5005 "
                  f"hold; echo STEP kill rc=$?")
     return "\n".join(lines)
@@ -76,6 +86,7 @@ def enclave_steps(size, runs, conns):
                  f"echo STEP par-p2e rc=$?")
     lines.append(f"{PIPE} --retry 120 --conns {conns} connect {cid} 5004 "
                  f"send {size // conns}; echo STEP par-e2p rc=$?")
+    lines.append(f"{PIPE} listen 5006 echo; echo STEP reset rc=$?")
     lines.append(f"{PIPE} listen 5005 echo; echo STEP echo rc=$?")
     return "\n".join(lines)
 
@@ -194,15 +205,22 @@ class VM:
             self.lines.append(None)     # EOF
             self.cond.notify_all()
 
-    def wait_for(self, pattern, timeout):
-        """The first line matching pattern, or None (timeout or exit)."""
+    def wait_for(self, pattern, timeout, after=None):
+        """The first line matching pattern (after the first line matching
+        after, if given), or None (timeout or exit)."""
         rx = re.compile(pattern)
+        rx_after = re.compile(after) if after else None
         end = time.monotonic() + timeout
         with self.cond:
             while True:
+                seen = rx_after is None
                 for line in self.lines:
-                    if line is not None and rx.search(line):
+                    if line is None:
+                        continue
+                    if seen and rx.search(line):
                         return line
+                    if not seen and rx_after.search(line):
+                        seen = True
                 if self.lines and self.lines[-1] is None:
                     return None
                 left = end - time.monotonic()
@@ -288,7 +306,7 @@ def main():
     for side, msg, _ in BAD_MESSAGES:
         (b if side == "enclave" else a).send(msg)
 
-    print("1..12", flush=True)
+    print("1..13", flush=True)
     tap = Tap()
     parent = VM(args, "parent", p_rd,
                 f"ne-vsock-device,guest-cid={PARENT_CID},"
@@ -319,7 +337,7 @@ def main():
 
         # The parent's last step: it holds a connection to the enclave
         up = parent.wait_for(r"^hold: conn 0: up|^STEP kill rc=",
-                             args.timeout)
+                             args.timeout, after=r"^STEP reset done")
         elapsed = time.monotonic() - t0
         runs = range(args.runs)
         p2e = all(step_rc(parent, f"p2e-{i}") == 0 and
@@ -346,6 +364,13 @@ def main():
         par = all(step_rc(vm, s) == 0 for vm in (parent, enclave)
                   for s in ("par-p2e", "par-e2p"))
         tap.check(par, f"{args.conns} parallel connections each way", diag)
+
+        line = enclave.wait_for(r"^STEP reset rc=", 0)
+        tap.check(line == "STEP reset rc=0" and
+                  enclave.wait_for(r"^echo: conn 0: 1 bytes echoed", 0),
+                  "a device reset in the parent resets its connection in "
+                  "the enclave", [x for x in enclave.text() + parent.text()
+                                  if x.startswith(("echo", "hold", "STEP"))])
 
         # Kill the enclave QEMU under a held connection
         if up and up.startswith("hold"):
