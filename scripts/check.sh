@@ -372,6 +372,10 @@ stages() {
 		stage vm-conformance-qmp vm_conformance_qmp "$qmp_hook"
 	fi
 	stage vm-vsock vm_vsock
+	# Two microvms whose ne-vsock devices relay to each other (the link
+	# of an enclave VM): data both ways, resets, a killed enclave.
+	# One 64 MiB run each way here (the default is three).
+	stage vm-vsock-relay "$NE_ROOT/tools/testing/ne_vsock_relay/relay_test.sh" --runs 1
 	# Real enclaves (enclave-vm=on): images that boot in a sibling microvm,
 	# heartbeat from their init, vsock both ways, exits, no orphan VM.
 	stage vm-enclave "$NE_ROOT/tools/testing/ne_enclave_test/enclave_test.sh"

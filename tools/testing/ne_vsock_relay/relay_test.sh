@@ -19,7 +19,7 @@
 # (socketpair, consoles, the kill) is relay_test.py.
 set -euo pipefail
 
-# shellcheck source=../../../scripts/ne-env.sh
+# shellcheck source-path=SCRIPTDIR source=../../../scripts/ne-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/ne-env.sh"
 
 skip() { echo "1..0 # SKIP $*"; exit 4; }
