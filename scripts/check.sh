@@ -364,9 +364,9 @@ stages() {
 	# The enclave image's init: its parsing of /env, /cmd, /modules.list.
 	stage enclave-init make_target -C tools/enclave O="$NE_BUILD/enclave" test
 	# libFuzzer on the guest-fed parsers: seeds and regressions replayed,
-	# then NE_FUZZ_SECONDS (60) per target (long runs: make fuzz).
+	# then NE_FUZZ_SECONDS (40) per target (long runs: make fuzz).
 	stage fuzz make_target -C tools/testing/fuzz O="$NE_BUILD/fuzz" \
-		FUZZ_SECONDS="${NE_FUZZ_SECONDS:-60}" check
+		FUZZ_SECONDS="${NE_FUZZ_SECONDS:-40}" check
 	stage vm-conformance vm_conformance
 	if [[ -f $qmp_hook ]]; then
 		stage vm-conformance-qmp vm_conformance_qmp "$qmp_hook"
