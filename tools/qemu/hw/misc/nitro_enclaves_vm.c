@@ -264,6 +264,29 @@ static void ne_vm_child_exited(GPid pid, gint status, gpointer opaque)
     g_free(vm);
 }
 
+/* What every enclave VM is */
+static const char *const ne_vm_fixed_args[] = {
+    "-M", "microvm,acpi=on",
+    "-accel", "tcg",
+    "-cpu", "max",
+    "-nodefaults", "-no-user-config", "-no-reboot",
+    "-display", "none",
+    /* The keyboard controller's reset: what reboot=k uses. */
+    "-device", "i8042",
+    /* The console, which ne_vm_out_read() takes */
+    "-serial", "stdio",
+};
+
+G_GNUC_PRINTF(2, 3)
+static void ne_vm_arg(GPtrArray *argv, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    g_ptr_array_add(argv, g_strdup_vprintf(fmt, ap));
+    va_end(ap);
+}
+
 /*
  * The directories holding the firmware, in search order, as -L options of
  * the VM: it finds them where this process does.
@@ -292,8 +315,8 @@ static bool ne_vm_add_datadirs(GPtrArray *argv, Error **errp)
         }
         g_ptr_array_add(dirs, dir);
         if (argv) {
-            g_ptr_array_add(argv, g_strdup("-L"));
-            g_ptr_array_add(argv, g_strdup(dir));
+            ne_vm_arg(argv, "-L");
+            ne_vm_arg(argv, "%s", dir);
         }
     }
     return true;
@@ -333,7 +356,6 @@ bool ne_vm_firmware_found(Error **errp)
     return ne_vm_add_datadirs(NULL, errp);
 }
 
-
 NeVm *ne_vm_start(const NeVmConfig *cfg, const NeVmBootFiles *files,
                   NeVmExitFn *exited, NeVmOutputFn *output, void *opaque,
                   Error **errp)
@@ -341,6 +363,7 @@ NeVm *ne_vm_start(const NeVmConfig *cfg, const NeVmBootFiles *files,
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     NeVmChildSetup cs = { .parent = getpid() };
     GError *gerr = NULL;
+    unsigned int i;
     NeVm *vm;
     GPid pid;
     int out;
@@ -350,50 +373,34 @@ NeVm *ne_vm_start(const NeVmConfig *cfg, const NeVmBootFiles *files,
     return NULL;
 #endif
     /* The program, then its name: what its messages start with. */
-    g_ptr_array_add(argv, g_strdup(cfg->qemu));
-    g_ptr_array_add(argv, g_strdup_printf("ne-enclave-%" PRIu64, cfg->cid));
+    ne_vm_arg(argv, "%s", cfg->qemu);
+    ne_vm_arg(argv, "ne-enclave-%" PRIu64, cfg->cid);
     if (!ne_vm_add_datadirs(argv, errp)) {
         return NULL;
     }
-    g_ptr_array_add(argv, g_strdup("-M"));
-    g_ptr_array_add(argv, g_strdup("microvm,acpi=on"));
-    g_ptr_array_add(argv, g_strdup("-accel"));
-    g_ptr_array_add(argv, g_strdup("tcg"));
-    g_ptr_array_add(argv, g_strdup("-cpu"));
-    g_ptr_array_add(argv, g_strdup("max"));
-    g_ptr_array_add(argv, g_strdup("-smp"));
-    g_ptr_array_add(argv, g_strdup_printf("%" PRIu64, cfg->nr_vcpus));
-    g_ptr_array_add(argv, g_strdup("-m"));
-    g_ptr_array_add(argv, g_strdup_printf("%" PRIu64 "M",
-                                          cfg->mem_size / MiB));
-    g_ptr_array_add(argv, g_strdup("-nodefaults"));
-    g_ptr_array_add(argv, g_strdup("-no-user-config"));
-    g_ptr_array_add(argv, g_strdup("-no-reboot"));
-    g_ptr_array_add(argv, g_strdup("-name"));
-    g_ptr_array_add(argv, g_strdup_printf("ne-enclave-%" PRIu64
-                                          ",process=ne-enclave-%" PRIu64,
-                                          cfg->cid, cfg->cid));
-    g_ptr_array_add(argv, g_strdup("-display"));
-    g_ptr_array_add(argv, g_strdup("none"));
-    /* The keyboard controller's reset: what reboot=k uses. */
-    g_ptr_array_add(argv, g_strdup("-device"));
-    g_ptr_array_add(argv, g_strdup("i8042"));
-    g_ptr_array_add(argv, g_strdup("-serial"));
-    g_ptr_array_add(argv, g_strdup("stdio"));
-    g_ptr_array_add(argv, g_strdup("-kernel"));
-    g_ptr_array_add(argv, g_strdup_printf("/dev/fd/%d", files->kernel_fd));
-    g_ptr_array_add(argv, g_strdup("-initrd"));
-    g_ptr_array_add(argv, g_strdup_printf("/dev/fd/%d", files->initrd_fd));
-    g_ptr_array_add(argv, g_strdup("-append"));
-    g_ptr_array_add(argv, g_strdup_printf("%s tsc_early_khz=%" PRIu64,
-                                          files->cmdline, ne_vm_tsc_khz()));
+    for (i = 0; i < ARRAY_SIZE(ne_vm_fixed_args); i++) {
+        ne_vm_arg(argv, "%s", ne_vm_fixed_args[i]);
+    }
+    ne_vm_arg(argv, "-name");
+    ne_vm_arg(argv, "ne-enclave-%" PRIu64 ",process=ne-enclave-%" PRIu64,
+              cfg->cid, cfg->cid);
+    ne_vm_arg(argv, "-smp");
+    ne_vm_arg(argv, "%" PRIu64, cfg->nr_vcpus);
+    ne_vm_arg(argv, "-m");
+    ne_vm_arg(argv, "%" PRIu64 "M", cfg->mem_size / MiB);
+    ne_vm_arg(argv, "-kernel");
+    ne_vm_arg(argv, "/dev/fd/%d", files->kernel_fd);
+    ne_vm_arg(argv, "-initrd");
+    ne_vm_arg(argv, "/dev/fd/%d", files->initrd_fd);
+    ne_vm_arg(argv, "-append");
+    ne_vm_arg(argv, "%s tsc_early_khz=%" PRIu64, files->cmdline,
+              ne_vm_tsc_khz());
     cs.fds[cs.nr_fds++] = files->kernel_fd;
     cs.fds[cs.nr_fds++] = files->initrd_fd;
     if (cfg->vsock_fd >= 0) {
-        g_ptr_array_add(argv, g_strdup("-device"));
-        g_ptr_array_add(argv, g_strdup_printf("ne-vsock-device,guest-cid=%"
-                                              PRIu64 ",relay-fd=%d",
-                                              cfg->cid, cfg->vsock_fd));
+        ne_vm_arg(argv, "-device");
+        ne_vm_arg(argv, "ne-vsock-device,guest-cid=%" PRIu64 ",relay-fd=%d",
+                  cfg->cid, cfg->vsock_fd);
         cs.fds[cs.nr_fds++] = cfg->vsock_fd;
     }
     g_ptr_array_add(argv, NULL);
