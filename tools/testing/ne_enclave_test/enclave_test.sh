@@ -21,6 +21,8 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../../scripts/ne-env.sh
 source "$HERE/../../../scripts/ne-env.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 OUT=$NE_BUILD/enclave-test
 NE_VM=$NE_ROOT/scripts/ne-vm
@@ -36,22 +38,6 @@ result() {	# result ok|not-ok TEXT
 		echo "not ok $nr $2"
 		fails=$((fails + 1))
 	fi
-}
-
-# A process is gone when it no longer exists or is a zombie.
-gone_within() {	# gone_within SEC PID...
-	local i p left
-	for ((i = 0; i < $1 * 10; i++)); do
-		left=
-		for p in "${@:2}"; do
-			[[ -r /proc/$p/stat ]] || continue
-			[[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == Z ]] && continue
-			left=1
-		done
-		[[ -z $left ]] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 tap_host() {	# tap_host 0|1 TEXT

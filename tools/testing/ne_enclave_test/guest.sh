@@ -31,6 +31,16 @@ wait_text() {	# wait_text FILE TEXT PID SEC
 	grep -q "$2" "$1"
 }
 
+# Run the sample (128 MiB) to its end; its output must have TEXT.
+expect_sample() {	# expect_sample TEXT NAME SAMPLE-ARG...
+	text=$1 name=$2
+	shift 2
+	ne_ioctl_sample --memory 128 "$@" > /tmp/sample.out 2>&1
+	grep -q "$text" /tmp/sample.out
+	tap $? "$name"
+	sed 's/^/# /' /tmp/sample.out
+}
+
 uptime_cs() { cut -d' ' -f1 /proc/uptime | tr -d .; }
 
 setup() {
@@ -65,15 +75,10 @@ run_boot() {
 	wait $sample
 	sed 's/^/# /' /tmp/app.out
 
-	ne_ioctl_sample --memory 128 --time 900 poweroff.eif > /tmp/off.out 2>&1
-	grep -q "Enclave exited (POLLHUP" /tmp/off.out
-	tap $? "an enclave that powers off: POLLHUP"
-	sed 's/^/# /' /tmp/off.out
-
-	ne_ioctl_sample --memory 128 --time 900 panic.eif > /tmp/panic.out 2>&1
-	grep -q "Enclave exited (POLLHUP" /tmp/panic.out
-	tap $? "an enclave whose kernel panics: POLLHUP"
-	sed 's/^/# /' /tmp/panic.out
+	expect_sample "Enclave exited (POLLHUP" \
+		"an enclave that powers off: POLLHUP" --time 900 poweroff.eif
+	expect_sample "Enclave exited (POLLHUP" \
+		"an enclave whose kernel panics: POLLHUP" --time 900 panic.eif
 
 	echo "enclave-test: close-while-booting"
 	ne_ioctl_sample --memory 128 --no-heartbeat --time 1 app.eif \
@@ -82,22 +87,17 @@ run_boot() {
 	sed 's/^/# /' /tmp/close.out
 	echo "enclave-test: closed"
 
-	ne_ioctl_sample --memory 128 --time 1 longcmd.eif > /tmp/long.out 2>&1
-	grep -q "crashed before its heartbeat" /tmp/long.out
-	tap $? "a command line too long for the VM: no VM, a crash"
-	sed 's/^/# /' /tmp/long.out
-
-	ne_ioctl_sample --memory 128 --time 1 badkernel.eif > /tmp/badk.out 2>&1
-	grep -q "crashed before its heartbeat" /tmp/badk.out
-	tap $? "a kernel the VM cannot load: the VM exits, a crash"
-	sed 's/^/# /' /tmp/badk.out
+	expect_sample "crashed before its heartbeat" \
+		"a command line too long for the VM: no VM, a crash" \
+		--time 1 longcmd.eif
+	expect_sample "crashed before its heartbeat" \
+		"a kernel the VM cannot load: the VM exits, a crash" \
+		--time 1 badkernel.eif
 
 	cp app.eif /tmp/bad.eif
 	printf '\001' | dd of=/tmp/bad.eif bs=1 seek=541 conv=notrunc 2>/dev/null
-	ne_ioctl_sample --memory 128 --time 1 /tmp/bad.eif > /tmp/bad.out 2>&1
-	grep -q "crashed before its heartbeat" /tmp/bad.out
-	tap $? "a corrupted image is reported as a crash"
-	sed 's/^/# /' /tmp/bad.out
+	expect_sample "crashed before its heartbeat" \
+		"a corrupted image is reported as a crash" --time 1 /tmp/bad.eif
 }
 
 run_kill() {

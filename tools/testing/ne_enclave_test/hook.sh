@@ -13,6 +13,9 @@
 #                      that the noted processes go away)
 set -uo pipefail
 
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 nr=0
 fails=0
 tap() {	# tap 0|1 TEXT
@@ -40,22 +43,6 @@ qemu_pid() {
 	for p in $(pgrep -f -- "unix:$NE_QMP_SOCK"); do
 		[[ $(cat "/proc/$p/comm" 2>/dev/null) == qemu* ]] && echo "$p"
 	done | head -n1
-}
-
-# A process is gone when it no longer exists or is a zombie.
-gone_within() {	# gone_within SEC PID...
-	local i p left
-	for ((i = 0; i < $1 * 10; i++)); do
-		left=
-		for p in "${@:2}"; do
-			[[ -r /proc/$p/stat ]] || continue
-			[[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == Z ]] && continue
-			left=1
-		done
-		[[ -z $left ]] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 : > "$NE_HOOK_TAP"
