@@ -30,6 +30,7 @@
  * 4 skipped (no AF_VSOCK in this kernel).
  */
 #define _GNU_SOURCE
+#include <endian.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -134,19 +135,21 @@ static int read_full(int fd, void *buf, size_t len)
 	return 1;
 }
 
-static void put_le(uint8_t *p, uint64_t v, int n)
+/* The report: count (le64) at 0, checksum (le32) at 8. */
+static void put_report(uint8_t *p, uint64_t count, uint32_t sum)
 {
-	for (int i = 0; i < n; i++, v >>= 8)
-		p[i] = (uint8_t)v;
+	count = htole64(count);
+	sum = htole32(sum);
+	memcpy(p, &count, sizeof(count));
+	memcpy(p + 8, &sum, sizeof(sum));
 }
 
-static uint64_t get_le(const uint8_t *p, int n)
+static void get_report(const uint8_t *p, uint64_t *count, uint32_t *sum)
 {
-	uint64_t v = 0;
-
-	while (n--)
-		v = v << 8 | p[n];
-	return v;
+	memcpy(count, p, sizeof(*count));
+	memcpy(sum, p + 8, sizeof(*sum));
+	*count = le64toh(*count);
+	*sum = le32toh(*sum);
 }
 
 static int do_send(int fd, unsigned int id, uint64_t total)
@@ -181,8 +184,7 @@ static int do_send(int fd, unsigned int id, uint64_t total)
 		return 1;
 	}
 	secs = now() - t0;
-	got_count = get_le(report, 8);
-	got_sum = (uint32_t)get_le(report + 8, 4);
+	get_report(report, &got_count, &got_sum);
 	if (got_count != st.count || got_sum != st.sum) {
 		printf("send: conn %u: sent %llu bytes checksum 0x%08x, peer got %llu checksum 0x%08x\n",
 		       id, (unsigned long long)st.count, st.sum,
@@ -227,8 +229,7 @@ static int do_recv(int fd, unsigned int id)
 		return 1;
 	}
 	secs = now() - t0;
-	put_le(report, st.count, 8);
-	put_le(report + 8, st.sum, 4);
+	put_report(report, st.count, st.sum);
 	if (write_all(fd, report, sizeof(report)) < 0) {
 		printf("recv: conn %u: report: %s\n", id, strerror(errno));
 		return 1;
