@@ -23,26 +23,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../../../scripts/ne-env.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=../../../scripts/ne-tap.sh
+source "$NE_ROOT/scripts/ne-tap.sh"
 
 OUT=$NE_BUILD/enclave-test
 NE_VM=$NE_ROOT/scripts/ne-vm
 BYTES=67108864
-nr=0
-fails=0
-
-result() {	# result ok|not-ok TEXT
-	nr=$((nr + 1))
-	if [[ $1 == ok ]]; then
-		echo "ok $nr $2"
-	else
-		echo "not ok $nr $2"
-		fails=$((fails + 1))
-	fi
-}
-
-tap_host() {	# tap_host 0|1 TEXT
-	if [[ $1 == 0 ]]; then result ok "$2"; else result not-ok "$2"; fi
-}
 
 skip_all() {
 	echo "1..0 # SKIP $1"
@@ -50,7 +36,7 @@ skip_all() {
 }
 
 die() {
-	result not-ok "$1"
+	tap 1 "$1"
 	exit 1
 }
 
@@ -59,8 +45,8 @@ collect() {	# collect PREFIX FILE
 	local line
 	while IFS= read -r line; do
 		case $line in
-		"ok "*) result ok "$1: ${line#ok [0-9]* }" ;;
-		"not ok "*) result not-ok "$1: ${line#not ok [0-9]* }" ;;
+		"ok "*) tap 0 "$1: ${line#ok [0-9]* }" ;;
+		"not ok "*) tap 1 "$1: ${line#not ok [0-9]* }" ;;
 		"# "*) echo "$line" ;;
 		esac
 	done < <(tr -d '\r' < "$2" | grep -a -E '^(ok|not ok) [0-9]+ |^# ')
@@ -111,9 +97,9 @@ vm_run() {	# vm_run MODE
 		# Why those two crashed: the device's log, the VM's error.
 		grep -aq "cannot boot the enclave image: command line of" \
 			"$OUT/$mode.log"
-		tap_host $? "$mode: the long command line is refused as such"
+		tap $? "$mode: the long command line is refused as such"
 		grep -aq "ne-enclave-.*: .*kernel\|Error loading" "$OUT/$mode.log"
-		tap_host $? "$mode: the enclave VM said why it could not boot"
+		tap $? "$mode: the enclave VM said why it could not boot"
 	fi
 	if [[ $mode == kill ]]; then
 		# The hook killed QEMU: ne-vm reports that as 124 (QEMU
@@ -121,13 +107,13 @@ vm_run() {	# vm_run MODE
 		local pids=()
 		read -ra pids < "$OUT/kill.hook.tap.pids" 2>/dev/null
 		[[ ${#pids[@]} -gt 0 ]] && gone_within 2 "${pids[@]}"
-		tap_host $? "kill: kill -9 of the test VM's QEMU leaves no enclave VM process"
+		tap $? "kill: kill -9 of the test VM's QEMU leaves no enclave VM process"
 		[[ $rc == 124 || $rc == 125 ]] && return
 	elif [[ $rc == 0 || $rc == 1 ]]; then
 		return
 	fi
 	sed 's/^/# /' "$OUT/$mode.err"
-	result not-ok "$mode: ne-vm exited $rc (see $OUT/$mode.log)"
+	tap 1 "$mode: ne-vm exited $rc (see $OUT/$mode.log)"
 }
 
 main() {
@@ -141,8 +127,8 @@ main() {
 	build
 	vm_run boot
 	vm_run kill
-	echo "1..$nr"
-	[[ $fails == 0 ]]
+	echo "1..$N"
+	[[ $FAILED == 0 ]]
 }
 
 main "$@"
