@@ -124,6 +124,13 @@ def guest(conn, op, length=0, buf_alloc=65536, fwd_cnt=0):
     return bytes([0, route, op]) + size24(44 + length) + hdr
 
 
+def to_listener(op, gport, buf_alloc=65536):
+    """A packet from guest port gport to the listener on CID 0 port 10001."""
+    route = 0x01 | 0x04 | 0x08 | 0x10 | 0x80
+    hdr = vsock_hdr(GUEST_CID, 0, gport, 0, 0, 1, op, buf_alloc)
+    return bytes([0, route, op]) + size24(44) + hdr
+
+
 def raw_guest(hdr, size, route=0):
     return bytes([0, route, 0]) + size24(size) + hdr
 
@@ -169,6 +176,13 @@ def vsock_seeds():
         "beyond-credit.bin": connect() + guest(0, RESPONSE) +
         guest(0, RW, 100000) + guest(0, RW, 200000) + guest(0, RST),
         "rx-buffers.bin": rx(44, 10) + rx(45, 10) + rx(4096, 65535) + rx(0, 0),
+        # accepted (greeting sent), data, close; not a request; a full
+        # table refuses
+        "listener.bin": to_listener(REQUEST, 1024, buf_alloc=100) +
+        guest(0, CREDIT_UPDATE, buf_alloc=5000) + rx(4096, 1000) +
+        to_listener(RW, 2000) +
+        b"".join(to_listener(REQUEST, 1025 + i) for i in range(4)) +
+        guest(0, SHUTDOWN),
         "two-conns.bin": connect(0, 0, 0) + connect(1, 2, 3) +
         guest(1, RESPONSE) + guest(0, RW) + send(1, 65535) + close(1) +
         close(0),

@@ -111,6 +111,18 @@ unsigned ne_vsock_proto_no_conn(const NEVsockHdr *h)
     return h->op == NE_VSOCK_OP_RST ? 0 : NE_VSOCK_ACT_RST;
 }
 
+bool ne_vsock_proto_accept(NEVsockProto *p, const NEVsockHdr *h)
+{
+    if (h->type != NE_VSOCK_TYPE_STREAM || h->op != NE_VSOCK_OP_REQUEST) {
+        return false;
+    }
+    memset(p, 0, sizeof(*p));
+    p->state = NE_VSOCK_CONNECTING;
+    p->peer_buf_alloc = h->buf_alloc;
+    p->peer_fwd_cnt = h->fwd_cnt;
+    return true;
+}
+
 /* RESPONSE or RST, nothing else, answers our REQUEST. */
 static unsigned ne_vsock_proto_connecting(uint16_t op, NEVsockProtoError *err)
 {

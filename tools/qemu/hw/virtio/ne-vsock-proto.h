@@ -141,6 +141,15 @@ bool ne_vsock_rx_fit(size_t room, size_t left, size_t *n);
 unsigned ne_vsock_proto_no_conn(const NEVsockHdr *h);
 
 /*
+ * A guest packet @h to a tuple without a connection where an emulated
+ * service listens: true if it asks for a stream connection, and then @p
+ * starts as its state (CONNECTING until the caller answers, with the
+ * guest's window); false leaves @p alone, ne_vsock_proto_no_conn() says
+ * what to do.
+ */
+bool ne_vsock_proto_accept(NEVsockProto *p, const NEVsockHdr *h);
+
+/*
  * A guest packet @h with @len payload bytes for the connection @p (which
  * is CONNECTING or CONNECTED). Updates @p and returns the NE_VSOCK_ACT_*
  * bits the caller carries out; *@err says which guest mistake to log.

@@ -119,6 +119,16 @@ struct NEVsockConn {
     QTAILQ_ENTRY(NEVsockConn) dying_next;
 };
 
+/* An emulated service: the guest's connections to (cid, port) end here */
+struct NEVsockListener {
+    uint64_t cid;
+    uint32_t port;
+    NEVsockAcceptFn *accept;
+    const NEVsockPeerOps *ops;
+    void *opaque;
+    QLIST_ENTRY(NEVsockListener) next;
+};
+
 typedef struct NEVsockPkt {
     struct virtio_vsock_hdr hdr;    /* little-endian, len set on delivery */
     uint8_t *data;
@@ -196,6 +206,10 @@ struct NEVsock {
 
 static QLIST_HEAD(, NEVsock) ne_vsock_devices =
     QLIST_HEAD_INITIALIZER(ne_vsock_devices);
+
+/* Listeners serve the parent's device; they outlive any device. */
+static QLIST_HEAD(, NEVsockListener) ne_vsock_listeners =
+    QLIST_HEAD_INITIALIZER(ne_vsock_listeners);
 
 static QTAILQ_HEAD(, NEVsockConn) ne_vsock_dying =
     QTAILQ_HEAD_INITIALIZER(ne_vsock_dying);
@@ -947,6 +961,23 @@ static void ne_vsock_relays_drop(NEVsock *s)
     s->tx_blocked = false;
 }
 
+/* A connection in the table, CONNECTING: the caller sends what follows. */
+static NEVsockConn *ne_vsock_conn_new(NEVsock *s, const NEVsockKey *key,
+                                      const NEVsockPeerOps *ops, void *opaque)
+{
+    NEVsockConn *c = g_new0(NEVsockConn, 1);
+
+    c->dev = s;
+    c->key = *key;
+    c->ops = ops;
+    c->opaque = opaque;
+    c->sendbuf = g_byte_array_new();
+    c->proto.state = NE_VSOCK_CONNECTING;
+    g_hash_table_insert(s->conns, &c->key, c);
+    c->in_table = true;
+    return c;
+}
+
 static NEVsockConn *ne_vsock_do_connect(NEVsock *s, uint64_t src_cid,
                                         uint32_t src_port, uint32_t dst_port,
                                         const NEVsockPeerOps *ops,
@@ -973,15 +1004,7 @@ static NEVsockConn *ne_vsock_do_connect(NEVsock *s, uint64_t src_cid,
         return NULL;
     }
 
-    c = g_new0(NEVsockConn, 1);
-    c->dev = s;
-    c->key = key;
-    c->ops = ops;
-    c->opaque = opaque;
-    c->sendbuf = g_byte_array_new();
-    c->proto.state = NE_VSOCK_CONNECTING;
-    g_hash_table_insert(s->conns, &c->key, c);
-    c->in_table = true;
+    c = ne_vsock_conn_new(s, &key, ops, opaque);
     trace_ne_vsock_connect(src_cid, src_port, dst_port,
                            ne_vsock_driver_ok(s));
 
@@ -1009,6 +1032,91 @@ NEVsockConn *ne_vsock_connect(uint64_t src_cid, uint32_t src_port,
     }
     return ne_vsock_do_connect(s, src_cid, src_port, dst_port, ops, opaque,
                                errp);
+}
+
+static NEVsockListener *ne_vsock_listener_find(uint64_t cid, uint32_t port)
+{
+    NEVsockListener *l;
+
+    QLIST_FOREACH(l, &ne_vsock_listeners, next) {
+        if (l->cid == cid && l->port == port) {
+            return l;
+        }
+    }
+    return NULL;
+}
+
+NEVsockListener *ne_vsock_listen(uint64_t cid, uint32_t port,
+                                 NEVsockAcceptFn *accept,
+                                 const NEVsockPeerOps *ops, void *opaque,
+                                 Error **errp)
+{
+    NEVsockListener *l;
+
+    if (ne_vsock_listener_find(cid, port)) {
+        error_setg(errp, "vsock %" PRIu64 ":%" PRIu32 " has a listener",
+                   cid, port);
+        return NULL;
+    }
+    l = g_new0(NEVsockListener, 1);
+    l->cid = cid;
+    l->port = port;
+    l->accept = accept;
+    l->ops = ops;
+    l->opaque = opaque;
+    QLIST_INSERT_HEAD(&ne_vsock_listeners, l, next);
+    trace_ne_vsock_listen(cid, port, true);
+    return l;
+}
+
+void ne_vsock_unlisten(NEVsockListener *l)
+{
+    if (!l) {
+        return;
+    }
+    trace_ne_vsock_listen(l->cid, l->port, false);
+    QLIST_REMOVE(l, next);
+    g_free(l);
+}
+
+/*
+ * A guest packet to @key, which has no connection: a REQUEST to a
+ * listener is its owner's to accept. False if nobody listens there or
+ * the packet asks for no connection.
+ */
+static bool ne_vsock_accept(NEVsock *s, const NEVsockKey *key,
+                            const NEVsockHdr *h)
+{
+    NEVsockListener *l;
+    NEVsockProto proto;
+    NEVsockConn *c;
+    void *opaque;
+
+    if (s->relay_fd >= 0) {
+        return false;           /* an enclave's device: no services */
+    }
+    l = ne_vsock_listener_find(key->peer_cid, key->peer_port);
+    if (!l || !ne_vsock_proto_accept(&proto, h)) {
+        return false;
+    }
+    c = ne_vsock_conn_new(s, key, l->ops, NULL);
+    c->proto = proto;
+    opaque = l->accept(l->opaque, c);
+    trace_ne_vsock_accept(key->peer_cid, key->peer_port, key->guest_port,
+                          opaque != NULL);
+    if (!opaque) {
+        ne_vsock_conn_free(c);
+        ne_vsock_send_rst(s, key);
+        return true;
+    }
+    c->opaque = opaque;
+    ne_vsock_queue_pkt(s, c, key, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0);
+    ne_vsock_conn_set_state(c, NE_VSOCK_CONNECTED);
+    ne_vsock_conn_flush(c);
+    if (c->ops->connected) {
+        c->ops->connected(opaque);
+    }
+    return true;
 }
 
 int ne_vsock_send(NEVsockConn *c, const void *buf, size_t len)
@@ -1167,6 +1275,9 @@ static void ne_vsock_handle_guest_pkt(NEVsock *s, const NEVsockHdr *h,
 
     c = g_hash_table_lookup(s->conns, &key);
     if (!c) {
+        if (ne_vsock_accept(s, &key, h)) {
+            return;
+        }
         if (ne_vsock_proto_no_conn(h) & NE_VSOCK_ACT_RST) {
             trace_ne_vsock_no_conn(key.peer_cid, key.peer_port,
                                    key.guest_port, ne_vsock_op_name(h->op));

@@ -11,7 +11,8 @@
  *     bytes are decoded as the device decodes a tx buffer of @size bytes;
  *     route bits make it hit the model (bit 0: src CID 3, bit 1: the
  *     tuple of connection (route >> 5) % 4, bit 2: stream type, bit 3:
- *     op = op % 9, bit 4: hdr.len = size - 44);
+ *     op = op % 9, bit 4: hdr.len = size - 44, bit 7: to a listener,
+ *     CID 0 port 10000 + op % 4; listeners are on 10000..10002);
  *   1 peer connects: cid(1) port(1) guest port(1);
  *   2 peer sends: conn(1) bytes(2, LE);
  *   3 guest posts an rx buffer: room(2, LE) left(2, LE);
@@ -38,6 +39,10 @@
 #define PKT_MAX		(64 * 1024)
 #define SENDBUF_MAX	(4 * 1024 * 1024)
 #define RELAY_PEER_CID	16
+/* Emulated services: CID 0, ports LISTEN_PORT .. LISTEN_PORT + 2 */
+#define LISTEN_CID	0
+#define LISTEN_PORT	10000
+#define NR_LISTENERS	3
 /* Past the largest message a relay takes, so that "too big" is reached */
 #define RELAY_MSG_MAX	(NE_VSOCK_HDR_SIZE + NE_VSOCK_RELAY_PAYLOAD_MAX + 16)
 
@@ -163,6 +168,51 @@ static void conn_end(struct conn *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/*
+ * ne_vsock_accept(): a packet to a listener's tuple without a connection.
+ * False if it is no request (or nobody listens): then no_conn decides.
+ */
+static bool accept_conn(struct model *m, const NEVsockHdr *h)
+{
+	NEVsockProto p;
+	unsigned int i;
+
+	memset(&p, 0x5a, sizeof(p));
+	if (h->dst_cid != LISTEN_CID || h->dst_port - LISTEN_PORT >= NR_LISTENERS)
+		return false;
+	if (!ne_vsock_proto_accept(&p, h)) {
+		check(h->type != NE_VSOCK_TYPE_STREAM ||
+		      h->op != NE_VSOCK_OP_REQUEST);
+		/* Untouched */
+		check(p.tx_cnt == 0x5a5a5a5a && p.fwd_cnt == 0x5a5a5a5a);
+		return false;
+	}
+	check(h->type == NE_VSOCK_TYPE_STREAM && h->op == NE_VSOCK_OP_REQUEST);
+	check(p.state == NE_VSOCK_CONNECTING && !p.credit_requested);
+	check(p.peer_buf_alloc == h->buf_alloc && p.peer_fwd_cnt == h->fwd_cnt);
+	check(!p.tx_cnt && !p.fwd_cnt && !p.last_fwd_cnt);
+	for (i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = &m->conns[i];
+
+		if (c->used)
+			continue;
+		memset(c, 0, sizeof(*c));
+		c->used = true;
+		c->peer_cid = h->dst_cid;
+		c->peer_port = h->dst_port;
+		c->guest_port = h->src_port;
+		c->proto = p;
+		queue_credit_pkt(m, c);		/* RESPONSE */
+		c->proto.state = NE_VSOCK_CONNECTED;
+		/* The service's greeting, as the debug console's backlog */
+		c->pending = h->src_port % 70000;
+		flush(m, c);
+		return true;
+	}
+	m->queued++;	/* the owner refused it: RST */
+	return true;
+}
+
 /* ne_vsock_tx_process() + ne_vsock_handle_guest_pkt(). */
 static void guest_packet(struct model *m, struct input *in)
 {
@@ -190,6 +240,10 @@ static void guest_packet(struct model *m, struct input *in)
 		put_le(raw + 30, op % 9, 2);
 	if ((route & 16) && size >= NE_VSOCK_HDR_SIZE)
 		put_le(raw + 24, size - NE_VSOCK_HDR_SIZE, 4);
+	if (route & 128) {
+		put_le(raw + 8, LISTEN_CID, 8);
+		put_le(raw + 20, LISTEN_PORT + op % 4, 4);
+	}
 
 	ne_vsock_hdr_decode(&h, raw);
 	{
@@ -227,6 +281,8 @@ static void guest_packet(struct model *m, struct input *in)
 	if (h.src_cid != GUEST_CID)
 		return;		/* logged and dropped */
 	c = lookup(m, &h);
+	if (!c && accept_conn(m, &h))
+		return;
 	if (!c) {
 		act = ne_vsock_proto_no_conn(&h);
 		check(act == (h.op == NE_VSOCK_OP_RST ? 0 : NE_VSOCK_ACT_RST));

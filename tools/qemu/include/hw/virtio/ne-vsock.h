@@ -7,8 +7,9 @@
  * carried entirely inside QEMU, no /dev/vhost-vsock is needed.
  *
  * This header is the interface other device models (the NE PCI model) use
- * to open a connection from an emulated peer to the guest, and to link
- * the guest with an enclave VM (another QEMU process) through a relay.
+ * to open a connection from an emulated peer to the guest, to accept the
+ * guest's connections to an emulated service, and to link the guest with
+ * an enclave VM (another QEMU process) through a relay.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -51,6 +52,31 @@ int ne_vsock_send(NEVsockConn *c, const void *buf, size_t len);
 
 /* Send SHUTDOWN/RST as needed and free @c; no callbacks after this. */
 void ne_vsock_close(NEVsockConn *c);
+
+typedef struct NEVsockListener NEVsockListener;
+
+/*
+ * A new connection from the guest to a listener: return the opaque that
+ * the listener's NEVsockPeerOps get for @c, or NULL to refuse it (RST).
+ * @c may be given data (ne_vsock_send) but not closed from here; once
+ * accepted it is connected, the ops' connected() follows at once, and it
+ * is released with ne_vsock_close() like any other.
+ */
+typedef void *NEVsockAcceptFn(void *opaque, NEVsockConn *c);
+
+/*
+ * Accept the guest's stream connections to (@cid, @port), an emulated
+ * service (such as an enclave's debug console on CID 0). Connections
+ * outlive their listener. Returns NULL with @errp set if someone listens
+ * there already. Call with the BQL held.
+ */
+NEVsockListener *ne_vsock_listen(uint64_t cid, uint32_t port,
+                                 NEVsockAcceptFn *accept,
+                                 const NEVsockPeerOps *ops, void *opaque,
+                                 Error **errp);
+
+/* Stop accepting and free @l (NULL is a no-op). */
+void ne_vsock_unlisten(NEVsockListener *l);
 
 typedef struct NEVsockRelay NEVsockRelay;
 
