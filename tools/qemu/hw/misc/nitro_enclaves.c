@@ -87,6 +87,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(NitroEnclavesState, NITRO_ENCLAVES_PCI)
 #define NE_TB_ACTION_EXIT           1
 #define NE_TB_ACTION_EVENTS         2
 #define NE_TB_ACTION_RESET          3
+#define NE_TB_ACTION_CONSOLE        4
 #define NE_TB_STATUS                0x014
 #define NE_TB_FAIL_CMD              0x018
 #define NE_TB_FAIL_RC               0x01c
@@ -101,6 +102,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(NitroEnclavesState, NITRO_ENCLAVES_PCI)
 #define NE_TB_EVENTS_MAX            0xffff      /* one EVTCNT wrap */
 #define NE_TB_ERR_UID_ZERO          0x02c
 #define NE_TB_REPLY_CMD             0x030
+#define NE_TB_CONSOLE_FILL          0x034
+#define NE_TB_CONSOLE_FILL_MAX      (1 * MiB)
 #define NE_TB_CMD_COUNT             0x040
 #define NE_TB_LIVE_SLOTS            0x080
 #define NE_TB_VCPUS                 0x084
@@ -175,6 +178,16 @@ enum {
     NE_CRASH_MAX,
 };
 
+/*
+ * The debug console, as on Nitro: a stream on CID 0 port 10000 + the
+ * enclave's CID (32-bit sum), debug mode only. A reader gets the last
+ * NE_CONSOLE_LOG_MAX bytes first, then what comes, until the enclave ends.
+ */
+#define NE_CONSOLE_CID              0
+#define NE_CONSOLE_PORT_BASE        10000
+#define NE_CONSOLE_LOG_MAX          (64 * KiB)
+#define NE_CONSOLE_READERS_MAX      4
+
 #define NE_HEARTBEAT_CID            3
 #define NE_HEARTBEAT_PORT           9000
 #define NE_HEARTBEAT_VALUE          0xb7
@@ -190,6 +203,13 @@ typedef struct NeImage {
 } NeImage;
 
 typedef struct NeBoot NeBoot;
+
+/* A connection to the debug console; freed when it ends. */
+typedef struct NeConsoleReader {
+    NeBoot *boot;
+    NEVsockConn *conn;
+    QLIST_ENTRY(NeConsoleReader) next;
+} NeConsoleReader;
 
 /*
  * An image check on a thread of its own: reading and hashing a large
@@ -234,7 +254,12 @@ struct NeBoot {
     bool hb_closed;
     bool hb_got;
     uint8_t hb_byte;
-    GString *console;           /* debug mode only */
+    GString *console;           /* debug mode only: the first 2 KiB */
+    /* Debug console on vsock: listening from start to the enclave's end */
+    NEVsockListener *con_listener;
+    GByteArray *con_log;        /* the last NE_CONSOLE_LOG_MAX bytes */
+    QLIST_HEAD(, NeConsoleReader) con_readers;
+    unsigned nr_con_readers;
     NeVm *vm;                   /* NE_BOOT_VM */
     NEVsockRelay *relay;        /* the VM's vsock, with vm */
     int log_fd;                 /* enclave-log, with vm */
@@ -287,6 +312,7 @@ struct NitroEnclavesState {
     int32_t tb_status;
     uint32_t tb_reply_mode;
     uint32_t tb_reply_cmd;      /* 0: tb_reply_mode hits any command */
+    uint32_t tb_console_fill;   /* bytes NE_TB_ACTION_CONSOLE prints */
     uint32_t tb_delay_ms;
     uint32_t tb_events;
     uint32_t tb_event_count;
@@ -357,21 +383,124 @@ static const char *const ne_crash_names[NE_CRASH_MAX] = {
     [NE_CRASH_VM_START] = "the enclave VM did not start",
 };
 
+/* Debug console: the test BAR shows its start, vsock readers all of it. */
+
+static void ne_console_reader_free(NeConsoleReader *r)
+{
+    QLIST_REMOVE(r, next);
+    r->boot->nr_con_readers--;
+    ne_vsock_close(r->conn);
+    g_free(r);
+}
+
+/* The parent hung up. */
+static void ne_console_closed(void *opaque)
+{
+    ne_console_reader_free(opaque);
+}
+
+/* Read-only: what the parent writes is dropped, as on Nitro. */
+static const NEVsockPeerOps ne_console_ops = {
+    .closed = ne_console_closed,
+};
+
+static void *ne_console_accept(void *opaque, NEVsockConn *c)
+{
+    NeBoot *b = opaque;
+    NeConsoleReader *r;
+
+    if (b->nr_con_readers >= NE_CONSOLE_READERS_MAX) {
+        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                      ": console has %u readers, one more refused\n",
+                      b->slot->uid, b->nr_con_readers);
+        return NULL;
+    }
+    r = g_new0(NeConsoleReader, 1);
+    r->boot = b;
+    r->conn = c;
+    QLIST_INSERT_HEAD(&b->con_readers, r, next);
+    b->nr_con_readers++;
+    /* At most NE_CONSOLE_LOG_MAX bytes: below what a connection holds */
+    ne_vsock_send(c, b->con_log->data, b->con_log->len);
+    return r;
+}
+
+/* Debug mode: the parent may read the console from now on. */
+static void ne_console_listen(NeBoot *b)
+{
+    uint32_t port = (uint32_t)(NE_CONSOLE_PORT_BASE + b->slot->cid);
+    Error *err = NULL;
+
+    b->con_listener = ne_vsock_listen(NE_CONSOLE_CID, port,
+                                      ne_console_accept, &ne_console_ops, b,
+                                      &err);
+    if (!b->con_listener) {
+        qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                      ": no debug console: %s\n", b->slot->uid,
+                      error_get_pretty(err));
+        error_free(err);
+    }
+}
+
+/* The enclave is over: readers get what is left, then the end of stream. */
+static void ne_console_end(NeBoot *b)
+{
+    ne_vsock_unlisten(b->con_listener);
+    b->con_listener = NULL;
+    while (!QLIST_EMPTY(&b->con_readers)) {
+        ne_console_reader_free(QLIST_FIRST(&b->con_readers));
+    }
+}
+
+static void ne_console_write(NeBoot *b, const void *buf, size_t len)
+{
+    NeConsoleReader *r, *next;
+    int ret;
+
+    if (!(b->slot->flags & NE_START_DEBUG)) {
+        return;
+    }
+    if (b->console->len < NE_TB_CONSOLE_SIZE) {
+        g_string_append_len(b->console, buf,
+                            MIN(len, NE_TB_CONSOLE_SIZE - b->console->len));
+    }
+    if (len >= NE_CONSOLE_LOG_MAX) {
+        g_byte_array_set_size(b->con_log, 0);
+        g_byte_array_append(b->con_log, (const uint8_t *)buf + len -
+                            NE_CONSOLE_LOG_MAX, NE_CONSOLE_LOG_MAX);
+    } else {
+        if (b->con_log->len + len > NE_CONSOLE_LOG_MAX) {
+            g_byte_array_remove_range(b->con_log, 0, b->con_log->len + len -
+                                      NE_CONSOLE_LOG_MAX);
+        }
+        g_byte_array_append(b->con_log, buf, len);
+    }
+    QLIST_FOREACH_SAFE(r, &b->con_readers, next, next) {
+        ret = ne_vsock_send(r->conn, buf, len);
+        if (ret < 0) {
+            /* It gets what it was sent, then the end: no silent gap. */
+            qemu_log_mask(LOG_GUEST_ERROR, "nitro-enclaves: slot %" PRIu64
+                          ": console reader dropped: %s\n", b->slot->uid,
+                          strerror(-ret));
+            ne_console_reader_free(r);
+        }
+    }
+}
+
 /* Debug mode keeps what the enclave would print on its console. */
 G_GNUC_PRINTF(2, 3)
 static void ne_console(NeBoot *b, const char *fmt, ...)
 {
+    g_autofree char *text = NULL;
     va_list ap;
 
-    if (!(b->slot->flags & NE_START_DEBUG) ||
-        b->console->len >= NE_TB_CONSOLE_SIZE) {
+    if (!(b->slot->flags & NE_START_DEBUG)) {
         return;
     }
     va_start(ap, fmt);
-    g_string_append_vprintf(b->console, fmt, ap);
+    text = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    g_string_truncate(b->console,
-                      MIN(b->console->len, NE_TB_CONSOLE_SIZE));
+    ne_console_write(b, text, strlen(text));
 }
 
 /*
@@ -636,6 +765,7 @@ static void ne_boot_cancel(NeBoot *b)
     timer_del(b->boot_timer);
     ne_boot_close_conn(b);
     ne_boot_vm_end(b);
+    ne_console_end(b);
     if (b->job) {
         /* The check runs on; its result is dropped. */
         b->job->boot = NULL;
@@ -785,6 +915,7 @@ static void ne_boot_timer_cb(void *opaque)
     case NE_BOOT_CRASHING:
         /* The enclave exits as the exit hook makes it: STOPPED + event. */
         ne_boot_set(b, NE_BOOT_CRASHED, b->crash_reason);
+        ne_console_end(b);
         if (b->slot->state == NE_STATE_RUNNING) {
             ne_core_slot_set_state(b->slot, NE_STATE_STOPPED);
             ne_raise_event(s);
@@ -800,7 +931,7 @@ static void ne_boot_vm_output(void *opaque, const char *buf, size_t len)
 {
     NeBoot *b = opaque;
 
-    ne_console(b, "%.*s", (int)len, buf);
+    ne_console_write(b, buf, len);
     if (b->log_fd >= 0 && qemu_write_full(b->log_fd, buf, len) != len) {
         close(b->log_fd);
         b->log_fd = -1;
@@ -818,6 +949,7 @@ static void ne_boot_vm_exited(void *opaque, int status)
     ne_console(b, "enclave VM: exited (%s %d)\n",
                WIFSIGNALED(status) ? "signal" : "status",
                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    ne_console_end(b);
     ne_boot_set(b, NE_BOOT_VM_EXITED, NE_CRASH_NONE);
     if (b->slot->state == NE_STATE_RUNNING) {
         ne_core_slot_set_state(b->slot, NE_STATE_STOPPED);
@@ -957,6 +1089,9 @@ static void ne_slot_started(void *opaque, NeSlot *slot)
     if (!s->eif_check && !s->enclave_vm) {
         return;
     }
+    if (slot->flags & NE_START_DEBUG) {
+        ne_console_listen(b);
+    }
 
     ne_console(b, "Nitro Enclaves emulated enclave: CID %" PRIu64
                ", %" PRIu64 " vCPUs, %" PRIu64 " MiB\n", slot->cid,
@@ -997,6 +1132,8 @@ static void ne_slot_new(void *opaque, NeSlot *slot)
     b->slot = slot;
     b->boot_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ne_boot_timer_cb, b);
     b->console = g_string_new(NULL);
+    b->con_log = g_byte_array_new();
+    QLIST_INIT(&b->con_readers);
     b->log_fd = -1;
     slot->boot = b;
 }
@@ -1014,6 +1151,7 @@ static void ne_slot_release(void *opaque, NeSlot *slot)
     ne_boot_cancel(b);
     timer_free(b->boot_timer);
     g_string_free(b->console, true);
+    g_byte_array_unref(b->con_log);
     g_free(b);
     slot->boot = NULL;
 }
@@ -1434,6 +1572,28 @@ static int ne_tb_raise_events(NitroEnclavesState *s, uint32_t n)
     return 0;
 }
 
+/* The slot in NE_TB_SLOT prints NE_TB_CONSOLE_FILL bytes on its console. */
+static int ne_tb_console_fill(NitroEnclavesState *s)
+{
+    NeBoot *b = ne_boot_find(s, s->tb_slot);
+    g_autofree char *text = NULL;
+    uint32_t i;
+
+    if (!b) {
+        return -NE_ENOENT;
+    }
+    if (!(b->slot->flags & NE_START_DEBUG) ||
+        s->tb_console_fill > NE_TB_CONSOLE_FILL_MAX) {
+        return -NE_EINVAL;
+    }
+    text = g_malloc(s->tb_console_fill);
+    for (i = 0; i < s->tb_console_fill; i++) {
+        text[i] = 'a' + i % 26;
+    }
+    ne_console_write(b, text, s->tb_console_fill);
+    return 0;
+}
+
 static void ne_tb_action(NitroEnclavesState *s, uint32_t action)
 {
     switch (action) {
@@ -1455,6 +1615,9 @@ static void ne_tb_action(NitroEnclavesState *s, uint32_t action)
         s->tb_status = 0;
         trace_nitro_enclaves_tb_reset_counters();
         ne_tb_reset_settings(s);
+        break;
+    case NE_TB_ACTION_CONSOLE:
+        s->tb_status = ne_tb_console_fill(s);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "%s: NE_TB_ACTION: unknown action %u\n",
@@ -1594,6 +1757,8 @@ static uint64_t ne_tb_reg_value(NitroEnclavesState *s, hwaddr reg)
         return s->core.tb_err_uid_zero;
     case NE_TB_REPLY_CMD:
         return s->tb_reply_cmd;
+    case NE_TB_CONSOLE_FILL:
+        return s->tb_console_fill;
     case NE_TB_LIVE_SLOTS:
         return s->core.nr_slots;
     case NE_TB_VCPUS:
@@ -1652,6 +1817,7 @@ static bool ne_tb_word_writable(hwaddr word)
     case NE_TB_EVENTS:
     case NE_TB_ERR_UID_ZERO:
     case NE_TB_REPLY_CMD:
+    case NE_TB_CONSOLE_FILL:
         return true;
     default:
         return false;
@@ -1716,6 +1882,10 @@ static void ne_tb_write(void *opaque, hwaddr addr, uint64_t val,
     v = s->tb_events;
     if (ne_access_hits(addr, size, val, NE_TB_EVENTS, 4, &v)) {
         s->tb_events = v;
+    }
+    v = s->tb_console_fill;
+    if (ne_access_hits(addr, size, val, NE_TB_CONSOLE_FILL, 4, &v)) {
+        s->tb_console_fill = v;
     }
     v = s->core.tb_err_uid_zero;
     if (ne_access_hits(addr, size, val, NE_TB_ERR_UID_ZERO, 4, &v)) {

@@ -6,7 +6,9 @@
  * test BAR equal to what `eif describe` printed on the host), a corrupted
  * byte anywhere makes the enclave crash (POLLHUP on the enclave fd), no
  * listener on port 9000 makes it crash too, and closing the enclave fd
- * during the boot stops it for good.
+ * during the boot stops it for good. A debug-mode enclave's console is
+ * a stream on CID 0 port 10000 + its CID, as on Nitro; a production one
+ * has none.
  *
  * Environment: NE_BOOT_EIF (default /opt/ne/demo.eif) and NE_BOOT_PCRS,
  * the host's `eif describe` output for it (default
@@ -37,6 +39,8 @@
 #define NE_TB_CONSOLE_LEN	0x0d0
 #define NE_TB_PCRS		0x100
 #define NE_TB_CONSOLE		0x800
+#define NE_TB_CONSOLE_FILL	0x034
+#define NE_TB_ACTION_CONSOLE	4
 
 #define IMG_NONE		0
 #define IMG_VALID		1
@@ -52,6 +56,11 @@
 #define HB_PORT			9000
 #define HB_VALUE		0xb7
 #define WAIT_MS			30000
+#define CONSOLE_CID		0	/* VMADDR_CID_HYPERVISOR */
+#define CONSOLE_PORT_BASE	10000
+#define CONSOLE_LOG_MAX		65536	/* what a new reader gets first */
+#define CONSOLE_READERS_MAX	4
+#define CONSOLE_SENDBUF_MAX	(4 << 20)	/* the device holds this much */
 
 struct image {
 	uint8_t *buf;
@@ -155,10 +164,10 @@ struct launch {
 /*
  * Create an enclave whose memory (2 MiB regions, registered one by one)
  * holds @len bytes of @buf at 8 MiB, with the pool's first core, and start
- * it (debug mode: the model keeps a console).
+ * it with @flags.
  */
-static int launch(struct ne_env *env, struct launch *l, const uint8_t *buf,
-		  size_t len)
+static int launch_flags(struct ne_env *env, struct launch *l,
+			const uint8_t *buf, size_t len, uint64_t flags)
 {
 	size_t mem = NE_EIF_OFFSET + len, done = 0, off = 0;
 	uint32_t id;
@@ -196,9 +205,16 @@ static int launch(struct ne_env *env, struct launch *l, const uint8_t *buf,
 			return -errno;
 	}
 	l->cid = 0;
-	if (ne_start(l->efd, NE_ENCLAVE_DEBUG_MODE, &l->cid))
+	if (ne_start(l->efd, flags, &l->cid))
 		return -errno;
 	return 0;
+}
+
+/* Debug mode: the model keeps a console. */
+static int launch(struct ne_env *env, struct launch *l, const uint8_t *buf,
+		  size_t len)
+{
+	return launch_flags(env, l, buf, len, NE_ENCLAVE_DEBUG_MODE);
 }
 
 static void launch_close(struct launch *l)
@@ -439,6 +455,282 @@ TEST_F(corrupt, crashes)
 	p = (struct pollfd){ .fd = self->lfd, .events = POLLIN };
 	EXPECT_EQ(0, poll(&p, 1, 0));
 	show_console(_metadata, tb, l.uid);
+	launch_close(&l);
+	NE_EXPECT_BASELINE(&self->env.base, tb);
+}
+
+/* Connect to the debug console of enclave @cid. Return: fd or -errno. */
+static int console_connect(uint64_t cid)
+{
+	struct sockaddr_vm a = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = CONSOLE_CID,
+		.svm_port = (uint32_t)(CONSOLE_PORT_BASE + cid),
+	};
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * Read @fd to its end into @buf (@max bytes, NUL added). Return: the byte
+ * count, -ETIMEDOUT if the end is not there in @timeout_ms, -ENOSPC if
+ * more than @max bytes came, or -errno.
+ */
+static ssize_t read_to_eof(int fd, char *buf, size_t max, int timeout_ms)
+{
+	uint64_t deadline = ne_now_ms() + timeout_ms;
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = (int64_t)(deadline - ne_now_ms());
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -ETIMEDOUT;
+		if (len == max)
+			return -ENOSPC;
+		n = read(fd, buf + len, max - len);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+/* Slot @uid prints @n bytes ('a'..'z' over and over). Return: TB status. */
+static int32_t console_fill(struct ne_test_bar *tb, uint64_t uid, uint32_t n)
+{
+	ne_tb_write64(tb, NE_TB_SLOT, uid);
+	ne_tb_write32(tb, NE_TB_CONSOLE_FILL, n);
+	ne_tb_write32(tb, NE_TB_ACTION, NE_TB_ACTION_CONSOLE);
+	return (int32_t)ne_tb_read32(tb, NE_TB_STATUS);
+}
+
+FIXTURE(console) {
+	struct ne_env env;
+	int lfd;
+	const char *skip;
+	char *buf;
+	size_t max;
+};
+
+FIXTURE_SETUP(console)
+{
+	self->lfd = -1;
+	self->max = CONSOLE_SENDBUF_MAX + (2 << 20);
+	self->buf = malloc(self->max + 1);
+	ASSERT_NE(NULL, self->buf);
+	ASSERT_EQ(0, ne_env_setup(&self->env));
+	self->skip = env_skip(&self->env, &self->lfd);
+}
+
+FIXTURE_TEARDOWN(console)
+{
+	if (self->lfd >= 0)
+		close(self->lfd);
+	free(self->buf);
+	ne_env_release(&self->env);
+	ne_env_close_tb(&self->env);
+}
+
+/* Launch with @flags and answer the heartbeat: the enclave is up. */
+static int launch_up(struct ne_env *env, int lfd, struct launch *l,
+		     uint64_t flags)
+{
+	int ret = launch_flags(env, l, img.buf, img.len, flags);
+
+	if (ret)
+		return ret;
+	if (image_status(&env->tb, l->uid) == IMG_NONE)
+		return -EOPNOTSUPP;
+	return heartbeat(lfd, l->efd, WAIT_MS) == HB_VALUE ? 0 : -EIO;
+}
+
+TEST_F(console, debug_enclave_streams_its_console)
+{
+	struct ne_test_bar *tb = &self->env.tb;
+	char want[64];
+	struct launch l;
+	ssize_t n;
+	int fd;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, launch(&self->env, &l, img.buf, img.len));
+	/* Right after the start, before the image is checked: as launchers do */
+	fd = console_connect(l.cid);
+	ASSERT_LE(0, fd) TH_LOG("console connect: %s", strerror(-fd));
+	if (image_status(tb, l.uid) == IMG_NONE) {
+		close(fd);
+		launch_close(&l);
+		SKIP(return, "the device runs with eif-check=off");
+	}
+	EXPECT_EQ(HB_VALUE, heartbeat(self->lfd, l.efd, WAIT_MS));
+	EXPECT_EQ(0, console_fill(tb, l.uid, 1000));
+	/* Another enclave's console port is not this one's */
+	EXPECT_GT(0, console_connect(l.cid + 1));
+	launch_close(&l);
+	n = read_to_eof(fd, self->buf, self->max, WAIT_MS);
+	close(fd);
+	ASSERT_LT(1000, n) TH_LOG("console read: %zd", n);
+	TH_LOG("console: %zd bytes, begins:\n%.300s", n, self->buf);
+	snprintf(want, sizeof(want), "emulated enclave: CID %llu,",
+		 (unsigned long long)l.cid);
+	EXPECT_NE(NULL, strstr(self->buf, want));
+	EXPECT_NE(NULL, strstr(self->buf, "heartbeat acknowledged"));
+	/* What it printed last, live, then the end of the stream */
+	EXPECT_EQ(0, memcmp(self->buf + n - 1000, "abcdefghijklmnopqrstuvwxyz",
+			    26));
+	EXPECT_EQ('a' + 999 % 26, self->buf[n - 1]);
+	NE_EXPECT_BASELINE(&self->env.base, tb);
+}
+
+TEST_F(console, new_reader_gets_the_last_64k)
+{
+	struct ne_test_bar *tb = &self->env.tb;
+	const uint32_t fill = 100000;
+	struct launch l;
+	ssize_t n;
+	int fd, ret;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ret = launch_up(&self->env, self->lfd, &l, NE_ENCLAVE_DEBUG_MODE);
+	if (ret == -EOPNOTSUPP) {
+		launch_close(&l);
+		SKIP(return, "the device runs with eif-check=off");
+	}
+	ASSERT_EQ(0, ret);
+	EXPECT_EQ(0, console_fill(tb, l.uid, fill));
+	fd = console_connect(l.cid);
+	ASSERT_LE(0, fd) TH_LOG("console connect: %s", strerror(-fd));
+	launch_close(&l);
+	n = read_to_eof(fd, self->buf, self->max, WAIT_MS);
+	close(fd);
+	ASSERT_EQ(CONSOLE_LOG_MAX, n);
+	EXPECT_EQ('a' + (fill - CONSOLE_LOG_MAX) % 26, self->buf[0]);
+	EXPECT_EQ('a' + (fill - 1) % 26, self->buf[n - 1]);
+	NE_EXPECT_BASELINE(&self->env.base, tb);
+}
+
+TEST_F(console, production_enclave_has_none)
+{
+	struct ne_test_bar *tb = &self->env.tb;
+	struct launch l;
+	int fd, ret;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ret = launch_up(&self->env, self->lfd, &l, 0);
+	if (ret == -EOPNOTSUPP) {
+		launch_close(&l);
+		SKIP(return, "the device runs with eif-check=off");
+	}
+	ASSERT_EQ(0, ret);
+	fd = console_connect(l.cid);
+	EXPECT_TRUE(fd == -ECONNRESET || fd == -ECONNREFUSED)
+		TH_LOG("console connect: %d", fd);
+	if (fd >= 0)
+		close(fd);
+	/* Nothing to print on, nor a slot that does not exist */
+	EXPECT_EQ(-EINVAL, console_fill(tb, l.uid, 10));
+	EXPECT_EQ(-EINVAL, console_fill(tb, l.uid, (1 << 20) + 1));
+	launch_close(&l);
+	EXPECT_EQ(-ENOENT, console_fill(tb, l.uid, 10));
+	NE_EXPECT_BASELINE(&self->env.base, tb);
+}
+
+TEST_F(console, readers_are_limited)
+{
+	struct ne_test_bar *tb = &self->env.tb;
+	int fd[CONSOLE_READERS_MAX + 1], i, ret;
+	struct launch l;
+	char c;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ret = launch_up(&self->env, self->lfd, &l, NE_ENCLAVE_DEBUG_MODE);
+	if (ret == -EOPNOTSUPP) {
+		launch_close(&l);
+		SKIP(return, "the device runs with eif-check=off");
+	}
+	ASSERT_EQ(0, ret);
+	for (i = 0; i < CONSOLE_READERS_MAX; i++) {
+		fd[i] = console_connect(l.cid);
+		ASSERT_LE(0, fd[i]) TH_LOG("reader %d: %s", i, strerror(-fd[i]));
+	}
+	fd[i] = console_connect(l.cid);
+	EXPECT_TRUE(fd[i] == -ECONNRESET || fd[i] == -ECONNREFUSED)
+		TH_LOG("one reader too many: %d", fd[i]);
+	/* A reader that leaves makes room; the room is taken at once. */
+	close(fd[0]);
+	fd[0] = -1;
+	for (i = 0; i < 50 && fd[0] < 0; i++) {
+		usleep(20000);
+		fd[0] = console_connect(l.cid);
+	}
+	EXPECT_LE(0, fd[0]);
+	/* Writes to the console are dropped: it stays up. */
+	if (fd[0] >= 0)
+		EXPECT_EQ(5, write(fd[0], "hello", 5));
+	EXPECT_EQ(0, console_fill(tb, l.uid, 1));
+	if (fd[0] >= 0) {
+		struct pollfd p = { .fd = fd[0], .events = POLLIN };
+
+		/* The backlog, then the byte printed last */
+		c = 0;
+		EXPECT_EQ(1, poll(&p, 1, WAIT_MS));
+		while (poll(&p, 1, 500) == 1 && read(fd[0], &c, 1) == 1)
+			;
+		EXPECT_EQ('a', c);
+	}
+	launch_close(&l);
+	for (i = 0; i < CONSOLE_READERS_MAX; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	NE_EXPECT_BASELINE(&self->env.base, tb);
+}
+
+TEST_F(console, slow_reader_gets_the_end)
+{
+	struct ne_test_bar *tb = &self->env.tb;
+	struct launch l;
+	ssize_t n;
+	int fd, i, ret;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ret = launch_up(&self->env, self->lfd, &l, NE_ENCLAVE_DEBUG_MODE);
+	if (ret == -EOPNOTSUPP) {
+		launch_close(&l);
+		SKIP(return, "the device runs with eif-check=off");
+	}
+	ASSERT_EQ(0, ret);
+	fd = console_connect(l.cid);
+	ASSERT_LE(0, fd) TH_LOG("console connect: %s", strerror(-fd));
+	/* Not read: 6 MiB is more than the device holds for a reader */
+	for (i = 0; i < 6; i++)
+		EXPECT_EQ(0, console_fill(tb, l.uid, 1 << 20));
+	/* The stream ends while the enclave runs, without a gap before. */
+	n = read_to_eof(fd, self->buf, self->max, WAIT_MS);
+	close(fd);
+	TH_LOG("the slow reader got %zd bytes", n);
+	EXPECT_LE(CONSOLE_SENDBUF_MAX, n);
+	EXPECT_GT(6 << 20, n);
+	EXPECT_EQ(0, ne_poll(l.efd, 0));
 	launch_close(&l);
 	NE_EXPECT_BASELINE(&self->env.base, tb);
 }
