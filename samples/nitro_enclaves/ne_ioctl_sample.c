@@ -10,6 +10,11 @@
  * waits (optionally) for the enclave's vsock heartbeat, keeps it running
  * for a while and terminates it by closing the enclave fd.
  *
+ * With --attach-console (debug mode) it copies the enclave's console to
+ * stdout while the enclave runs, as "nitro-cli run-enclave
+ * --attach-console" does: a vsock stream from CID 0 (the hypervisor),
+ * port 10000 + the enclave's CID.
+ *
  * With --json it prints, once the enclave runs (after its heartbeat), what
  * "nitro-cli run-enclave" prints: one JSON object with EnclaveName,
  * EnclaveID, ProcessID, EnclaveCID, NumberOfCPUs, CPUIDs and MemoryMiB;
@@ -61,6 +66,10 @@
 #define NE_PARENT_CID		3
 #define NE_HEARTBEAT_PORT	9000
 #define NE_HEARTBEAT_VALUE	0xb7
+
+/* Debug console: CID 0 (the hypervisor), port 10000 + the enclave's CID. */
+#define NE_CONSOLE_CID		0
+#define NE_CONSOLE_PORT_BASE	10000
 
 #define NE_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -195,6 +204,7 @@ struct options {
 	bool debug;
 	unsigned long long cid;
 	bool heartbeat;
+	bool console;
 	unsigned int run_sec;
 	const char *eif;
 };
@@ -216,6 +226,7 @@ struct enclave {
 	bool exited;		/* set by the poll thread (atomic access) */
 	uint32_t cpu_ids[NE_MAX_VCPUS];	/* as the driver returned them */
 	int nr_cpus;
+	int console_fd;		/* --attach-console, until its end */
 };
 
 static void usage(FILE *f, const char *prog)
@@ -229,6 +240,8 @@ static void usage(FILE *f, const char *prog)
 		"  -d, --debug          start in debug mode\n"
 		"  -i, --cid CID        requested enclave CID (default 0: automatic)\n"
 		"  -n, --no-heartbeat   do not wait for the enclave's vsock heartbeat\n"
+		"  -a, --attach-console copy the enclave's console to stdout while it\n"
+		"                       runs (needs --debug)\n"
 		"  -t, --time SEC       keep the enclave running SEC seconds (default %d)\n"
 		"  -j, --json           once started, print the enclave as JSON on stdout,\n"
 		"                       like nitro-cli run-enclave (progress to stderr)\n"
@@ -271,6 +284,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "debug", no_argument, NULL, 'd' },
 		{ "cid", required_argument, NULL, 'i' },
 		{ "no-heartbeat", no_argument, NULL, 'n' },
+		{ "attach-console", no_argument, NULL, 'a' },
 		{ "time", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "name", required_argument, NULL, 'N' },
@@ -287,7 +301,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		.heartbeat = true,
 		.run_sec = NE_DEFAULT_RUN_SEC,
 	};
-	while ((c = getopt_long(argc, argv, "m:gc:C:di:nt:jN:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:gc:C:di:nat:jN:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			o->mem_mib = strtoull(optarg, &end, 0);
@@ -317,6 +331,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'n':
 			o->heartbeat = false;
 			break;
+		case 'a':
+			o->console = true;
+			break;
 		case 't':
 			o->run_sec = (unsigned int)strtoul(optarg, &end, 0);
 			if (*end)
@@ -340,6 +357,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	/* Exactly one positional argument, shorter than PATH_MAX. */
 	if (optind != argc - 1 || strlen(argv[optind]) >= PATH_MAX)
+		return -1;
+	/* Production enclaves have no console. */
+	if (o->console && !o->debug)
 		return -1;
 	o->eif = argv[optind];
 	return 0;
@@ -556,6 +576,14 @@ static int heartbeat_listen(void)
  * crashes while booting shows up there as POLLHUP.
  * Return: 0, -ETIMEDOUT, -EPIPE (the enclave exited) or -errno.
  */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
 static int heartbeat_poll(struct enclave *e, int fd, int64_t deadline_ms)
 {
 	for (;;) {
@@ -563,12 +591,9 @@ static int heartbeat_poll(struct enclave *e, int fd, int64_t deadline_ms)
 			{ .fd = fd, .events = POLLIN },
 			{ .fd = e->fd, .events = POLLIN | POLLHUP },
 		};
-		struct timespec ts;
-		int64_t left;
+		int64_t left = deadline_ms - now_ms();
 		int n;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		left = deadline_ms - (ts.tv_sec * 1000LL + ts.tv_nsec / 1000000);
 		if (left <= 0)
 			return -ETIMEDOUT;
 		n = poll(p, 2, left > INT_MAX ? INT_MAX : (int)left);
@@ -595,13 +620,10 @@ static void heartbeat_crashed(struct enclave *e, const char *when)
 /* Accept the enclave's connection, read 0xb7, echo it. */
 static int heartbeat_wait(struct enclave *e, int lfd)
 {
-	struct timespec ts;
-	int64_t deadline;
+	int64_t deadline = now_ms() + NE_POLL_TIMEOUT_MS;
 	unsigned char b = 0;
 	int fd, ret;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	deadline = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 + NE_POLL_TIMEOUT_MS;
 	ret = heartbeat_poll(e, lfd, deadline);
 	if (ret == -EPIPE) {
 		heartbeat_crashed(e, "before its heartbeat");
@@ -636,6 +658,61 @@ static int heartbeat_wait(struct enclave *e, int lfd)
 	return ret;
 }
 
+/* Connect to the enclave's debug console. Return: 0 or -1 (reported). */
+static int console_connect(struct enclave *e)
+{
+	struct sockaddr_vm a = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = NE_CONSOLE_CID,
+		.svm_port = (unsigned int)(NE_CONSOLE_PORT_BASE + e->cid),
+	};
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		ne_report("vsock socket for the console", errno);
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		ne_report("vsock connect to the console (CID 0, port 10000 + CID)",
+			  errno);
+		close(fd);
+		return -1;
+	}
+	e->console_fd = fd;
+	return 0;
+}
+
+/*
+ * Copy what the console has to stdout, waiting up to @timeout_ms for it.
+ * Return: true if it copied something; its end (or an error) closes it.
+ */
+static bool console_copy(struct enclave *e, int timeout_ms)
+{
+	struct pollfd p = { .fd = e->console_fd, .events = POLLIN };
+	char buf[4096];
+	ssize_t n;
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return false;
+	n = read(e->console_fd, buf, sizeof(buf));
+	if (n > 0 && fwrite(buf, 1, n, stdout) == (size_t)n) {
+		fflush(stdout);
+		return true;
+	}
+	if (n < 0)
+		fprintf(stderr, "Warning: console: %s\n", strerror(errno));
+	close(e->console_fd);
+	e->console_fd = -1;
+	return false;
+}
+
+/* The enclave exited: the console's last words, up to its end. */
+static void console_drain(struct enclave *e)
+{
+	while (e->console_fd >= 0 && console_copy(e, 2000))
+		;
+}
+
 static int start_enclave(struct enclave *e, const struct options *o)
 {
 	struct ne_enclave_start_info si = {
@@ -657,8 +734,15 @@ static int start_enclave(struct enclave *e, const struct options *o)
 	e->cid = si.enclave_cid;
 	fprintf(msg, "Enclave started, CID %llu (%s mode)\n",
 		(unsigned long long)si.enclave_cid, o->debug ? "debug" : "production");
+	/* From the start, as the boot prints; read once the heartbeat is in */
+	if (o->console && console_connect(e)) {
+		ret = -1;
+		goto out;
+	}
 	if (o->heartbeat)
 		ret = heartbeat_wait(e, lfd);
+	if (ret && __atomic_load_n(&e->exited, __ATOMIC_ACQUIRE))
+		console_drain(e);
 out:
 	if (lfd >= 0)
 		close(lfd);
@@ -744,13 +828,18 @@ static void print_run_json(const struct enclave *e, const struct options *o)
 static int keep_running(struct enclave *e, unsigned int sec)
 {
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
-	unsigned int ticks = sec * 10;
+	int64_t end = now_ms() + sec * 1000LL;
 
 	fprintf(msg, "Enclave running; terminating in %u s\n", sec);
-	while (ticks-- && !__atomic_load_n(&e->exited, __ATOMIC_ACQUIRE))
-		nanosleep(&ts, NULL);
+	while (!__atomic_load_n(&e->exited, __ATOMIC_ACQUIRE) && now_ms() < end) {
+		if (e->console_fd >= 0)
+			console_copy(e, 100);
+		else
+			nanosleep(&ts, NULL);
+	}
 	if (!__atomic_load_n(&e->exited, __ATOMIC_ACQUIRE))
 		return 0;
+	console_drain(e);
 	fprintf(stderr, "Error: enclave CID %llu exited on its own (crashed) while running\n",
 		(unsigned long long)e->cid);
 	return -1;
@@ -770,6 +859,9 @@ static void close_enclave(struct enclave *e)
 			"Enclave fd closed: the enclave is terminated and its resources freed\n");
 	}
 	e->fd = -1;
+	if (e->console_fd >= 0)
+		close(e->console_fd);
+	e->console_fd = -1;
 	free_memory(e);
 	close(e->stop_pipe[0]);
 	close(e->stop_pipe[1]);
@@ -777,7 +869,7 @@ static void close_enclave(struct enclave *e)
 
 int main(int argc, char **argv)
 {
-	struct enclave e = { .fd = -1, .stop_pipe = { -1, -1 } };
+	struct enclave e = { .fd = -1, .stop_pipe = { -1, -1 }, .console_fd = -1 };
 	struct options o;
 	int dev, ret;
 

@@ -45,7 +45,7 @@ expect() {
 }
 
 echo "TAP version 13"
-echo "1..14"
+echo "1..15"
 expect "usage on stdout" 0 stdout --help
 expect "usage on stdout" 0 stdout -h
 expect "version on stdout" 0 stdout --version
@@ -65,6 +65,7 @@ expect "--memory not a number" 2 stderr --memory lots a.eif
 expect "--vcpus 0" 2 stderr --vcpus 0 a.eif
 expect "bad --cpu-ids" 2 stderr --cpu-ids 1,,x a.eif
 expect "--name without a value" 2 stderr a.eif --name
+expect "--attach-console without --debug" 2 stderr --attach-console a.eif
 if [ -e /dev/nitro_enclaves ]; then
 	n=$((n + 1))
 	echo "ok $n - no device: runtime failure exits 1 # SKIP /dev/nitro_enclaves exists"

@@ -7,7 +7,8 @@
 # for the host hook, which checks the host processes.
 #
 #   guest.sh boot          heartbeat, data both ways, exits; close while
-#                          booting; a corrupted image
+#                          booting; a corrupted image; the device unplugged
+#                          while an enclave runs
 #   guest.sh kill          an enclave runs until the host kills this VM
 bytes=67108864
 cid=16
@@ -51,12 +52,12 @@ setup() {
 }
 
 run_boot() {
-	echo "1..10"
+	echo "1..13"
 	ne_vsock_pipe --timeout 600 listen 5001 recv > /tmp/recv.out 2>&1 &
 	recv=$!
 	t0=$(uptime_cs)
-	ne_ioctl_sample --memory 256 --cid $cid --time 900 --debug app.eif \
-		> /tmp/app.out 2>&1 &
+	ne_ioctl_sample --memory 256 --cid $cid --time 900 --debug \
+		--attach-console app.eif > /tmp/app.out 2>&1 &
 	sample=$!
 	wait_text /tmp/app.out "enclave booted" $sample 300
 	tap $? "the sample gets the heartbeat of a really booted enclave's init"
@@ -73,6 +74,9 @@ run_boot() {
 	wait_text /tmp/app.out "Enclave exited (POLLHUP" $sample 300
 	tap $? "the application's exit ends the enclave: POLLHUP"
 	wait $sample
+	grep -q "Linux version" /tmp/app.out &&
+		grep -q "enclave app: send exit 0, recv exit 0" /tmp/app.out
+	tap $? "--attach-console: the console (CID 0 port 10000 + CID) from the kernel's first line to the application's last"
 	sed 's/^/# /' /tmp/app.out
 
 	expect_sample "Enclave exited (POLLHUP" \
@@ -98,6 +102,19 @@ run_boot() {
 	printf '\001' | dd of=/tmp/bad.eif bs=1 seek=541 conv=notrunc 2>/dev/null
 	expect_sample "crashed before its heartbeat" \
 		"a corrupted image is reported as a crash" --time 1 /tmp/bad.eif
+
+	# Last: the host unplugs the NE device while an enclave runs.
+	ne_ioctl_sample --memory 128 --no-heartbeat --time 900 app.eif \
+		> /tmp/unplug.out 2>&1 &
+	sample=$!
+	wait_text /tmp/unplug.out "Enclave started" $sample 120
+	tap $? "an enclave started, to be unplugged"
+	echo "enclave-test: unplug"
+	wait_text /tmp/unplug.out "Enclave exited (POLLHUP" $sample 120
+	tap $? "unplugging the NE device ends the enclave: POLLHUP"
+	kill $sample 2>/dev/null
+	wait $sample
+	sed 's/^/# /' /tmp/unplug.out
 }
 
 run_kill() {
