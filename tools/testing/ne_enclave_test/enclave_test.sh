@@ -11,7 +11,9 @@
 # init; 64 MiB each way between a parent and an enclave application, to a
 # listener on each side; the application's exit, a power-off and a kernel
 # panic each end the enclave (POLLHUP); closing the enclave fd while it
-# boots leaves no enclave VM process; a corrupted image is a crash.
+# boots leaves no enclave VM process; a corrupted image is a crash; the
+# debug console streams on CID 0 port 10000 + CID (--attach-console);
+# unplugging the NE device (QMP device_del) ends a running enclave's VM.
 # Run "kill": kill -9 of the test VM's QEMU leaves no enclave VM process.
 #
 # The enclave console is kept in $NE_BUILD/enclave-test/<run>.enclave.log.

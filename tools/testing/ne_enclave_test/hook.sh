@@ -6,7 +6,9 @@
 # VMs, the children of the test VM's QEMU. TAP lines go to $NE_HOOK_TAP.
 #
 #   NE_HOOK_MODE=boot  while the enclave fd is closed mid-boot: the VM
-#                      process existed, and is gone within 10 s after
+#                      process existed, and is gone within 10 s after;
+#                      then QMP device_del of the NE device (id ne0)
+#                      while an enclave runs: its VM gone within 10 s
 #   NE_HOOK_MODE=kill  once an enclave runs: note its VM processes in
 #                      $NE_HOOK_TAP.pids and kill -9 the test VM's QEMU
 #                      (ne-vm ends this hook then: enclave_test.sh checks
@@ -35,6 +37,35 @@ wait_console() {	# wait_console TEXT SEC
 		sleep 0.1
 	done
 	return 1
+}
+
+# One QMP command: qmp NAME [KEY=VALUE...] (string values).
+qmp() {
+	python3 - "$NE_QMP_SOCK" "$@" <<'EOF'
+import json
+import socket
+import sys
+
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.connect(sys.argv[1])
+f = sock.makefile("rw")
+
+
+def reply():
+    while True:
+        msg = json.loads(f.readline())
+        if "event" not in msg:
+            return msg
+
+
+reply()
+args = dict(a.split("=", 1) for a in sys.argv[3:])
+for name, a in (("qmp_capabilities", {}), (sys.argv[2], args)):
+    f.write(json.dumps({"execute": name, "arguments": a}) + "\n")
+    f.flush()
+    r = reply()
+sys.exit(1 if "error" in r else 0)
+EOF
 }
 
 # The test VM's QEMU (not the timeout command that started it).
@@ -73,6 +104,18 @@ boot)
 	tap $? "the enclave VM process ran while the enclave booted"
 	gone_within 10 "${pids[@]}"
 	tap $? "closing the enclave fd while it boots leaves no enclave VM process"
+
+	if ! wait_console unplug 1200; then
+		tap 1 "the guest reached the unplug step"
+		exit 1
+	fi
+	read -ra pids <<< "$(pgrep -P "$qpid" | tr '\n' ' ')"
+	[[ ${#pids[@]} -gt 0 ]]
+	tap $? "an enclave VM process runs before the unplug"
+	qmp device_del id=ne0
+	tap $? "QMP device_del of the NE device"
+	gone_within 10 "${pids[@]}"
+	tap $? "unplugging the NE device leaves no enclave VM process"
 	;;
 kill)
 	if ! wait_console running 600; then
