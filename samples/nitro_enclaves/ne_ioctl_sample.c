@@ -840,7 +840,7 @@ static int keep_running(struct enclave *e, unsigned int sec)
 	if (!__atomic_load_n(&e->exited, __ATOMIC_ACQUIRE))
 		return 0;
 	console_drain(e);
-	fprintf(stderr, "Error: enclave CID %llu exited on its own (crashed) while running\n",
+	fprintf(stderr, "Error: enclave CID %llu exited on its own while running (its application ended, or it crashed)\n",
 		(unsigned long long)e->cid);
 	return -1;
 }
