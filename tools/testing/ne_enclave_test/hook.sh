@@ -15,8 +15,9 @@
 #                      that the noted processes go away)
 set -uo pipefail
 
+HOOK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$HOOK_DIR/lib.sh"
 
 nr=0
 fails=0
@@ -39,33 +40,32 @@ wait_console() {	# wait_console TEXT SEC
 	return 1
 }
 
-# One QMP command: qmp NAME [KEY=VALUE...] (string values).
+# One QMP command: qmp NAME [KEY=VALUE...] (string values), through
+# tools/testing/ne_qmp.py. Fails if QEMU answers an error.
 qmp() {
-	python3 - "$NE_QMP_SOCK" "$@" <<'EOF'
-import json
-import socket
+	python3 - "$HOOK_DIR/.." "$NE_QMP_SOCK" "$@" <<'EOF'
 import sys
 
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.connect(sys.argv[1])
-f = sock.makefile("rw")
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+import ne_qmp  # noqa: E402
 
-
-def reply():
-    while True:
-        msg = json.loads(f.readline())
-        if "event" not in msg:
-            return msg
-
-
-reply()
-args = dict(a.split("=", 1) for a in sys.argv[3:])
-for name, a in (("qmp_capabilities", {}), (sys.argv[2], args)):
-    f.write(json.dumps({"execute": name, "arguments": a}) + "\n")
-    f.flush()
-    r = reply()
+r = ne_qmp.Qmp(sys.argv[2], None).cmd(
+    sys.argv[3], **dict(a.split("=", 1) for a in sys.argv[4:]))
 sys.exit(1 if "error" in r else 0)
 EOF
+}
+
+# Wait for the guest's STEP, then the enclave VMs (the children of the
+# test VM's QEMU) are in pids; one must run.
+enclave_vms() {	# enclave_vms STEP SEC TEXT
+	if ! wait_console "$1" "$2"; then
+		tap 1 "the guest reached the $1 step"
+		exit 1
+	fi
+	read -ra pids <<< "$(pgrep -P "$qpid" | tr '\n' ' ')"
+	[[ ${#pids[@]} -gt 0 ]]
+	tap $? "$3"
 }
 
 # The test VM's QEMU (not the timeout command that started it).
@@ -105,26 +105,14 @@ boot)
 	gone_within 10 "${pids[@]}"
 	tap $? "closing the enclave fd while it boots leaves no enclave VM process"
 
-	if ! wait_console unplug 1200; then
-		tap 1 "the guest reached the unplug step"
-		exit 1
-	fi
-	read -ra pids <<< "$(pgrep -P "$qpid" | tr '\n' ' ')"
-	[[ ${#pids[@]} -gt 0 ]]
-	tap $? "an enclave VM process runs before the unplug"
+	enclave_vms unplug 1200 "an enclave VM process runs before the unplug"
 	qmp device_del id=ne0
 	tap $? "QMP device_del of the NE device"
 	gone_within 10 "${pids[@]}"
 	tap $? "unplugging the NE device leaves no enclave VM process"
 	;;
 kill)
-	if ! wait_console running 600; then
-		tap 1 "the guest reached the running step"
-		exit 1
-	fi
-	read -ra pids <<< "$(pgrep -P "$qpid" | tr '\n' ' ')"
-	[[ ${#pids[@]} -gt 0 ]]
-	tap $? "an enclave VM process runs"
+	enclave_vms running 600 "an enclave VM process runs"
 	echo "${pids[*]}" > "$NE_HOOK_TAP.pids"
 	kill -9 "$qpid"
 	;;

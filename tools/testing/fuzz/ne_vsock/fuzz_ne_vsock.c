@@ -168,6 +168,26 @@ static void conn_end(struct conn *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* A free table entry for the tuple of guest packet @h, or NULL: full. */
+static struct conn *conn_new(struct model *m, const NEVsockHdr *h)
+{
+	unsigned int i;
+
+	for (i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = &m->conns[i];
+
+		if (c->used)
+			continue;
+		memset(c, 0, sizeof(*c));
+		c->used = true;
+		c->peer_cid = h->dst_cid;
+		c->peer_port = h->dst_port;
+		c->guest_port = h->src_port;
+		return c;
+	}
+	return NULL;
+}
+
 /*
  * ne_vsock_accept(): a packet to a listener's tuple without a connection.
  * False if it is no request (or nobody listens): then no_conn decides.
@@ -175,7 +195,7 @@ static void conn_end(struct conn *c)
 static bool accept_conn(struct model *m, const NEVsockHdr *h)
 {
 	NEVsockProto p;
-	unsigned int i;
+	struct conn *c;
 
 	memset(&p, 0x5a, sizeof(p));
 	if (h->dst_cid != LISTEN_CID || h->dst_port - LISTEN_PORT >= NR_LISTENERS)
@@ -191,25 +211,17 @@ static bool accept_conn(struct model *m, const NEVsockHdr *h)
 	check(p.state == NE_VSOCK_CONNECTING && !p.credit_requested);
 	check(p.peer_buf_alloc == h->buf_alloc && p.peer_fwd_cnt == h->fwd_cnt);
 	check(!p.tx_cnt && !p.fwd_cnt && !p.last_fwd_cnt);
-	for (i = 0; i < MAX_CONNS; i++) {
-		struct conn *c = &m->conns[i];
-
-		if (c->used)
-			continue;
-		memset(c, 0, sizeof(*c));
-		c->used = true;
-		c->peer_cid = h->dst_cid;
-		c->peer_port = h->dst_port;
-		c->guest_port = h->src_port;
-		c->proto = p;
-		queue_credit_pkt(m, c);		/* RESPONSE */
-		c->proto.state = NE_VSOCK_CONNECTED;
-		/* The service's greeting, as the debug console's backlog */
-		c->pending = h->src_port % 70000;
-		flush(m, c);
+	c = conn_new(m, h);
+	if (!c) {
+		m->queued++;	/* the owner refused it: RST */
 		return true;
 	}
-	m->queued++;	/* the owner refused it: RST */
+	c->proto = p;
+	queue_credit_pkt(m, c);		/* RESPONSE */
+	c->proto.state = NE_VSOCK_CONNECTED;
+	/* The service's greeting, as the debug console's backlog */
+	c->pending = h->src_port % 70000;
+	flush(m, c);
 	return true;
 }
 
@@ -346,27 +358,18 @@ static void guest_packet(struct model *m, struct input *in)
 static void peer_connect(struct model *m, struct input *in)
 {
 	NEVsockHdr key = { 0 };
-	unsigned int i;
+	struct conn *c;
 
 	key.dst_cid = 4 + in_u8(in) % 4;
 	key.dst_port = 1024 + in_u8(in) % 4;
 	key.src_port = 9000 + in_u8(in) % 4;
 	if (lookup(m, &key))
 		return;		/* "already connected" */
-	for (i = 0; i < MAX_CONNS; i++) {
-		struct conn *c = &m->conns[i];
-
-		if (c->used)
-			continue;
-		memset(c, 0, sizeof(*c));
-		c->used = true;
-		c->peer_cid = key.dst_cid;
-		c->peer_port = key.dst_port;
-		c->guest_port = key.src_port;
-		c->proto.state = NE_VSOCK_CONNECTING;
-		queue_credit_pkt(m, c);
+	c = conn_new(m, &key);
+	if (!c)
 		return;
-	}
+	c->proto.state = NE_VSOCK_CONNECTING;
+	queue_credit_pkt(m, c);
 }
 
 /* ne_vsock_send(). */

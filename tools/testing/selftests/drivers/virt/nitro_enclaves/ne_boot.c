@@ -559,6 +559,17 @@ static int launch_up(struct ne_env *env, int lfd, struct launch *l,
 	return heartbeat(lfd, l->efd, WAIT_MS) == HB_VALUE ? 0 : -EIO;
 }
 
+/* In a console test: launch_up(), or SKIP without eif-check. */
+#define LAUNCH_UP(l, flags) do {					\
+	int __ret = launch_up(&self->env, self->lfd, (l), (flags));	\
+									\
+	if (__ret == -EOPNOTSUPP) {					\
+		launch_close(l);					\
+		SKIP(return, "the device runs with eif-check=off");	\
+	}								\
+	ASSERT_EQ(0, __ret);						\
+} while (0)
+
 TEST_F(console, debug_enclave_streams_its_console)
 {
 	struct ne_test_bar *tb = &self->env.tb;
@@ -604,16 +615,11 @@ TEST_F(console, new_reader_gets_the_last_64k)
 	const uint32_t fill = 100000;
 	struct launch l;
 	ssize_t n;
-	int fd, ret;
+	int fd;
 
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
-	ret = launch_up(&self->env, self->lfd, &l, NE_ENCLAVE_DEBUG_MODE);
-	if (ret == -EOPNOTSUPP) {
-		launch_close(&l);
-		SKIP(return, "the device runs with eif-check=off");
-	}
-	ASSERT_EQ(0, ret);
+	LAUNCH_UP(&l, NE_ENCLAVE_DEBUG_MODE);
 	EXPECT_EQ(0, console_fill(tb, l.uid, fill));
 	fd = console_connect(l.cid);
 	ASSERT_LE(0, fd) TH_LOG("console connect: %s", strerror(-fd));
@@ -630,16 +636,11 @@ TEST_F(console, production_enclave_has_none)
 {
 	struct ne_test_bar *tb = &self->env.tb;
 	struct launch l;
-	int fd, ret;
+	int fd;
 
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
-	ret = launch_up(&self->env, self->lfd, &l, 0);
-	if (ret == -EOPNOTSUPP) {
-		launch_close(&l);
-		SKIP(return, "the device runs with eif-check=off");
-	}
-	ASSERT_EQ(0, ret);
+	LAUNCH_UP(&l, 0);
 	fd = console_connect(l.cid);
 	EXPECT_TRUE(fd == -ECONNRESET || fd == -ECONNREFUSED)
 		TH_LOG("console connect: %d", fd);
@@ -656,18 +657,13 @@ TEST_F(console, production_enclave_has_none)
 TEST_F(console, readers_are_limited)
 {
 	struct ne_test_bar *tb = &self->env.tb;
-	int fd[CONSOLE_READERS_MAX + 1], i, ret;
+	int fd[CONSOLE_READERS_MAX + 1], i;
 	struct launch l;
 	char c;
 
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
-	ret = launch_up(&self->env, self->lfd, &l, NE_ENCLAVE_DEBUG_MODE);
-	if (ret == -EOPNOTSUPP) {
-		launch_close(&l);
-		SKIP(return, "the device runs with eif-check=off");
-	}
-	ASSERT_EQ(0, ret);
+	LAUNCH_UP(&l, NE_ENCLAVE_DEBUG_MODE);
 	for (i = 0; i < CONSOLE_READERS_MAX; i++) {
 		fd[i] = console_connect(l.cid);
 		ASSERT_LE(0, fd[i]) TH_LOG("reader %d: %s", i, strerror(-fd[i]));
@@ -709,16 +705,11 @@ TEST_F(console, slow_reader_gets_the_end)
 	struct ne_test_bar *tb = &self->env.tb;
 	struct launch l;
 	ssize_t n;
-	int fd, i, ret;
+	int fd, i;
 
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
-	ret = launch_up(&self->env, self->lfd, &l, NE_ENCLAVE_DEBUG_MODE);
-	if (ret == -EOPNOTSUPP) {
-		launch_close(&l);
-		SKIP(return, "the device runs with eif-check=off");
-	}
-	ASSERT_EQ(0, ret);
+	LAUNCH_UP(&l, NE_ENCLAVE_DEBUG_MODE);
 	fd = console_connect(l.cid);
 	ASSERT_LE(0, fd) TH_LOG("console connect: %s", strerror(-fd));
 	/* Not read: 6 MiB is more than the device holds for a reader */
