@@ -191,6 +191,8 @@ static void ne_report(const char *what, int err)
 		fprintf(stderr, "  Fix: reserve more hugepages (/sys/kernel/mm/hugepages/*/nr_hugepages).\n");
 	if (err == ETIMEDOUT && strstr(what, "heartbeat"))
 		fprintf(stderr, "  Fix: check the image's init, or run with --no-heartbeat.\n");
+	if ((err == ECONNRESET || err == ECONNREFUSED) && strstr(what, "console"))
+		fprintf(stderr, "  Fix: only a debug-mode enclave has a console, while it runs (on the emulated device: with eif-check=on or enclave-vm=on).\n");
 }
 
 struct options {

@@ -1092,9 +1092,6 @@ static bool ne_vsock_accept(NEVsock *s, const NEVsockKey *key,
     NEVsockConn *c;
     void *opaque;
 
-    if (s->relay_fd >= 0) {
-        return false;           /* an enclave's device: no services */
-    }
     l = ne_vsock_listener_find(key->peer_cid, key->peer_port);
     if (!l || !ne_vsock_proto_accept(&proto, h)) {
         return false;

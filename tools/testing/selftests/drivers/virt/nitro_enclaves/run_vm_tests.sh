@@ -263,7 +263,7 @@ kmemleak_check() {
 	fi
 }
 sample_check() {
-	echo "1..2"
+	echo "1..3"
 	head -c 3000000 /dev/urandom > /tmp/dummy.eif
 	echo 2,3 > /sys/module/nitro_enclaves/parameters/ne_cpus
 	before=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
@@ -304,6 +304,21 @@ sample_check() {
 	[ "$(wc -l < /tmp/json)" = 12 ] || { echo "# not 12 lines"; ok=0; }
 	if [ $ok = 1 ]; then echo "ok 2 ne_ioctl_sample --json prints run-enclave'"'"'s object"
 	else echo "not ok 2 ne_ioctl_sample --json prints run-enclave'"'"'s object"; fi
+	# --attach-console without a console (eif-check=off: nothing serves
+	# CID 0): a failure that says so, and the enclave is closed.
+	before=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
+	ne_ioctl_sample --no-heartbeat --memory 64 --debug --attach-console \
+		--time 0 /tmp/dummy.eif > /tmp/out 2>&1
+	rc=$?
+	after=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
+	sed "s/^/# /" /tmp/out
+	ok=1
+	[ $rc = 1 ] || { echo "# sample exited $rc, want 1"; ok=0; }
+	grep -q "^Error: vsock .* console" /tmp/out || { echo "# no console error"; ok=0; }
+	grep -q "Enclave fd closed" /tmp/out || { echo "# the enclave was not closed"; ok=0; }
+	[ "$before" = "$after" ] || { echo "# hugepages free $before before, $after after"; ok=0; }
+	if [ $ok = 1 ]; then echo "ok 3 ne_ioctl_sample --attach-console: no console is a clear failure"
+	else echo "not ok 3 ne_ioctl_sample --attach-console: no console is a clear failure"; fi
 }
 '
 
